@@ -1,0 +1,55 @@
+// The passes, in order, each a line away from why it is there. A kernel goes in; a `Prepared`
+// kernel comes out that every renderer reads.
+
+import type { Expr } from './ir.ts';
+import { structuralKey } from './ir.ts';
+import type { Kernel } from './kernel.ts';
+import { kernel, roots, uniformsOf } from './kernel.ts';
+import type { Derived } from './passes.ts';
+import { fold, hoist, simplify } from './passes.ts';
+import { rewrite, rules } from './rewrite.ts';
+
+export interface Prepared {
+  /** The kernel after the passes (hash-consing already shared every common subexpression). */
+  readonly kernel: Kernel;
+  /** Uniforms the user sets, sorted by name. */
+  readonly inputs: readonly string[];
+  /** Uniforms computed on the host from the inputs, once per call and row. */
+  readonly derived: readonly Derived[];
+  /** The uniform table's columns: the names the rendered kernel reads, in order. */
+  readonly columns: readonly string[];
+  /** Equal for structurally equal kernels: the compile cache's key. */
+  readonly key: string;
+}
+
+export const passes = [
+  // 1. Fold constants and apply exact identities together, so each exposes work for the other
+  //    (a folded 1 − 0 makes x·1 disappear). One fixpoint over both rule sets.
+  { name: 'fold+simplify', run: (xs: Expr[]) => rewrite(xs, rules(fold, simplify)) },
+  // 2. CSE is free: nodes are hash-consed, so equal subexpressions are already one node and every
+  //    renderer emits each node once.
+  // 3. Hoist step-invariant scalar work (1 − β, lr·wd, bias corrections) to the host.
+] as const;
+
+export function prepare(k: Kernel): Prepared {
+  let xs = roots(k);
+  for (const p of passes) xs = p.run(xs);
+  const inputs = uniformsOf(k);
+  const h = hoist(xs);
+  const nOut = k.outputs.length;
+  const out = kernel({
+    name: k.name,
+    groupSize: k.groupSize,
+    outputs: k.outputs.map((o, i) => ({ ...o, value: h.roots[i]! })),
+    counters: k.counters.map((c, i) => ({ ...c, value: h.roots[nOut + i]! })),
+  });
+  const columns = uniformsOf(out);
+  const key = [
+    k.name, k.groupSize,
+    k.outputs.map((o) => `${o.field}/${o.storage}/${o.axis}`).join(','),
+    k.counters.map((c) => c.name).join(','),
+    inputs.join(','), columns.join(','),
+    structuralKey([...h.roots, ...h.derived.map((d) => d.value)]),
+  ].join('#');
+  return { kernel: out, inputs, derived: h.derived, columns, key };
+}

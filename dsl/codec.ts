@@ -1,0 +1,31 @@
+// A Codec says how one logical f32 value per element is stored: which fields (element-axis or
+// group-axis), how to decode them into the value, and how to encode a new value into them.
+// Both directions are DSL expressions, so the compiler fuses them into every kernel (the optimizer
+// never knows how its state is stored). A codec that needs a group scale uses groupMax in encode.
+
+import type { Axis, Expr, Storage } from '../compiler/ir.ts';
+import { storageBytes } from '../compiler/kernel.ts';
+
+export interface CodecField {
+  /** Suffix of the stored field's name: '' is the field itself, e.g. 'scale' gives `m_scale`. */
+  readonly name: string;
+  readonly storage: Storage;
+  readonly axis: Axis;
+}
+
+export interface Codec {
+  readonly name: string;
+  readonly fields: readonly CodecField[];
+  /** The f32 value, from the loaded fields (in `fields` order). */
+  decode(stored: readonly Expr[]): Expr;
+  /** What to store for the new f32 `value` (in `fields` order). */
+  encode(value: Expr): readonly Expr[];
+}
+
+/** The stored field name of a codec field for a tensor-level field `base` (`m` + `scale` → `m_scale`). */
+export const storedName = (base: string, f: CodecField): string => (f.name ? `${base}_${f.name}` : base);
+
+/** Bytes per element a codec holds, group-axis fields amortised over `groupSize`. */
+export function codecBytes(c: Codec, groupSize: number): number {
+  return c.fields.reduce((s, f) => s + storageBytes[f.storage] / (f.axis === 'group' ? groupSize : 1), 0);
+}
