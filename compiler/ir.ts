@@ -107,7 +107,8 @@ export function select(type: Type, cond: Expr, a: Expr, b: Expr): Select {
 }
 
 export function cast(type: Type, x: Expr): Cast {
-  return intern(`c:${type}:${x.id}`, (id) => ({ op: 'cast', id, type, x }));
+  // 'v:' (conversion), not 'c:': constants own 'c:', and cast(i32, node 7) must not be constant(i32, 7).
+  return intern(`v:${type}:${x.id}`, (id) => ({ op: 'cast', id, type, x }));
 }
 
 export function bitcast(type: NumType, x: Expr): Bitcast {

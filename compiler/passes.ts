@@ -90,7 +90,9 @@ export function hoist(roots: readonly Expr[]): { roots: Expr[]; derived: Derived
     const hit = memo.get(e);
     if (hit) return hit;
     let out: Expr;
-    if (invariant.get(e) && e.op !== 'uniform' && e.op !== 'const' && hasUniform(e)) {
+    // Only f32 subexpressions: a derived uniform is an f32 (a hoisted bool or integer would change
+    // the node's type, and an integer ≥ 2^24 would be rounded by the f32 uniform table).
+    if (invariant.get(e) && e.type === 'f32' && e.op !== 'uniform' && e.op !== 'const' && hasUniform(e)) {
       let u = byNode.get(e);
       if (!u) { u = ir.uniform(`$${derived.length}`); byNode.set(e, u); derived.push({ name: u.name, value: e }); }
       out = u;

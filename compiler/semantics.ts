@@ -85,7 +85,8 @@ export function convert(from: Type, to: Type, x: number): number {
   if (from === 'f32' && to !== 'f32') {
     if (x !== x) return 0;
     const t = Math.trunc(x);
-    return to === 'i32' ? Math.max(-2147483648, Math.min(2147483647, t)) : Math.max(0, Math.min(4294967295, t));
+    // `| 0` / `>>> 0`: trunc(−0.5) is −0, which is no 32-bit integer (WGSL and gpu.js give +0).
+    return to === 'i32' ? Math.max(-2147483648, Math.min(2147483647, t)) | 0 : Math.max(0, Math.min(4294967295, t)) >>> 0;
   }
   return toType(to, x);
 }

@@ -1,0 +1,103 @@
+// Companded 8-bit group quantization (spec §2): per group of consecutive elements one scale (the
+// group's absmax), per element an 8-bit code of a = x (or √x) divided by the scale, optionally
+// through the softsign curve y = 2u/(1+|u|), rounded half toward +∞ (⌊y·Qm + ½⌋, exactly).
+//
+// Scale storage (spec §0): 'bf16' (default) rounds the absmax UP to bf16, so |u| ≤ 1 still holds,
+// and the codes are computed against that stored scale, so decode uses exactly the scale the codes
+// were made with; the floor is 2^−126, so no group with a nonzero normal absmax decodes to zeros.
+// 'fp16' reproduces the reference bit for bit: floor 1e−12, codes against the f32 absmax, scale
+// stored RNE as fp16 (flushing below ~3e−8, Inf at ≥ 65520). 'f32' stores the absmax itself.
+//
+// Non-finite input (docs/codecs.md): the absmax ignores non-finite elements, so the scale stays
+// finite and nothing leaks into other elements or groups; a NaN element (or √ of a negative) stores
+// code 0, ±Inf saturates to ±Qm (decoding to ±scale). Negative input to an unsigned codec stores 0.
+
+import type { Codec } from './codec.ts';
+import type { Expr } from './ops.ts';
+import { abs, add, clamp, div, f32, floor, ge, groupMax, i32, isFinite, isNan, max, min, mul, select, sqrt as sqrtOf, sub, u32 } from './ops.ts';
+import { fromBf16Bits, fromFp16Bits, toBf16BitsUp, toFp16Bits } from './float.ts';
+
+export type ScaleStorage = 'bf16' | 'fp16' | 'f32';
+
+export interface QuantOptions {
+  /** int8 codes in [−127, 127] (momentum-like) or uint8 in [0, 255] (variance-like). */
+  readonly signed: boolean;
+  /** Quantize √x instead of x (x ≥ 0): finer resolution for small variances. */
+  readonly sqrt?: boolean;
+  /** Softsign companding y = 2u/(1+|u|): twice finer near 0, twice coarser near ±1. */
+  readonly softsign?: boolean;
+  readonly scale?: ScaleStorage;
+}
+
+/** The reference's absmax floor (fp16 compatibility) and ours (smallest normal f32). */
+export const REFERENCE_SCALE_FLOOR = 1e-12;
+export const SCALE_FLOOR = 2 ** -126;
+
+export const codeMax = (signed: boolean): number => (signed ? 127 : 255);
+
+/** The group scale: what is stored and the f32 value the codes are computed against. */
+function groupScale(scale: ScaleStorage, absmax: Expr): { stored: Expr; forCodes: Expr } {
+  switch (scale) {
+    case 'fp16': {
+      const s = max(absmax, REFERENCE_SCALE_FLOOR);
+      return { stored: toFp16Bits(s), forCodes: s };
+    }
+    case 'bf16': {
+      // Capped at the largest finite bf16: an absmax above it (> 3.39e38) would otherwise round up
+      // to Inf and decode as 0·Inf = NaN; capped, |u| exceeds 1 by < 2^−8 and the clamp takes it.
+      const stored = min(toBf16BitsUp(max(absmax, SCALE_FLOOR)), 0x7f7f);
+      return { stored, forCodes: fromBf16Bits(stored) };
+    }
+    case 'f32': {
+      const s = max(absmax, SCALE_FLOOR);
+      return { stored: s, forCodes: s };
+    }
+  }
+}
+
+/** The f32 value of a stored scale. */
+export function scaleValue(scale: ScaleStorage, stored: Expr): Expr {
+  return scale === 'fp16' ? fromFp16Bits(stored) : scale === 'bf16' ? fromBf16Bits(stored) : stored;
+}
+
+export function quantCodec(opts: QuantOptions): Codec {
+  const { signed, sqrt = false, softsign = false, scale = 'bf16' } = opts;
+  if (typeof signed !== 'boolean') throw new TypeError(`quantCodec: signed must be a boolean, got ${String(signed)}`);
+  if (scale !== 'bf16' && scale !== 'fp16' && scale !== 'f32') throw new RangeError(`quantCodec: scale must be 'bf16', 'fp16' or 'f32', got ${String(scale)}`);
+  const Qm = codeMax(signed);
+  const name = `q${signed ? 'i8' : 'u8'}${sqrt ? '-sqrt' : ''}${softsign ? '-softsign' : ''}-${scale}`;
+  return {
+    name,
+    fields: [
+      { name: '', storage: signed ? 'i8' : 'u8', axis: 'element' },
+      { name: 'scale', storage: scale === 'f32' ? 'f32' : 'u16', axis: 'group' },
+    ],
+    encode: (x) => {
+      const a = sqrt ? sqrtOf(x) : x;
+      const absmax = groupMax(select(isFinite(a), abs(a), 0));
+      const s = groupScale(scale, absmax);
+      // |a| ≤ absmax ≤ the code scale, so the clamp only acts on ±Inf (and negatives if unsigned).
+      const u = clamp(div(a, s.forCodes), signed ? -1 : 0, 1);
+      const y = softsign ? div(mul(u, 2), add(abs(u), 1)) : u;
+      const t = mul(y, Qm);
+      // Round half up. The reference's ⌊t + ½⌋ in f32 also sends the f32 just below each k + ½
+      // up (t + ½ rounds to k + 1): kept for 'fp16' (bit parity), done exactly otherwise.
+      const code = scale === 'fp16' ? floor(add(t, 0.5)) : add(floor(t), select(ge(sub(t, floor(t)), 0.5), 1, 0));
+      const safe = select(isNan(a), 0, code);
+      return [signed ? i32(safe) : u32(safe), s.stored];
+    },
+    decode: ([code, stored]) => {
+      const y = div(f32(code!), Qm);
+      const u = softsign ? div(y, sub(2, abs(y))) : y;
+      const x = mul(u, scaleValue(scale, stored!));
+      return sqrt ? mul(x, x) : x;
+    },
+  };
+}
+
+/** Signed int8 with softsign companding: Adam/Lion/SGD momentum. */
+export const momentumCodec = (scale: ScaleStorage = 'bf16'): Codec => quantCodec({ signed: true, softsign: true, scale });
+/** Unsigned uint8 of √v, linear: Adam's second moment. */
+export const varianceCodec = (scale: ScaleStorage = 'bf16'): Codec => quantCodec({ signed: false, sqrt: true, scale });
+/** Plain linear codes, kept for comparisons. */
+export const linearCodec = (signed: boolean, scale: ScaleStorage = 'bf16'): Codec => quantCodec({ signed, scale });
