@@ -63,26 +63,29 @@ export function compile(k: Kernel, opts: { target: 'js' } = { target: 'js' }): C
   return c;
 }
 
+/** The rows × columns f32 uniform table of a prepared kernel; derived uniforms are computed here. */
+export function buildUniformTable(p: Prepared, rows: readonly Uniforms[]): Float32Array {
+  const S = p.columns.length;
+  const U = new Float32Array(Math.max(1, rows.length) * S);
+  rows.forEach((row, r) => {
+    const value = (name: string): number => {
+      const v = row[name];
+      if (typeof v !== 'number') throw new RangeError(`kernel ${p.kernel.name}: uniform ${name} is missing (row ${r})`);
+      return Math.fround(v);
+    };
+    const vals = evalDerived(p.derived, value);
+    const derived = new Map(p.derived.map((d, i) => [d.name, vals[i]!]));
+    p.columns.forEach((c, j) => { U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c); });
+  });
+  return U;
+}
+
 function build(p: Prepared): CompiledKernel {
   const source = renderJs(p);
   const raw = new Function(source)() as RawKernel;
   const fs = fields(p.kernel);
   const G = p.kernel.groupSize;
-  const uniformTable = (rows: readonly Uniforms[]): Float32Array => {
-    const S = p.columns.length;
-    const U = new Float32Array(Math.max(1, rows.length) * S);
-    rows.forEach((row, r) => {
-      const value = (name: string): number => {
-        const v = row[name];
-        if (typeof v !== 'number') throw new RangeError(`kernel ${p.kernel.name}: uniform ${name} is missing (row ${r})`);
-        return Math.fround(v);
-      };
-      const vals = evalDerived(p.derived, value);
-      const derived = new Map(p.derived.map((d, i) => [d.name, vals[i]!]));
-      p.columns.forEach((c, j) => { U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c); });
-    });
-    return U;
-  };
+  const uniformTable = (rows: readonly Uniforms[]) => buildUniformTable(p, rows);
   const run = (args: RunArgs) => {
     const F = fs.map((f) => {
       const a = args.fields[f.field];
@@ -94,11 +97,11 @@ function build(p: Prepared): CompiledKernel {
     const first = fs.findIndex((f) => f.axis === 'element');
     const n = args.length ?? (first >= 0 ? F[first]!.length : (F[0]?.length ?? 0) * G);
     const nGroups = Math.ceil(n / G);
+    const [g0, g1] = args.groups ?? [0, nGroups];
     fs.forEach((f, i) => {
-      const need = f.axis === 'element' ? n : nGroups;
+      const need = p.kernel.windowed.includes(f.field) ? Math.min(n, g1 * G) - g0 * G : f.axis === 'element' ? n : nGroups;
       if (F[i]!.length < need) throw new RangeError(`kernel ${p.kernel.name}: field ${f.field} has ${F[i]!.length} entries, needs ${need}`);
     });
-    const [g0, g1] = args.groups ?? [0, nGroups];
     if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups)) throw new RangeError(`kernel ${p.kernel.name}: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
     const rows = args.uniforms === undefined ? [{}] : Array.isArray(args.uniforms) ? (args.uniforms as Uniforms[]) : [args.uniforms as Uniforms];
     if (rows.length > 1 && !args.rowOf) throw new RangeError(`kernel ${p.kernel.name}: ${rows.length} uniform rows need rowOf`);

@@ -16,6 +16,12 @@ export interface Kernel {
   readonly groupSize: number;
   readonly outputs: readonly Output[];
   readonly counters: readonly Counter[];
+  /**
+   * Element fields that hold only the launched groups' elements: element i of the launch lives at
+   * i − g0·groupSize. Gradient release binds one tensor's gradient this way, so no arena-sized
+   * gradient buffer is ever held.
+   */
+  readonly windowed: readonly string[];
 }
 
 export class KernelError extends Error {}
@@ -37,7 +43,7 @@ export function elementwise(e: Expr, memo = new Map<Expr, boolean>()): boolean {
 }
 
 /** Build a kernel, checking what a renderer would otherwise trip over later. */
-export function kernel(spec: { name?: string; groupSize?: number; outputs: readonly Output[]; counters?: readonly Counter[] }): Kernel {
+export function kernel(spec: { name?: string; groupSize?: number; outputs: readonly Output[]; counters?: readonly Counter[]; windowed?: readonly string[] }): Kernel {
   const groupSize = spec.groupSize ?? 32;
   const name = spec.name ?? 'kernel';
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new KernelError(`kernel ${name}: groupSize must be a positive integer, got ${groupSize}`);
@@ -54,8 +60,12 @@ export function kernel(spec: { name?: string; groupSize?: number; outputs: reado
     if (c.value.type !== 'bool' && c.value.type !== 'u32' && c.value.type !== 'i32')
       throw new KernelError(`kernel ${name}: counter ${c.name} must count a bool or an integer, got ${c.value.type}`);
   }
-  const k: Kernel = { name, groupSize, outputs: spec.outputs, counters: spec.counters ?? [] };
+  const k: Kernel = { name, groupSize, outputs: spec.outputs, counters: spec.counters ?? [], windowed: spec.windowed ?? [] };
   const loads = fieldsRead(k);
+  for (const w of k.windowed) {
+    const f = loads.find((l) => l.field === w);
+    if (!f || f.axis !== 'element' || k.outputs.some((o) => o.field === w)) throw new KernelError(`kernel ${name}: windowed field ${w} must be a read-only element field the kernel reads`);
+  }
   for (const o of k.outputs) {
     const r = loads.find((l) => l.field === o.field);
     if (r && (r.storage !== o.storage || r.axis !== o.axis)) throw new KernelError(`kernel ${name}: field ${o.field} is read as ${r.storage}/${r.axis} but written as ${o.storage}/${o.axis}`);

@@ -42,12 +42,13 @@ export function prepare(k: Kernel): Prepared {
     groupSize: k.groupSize,
     outputs: k.outputs.map((o, i) => ({ ...o, value: h.roots[i]! })),
     counters: k.counters.map((c, i) => ({ ...c, value: h.roots[nOut + i]! })),
+    windowed: k.windowed,
   });
   const columns = uniformsOf(out);
   const key = [
     k.name, k.groupSize,
     k.outputs.map((o) => `${o.field}/${o.storage}/${o.axis}`).join(','),
-    k.counters.map((c) => c.name).join(','),
+    k.counters.map((c) => c.name).join(','), k.windowed.join(','),
     inputs.join(','), columns.join(','),
     structuralKey([...h.roots, ...h.derived.map((d) => d.value)]),
   ].join('#');

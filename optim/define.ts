@@ -1,0 +1,120 @@
+// defineOptimizer: an optimizer is data. Hyperparameters with defaults and validation, a codec
+// choice per state (`momentum()`, `variance()`, `f32()`, or any Codec), host-side uniforms
+// (computed in float64 per tensor and step, then rounded to f32), and a pure elementwise update
+// written in the DSL. The compiler fuses it with the codecs into one kernel.
+
+import type { UniformOf, Values } from '../compiler/fuse.ts';
+import type { Codec } from '../dsl/codec.ts';
+import type { Expr, Like } from '../dsl/ops.ts';
+import { add, mul, sub } from '../dsl/ops.ts';
+import { f32Codec, masterCodec } from '../dsl/master.ts';
+import type { ScaleStorage } from '../dsl/quant.ts';
+import { momentumCodec, varianceCodec } from '../dsl/quant.ts';
+
+export type HyperValue = number | boolean | readonly number[];
+export type Hyper = Readonly<Record<string, HyperValue>>;
+
+/** What a state's codec may depend on: the optimizer's storage options. */
+export interface StorageChoice {
+  readonly quantize: boolean;
+  readonly scale: ScaleStorage;
+  /** The parameter's own storage, used for unquantized states (as the reference does). */
+  readonly paramDtype: 'bf16' | 'f32';
+}
+export type StateSpec = (s: StorageChoice) => Codec;
+
+/** Signed int8 with softsign companding (quantized), else the parameter's dtype. */
+export const momentum = (): StateSpec => (s) => (s.quantize ? momentumCodec(s.scale) : plain(s));
+/** Unsigned uint8 of √v (quantized), else the parameter's dtype. */
+export const variance = (): StateSpec => (s) => (s.quantize ? varianceCodec(s.scale) : plain(s));
+/** Always f32 (4 bytes). */
+export const f32 = (): StateSpec => () => f32Codec;
+/** Any codec, user-defined ones included. */
+export const custom = (c: Codec): StateSpec => () => c;
+const plain = (s: StorageChoice): Codec => (s.paramDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null }));
+
+/** Context of host-side uniforms: the optimizer's initial lr (for decoupleLr) and the step. */
+export interface UniformContext { readonly step: number; readonly initialLr: number }
+
+export interface OptimizerSpec<H extends Hyper> {
+  readonly name: string;
+  readonly hyper: H;
+  /** Throw a RangeError naming the field and value; the common checks (lr ≥ 0, …) run first. */
+  readonly validate?: (h: H) => void;
+  readonly state: Readonly<Record<string, StateSpec>> | ((h: H) => Readonly<Record<string, StateSpec>>);
+  /** Extra uniforms computed on the host in float64 (bias corrections, decay factors). */
+  readonly uniforms?: (h: H, c: UniformContext) => Readonly<Record<string, number>>;
+  /** The update: decoded p, g and states in, new p and states out. Booleans in `h` are baked in. */
+  readonly update: (v: Values, u: UniformOf, h: H) => Values;
+  /** Numerics check: the update is about lr·k (k = 0.1 for Adam-like, 1 for sign/SGD). */
+  readonly numericsK?: number;
+}
+
+export interface OptimizerDef<H extends Hyper = Hyper> {
+  readonly name: string;
+  readonly hyper: H;
+  readonly states: Readonly<Record<string, StateSpec>>;
+  /** Every uniform of one tensor row (hyperparameters flattened: betas → betas0, betas1). */
+  uniforms(h: H, c: UniformContext): Record<string, number>;
+  update(v: Values, u: UniformOf): Values;
+  /** Baked-in choices: two defs with equal keys compile to the same kernel. */
+  readonly structure: string;
+  readonly numericsK: number;
+  /** The same optimizer with other hyperparameters (validated). */
+  with(h: Partial<H>): OptimizerDef<H>;
+  readonly spec: OptimizerSpec<H>;
+}
+
+export class HyperError extends RangeError {}
+
+const num = (v: unknown): v is number => typeof v === 'number';
+
+function check<H extends Hyper>(spec: OptimizerSpec<H>, h: H): void {
+  for (const [k, v] of Object.entries(h)) {
+    const d = spec.hyper[k];
+    if (d === undefined) throw new HyperError(`${spec.name}: unknown hyperparameter ${k} (known: ${Object.keys(spec.hyper).join(', ')})`);
+    const ok = Array.isArray(d) ? Array.isArray(v) && v.length === d.length && v.every((x) => num(x) && Number.isFinite(x)) : typeof v === typeof d && (!num(v) || !Number.isNaN(v));
+    if (!ok) throw new HyperError(`${spec.name}: ${k} must be ${Array.isArray(d) ? `${d.length} finite numbers` : `a ${typeof d}`}, got ${JSON.stringify(v)}`);
+  }
+  const lr = h['lr'], wd = h['weightDecay'];
+  if (num(lr) && !(lr >= 0)) throw new HyperError(`${spec.name}: lr must be >= 0, got ${lr}`);
+  if (num(wd) && !(wd >= 0)) throw new HyperError(`${spec.name}: weightDecay must be >= 0, got ${wd}`);
+  spec.validate?.(h);
+}
+
+/** Define an optimizer; returns a factory `(hyper?) => OptimizerDef` with defaults filled in. */
+export function defineOptimizer<H extends Hyper>(spec: OptimizerSpec<H>): (h?: Partial<H>) => OptimizerDef<H> {
+  const make = (over: Partial<H> = {}): OptimizerDef<H> => {
+    const h = { ...spec.hyper, ...over } as H;
+    check(spec, h);
+    const states = typeof spec.state === 'function' ? spec.state(h) : spec.state;
+    const structure = [spec.name, ...Object.entries(h).filter(([, v]) => typeof v === 'boolean').map(([k, v]) => `${k}=${v}`), ...Object.keys(states)].join(';');
+    return {
+      name: spec.name, hyper: h, states, structure, spec,
+      numericsK: spec.numericsK ?? 1,
+      uniforms: (hh, c) => {
+        const out: Record<string, number> = { step: c.step };
+        for (const [k, v] of Object.entries(hh)) {
+          if (num(v)) out[k] = v;
+          else if (Array.isArray(v)) v.forEach((x, i) => { out[`${k}${i}`] = x; });
+        }
+        return { ...out, ...spec.uniforms?.(hh, c) };
+      },
+      update: (v, u) => spec.update(v, u, h),
+      with: (more) => make({ ...over, ...more }),
+    };
+  };
+  return make;
+}
+
+/**
+ * Exponential moving average β·old + (1 − β)·x, the building block of most optimizers. Pass
+ * `oneMinusBeta` as a host-computed uniform: 1 − f32(0.999) in f32 is off by 1.3e−5 relative, while
+ * f32(1 − 0.999) computed in float64 is exact to half an ulp (torch does the same).
+ */
+export const ema = (old: Like, x: Like, beta: Like, oneMinusBeta: Like = sub(1, beta)): Expr => add(mul(beta, old), mul(oneMinusBeta, x));
+
+/** Validate that every entry of a tuple hyperparameter lies in [0, 1]. */
+export function unitInterval(name: string, key: string, v: readonly number[]): void {
+  v.forEach((b, i) => { if (!(b >= 0 && b <= 1)) throw new HyperError(`${name}: ${key}[${i}] must be in [0, 1], got ${b}`); });
+}
