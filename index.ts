@@ -16,3 +16,27 @@ export type { Expr, Type, Storage } from './compiler/ir.ts';
 // Backends.
 export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backend.ts';
 export { JsBackend } from './runtime/js.ts';
+
+// Codecs: how a value is stored (bf16 + correction, companded 8-bit with group scales, …).
+export { toBf16Bits, fromBf16Bits, toFp16Bits, fromFp16Bits, toBf16BitsUp } from './dsl/float.ts';
+export { masterCodec, f32Codec } from './dsl/master.ts';
+export type { MasterOptions } from './dsl/master.ts';
+export { quantCodec, momentumCodec, varianceCodec, linearCodec } from './dsl/quant.ts';
+export type { QuantOptions, ScaleStorage } from './dsl/quant.ts';
+export { defineCodec } from './dsl/define.ts';
+export { toBf16, fromBf16, toFp16, fromFp16, computeErrorBits, reconstructFp32, quantize, dequantize } from './runtime/codecs.ts';
+export type { QuantizeOptions, Quantized, EccOptions } from './runtime/codecs.ts';
+
+// Optimizers: built-ins and your own.
+export { adam, adamw, sgd, sgdw, lion, defineOptimizer, momentum, variance, f32, custom, ema, HyperError } from './optim/index.ts';
+export type { OptimizerDef, OptimizerSpec, StateSpec, StorageChoice, Hyper, UniformContext } from './optim/index.ts';
+export { Reference, agreement } from './optim/reference.ts';
+export { fuse } from './compiler/fuse.ts';
+export type { FuseSpec, Values, UniformOf } from './compiler/fuse.ts';
+
+// Runtime: bind an optimizer to tensors, step, checkpoint.
+export { createOptimizer, fusedKernel } from './runtime/optimizer.ts';
+export type { OptimizerOptions, ParamInput, GradInput } from './runtime/optimizer.ts';
+export type { Session, Memory } from './runtime/session.ts';
+export { NonFiniteError, NumericsError } from './runtime/numerics.ts';
+export { loadOptimizer, saveCheckpointFile, loadCheckpointFile, saveFp32, CheckpointError } from './runtime/checkpoint.ts';

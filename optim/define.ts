@@ -40,12 +40,12 @@ export interface OptimizerSpec<H extends Hyper> {
   readonly name: string;
   readonly hyper: H;
   /** Throw a RangeError naming the field and value; the common checks (lr ≥ 0, …) run first. */
-  readonly validate?: (h: H) => void;
-  readonly state: Readonly<Record<string, StateSpec>> | ((h: H) => Readonly<Record<string, StateSpec>>);
+  validate?(h: H): void;
+  readonly state: Readonly<Record<string, StateSpec>> | { bivarianceHack(h: H): Readonly<Record<string, StateSpec>> }['bivarianceHack'];
   /** Extra uniforms computed on the host in float64 (bias corrections, decay factors). */
-  readonly uniforms?: (h: H, c: UniformContext) => Readonly<Record<string, number>>;
+  uniforms?(h: H, c: UniformContext): Readonly<Record<string, number>>;
   /** The update: decoded p, g and states in, new p and states out. Booleans in `h` are baked in. */
-  readonly update: (v: Values, u: UniformOf, h: H) => Values;
+  update(v: Values, u: UniformOf, h: H): Values;
   /** Numerics check: the update is about lr·k (k = 0.1 for Adam-like, 1 for sign/SGD). */
   readonly numericsK?: number;
 }

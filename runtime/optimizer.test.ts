@@ -1,0 +1,142 @@
+// The runtime's promises: one launch per step, no recompiles for new hyperparameters, the memory
+// figures, gradient release, non-finite gradients, parameter groups, and bad input that changes
+// nothing.
+
+import { describe, expect, it } from 'vitest';
+import { compileStats } from '../compiler/compile.ts';
+import { adam, adamw, lion, sgd } from '../optim/index.ts';
+import { HyperError } from '../optim/define.ts';
+import { fromBf16 } from './codecs.ts';
+import { createOptimizer } from './optimizer.ts';
+import { NonFiniteError } from './numerics.ts';
+
+const rand = (n: number, seed = 1) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 48271) + 11) >>> 0) / 2 ** 32 - 0.5)); };
+
+/** A snapshot of every stored field, to prove that a failed call changed nothing. */
+async function snapshot(opt: Awaited<ReturnType<typeof createOptimizer>>) {
+  const out: Record<string, number[]> = {};
+  for (const f of opt.fields) out[f.name] = [...(await opt.backend.read(opt.buffer(f.name)))];
+  return { fields: out, steps: [...opt.steps] };
+}
+
+describe('createOptimizer', () => {
+  it('runs ONE kernel launch per step for 50 tensors in 2 parameter groups', async () => {
+    const params = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`t${i}`, rand(17 + i * 3, i + 1)]));
+    const opt = await createOptimizer(adamw({ lr: 1e-3 }), params, { groups: [{ params: ['t0', 't1', 't2'], hyper: { weightDecay: 0 } }] });
+    const grads = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, rand(v.length, 99)]));
+    for (let s = 0; s < 3; s++) {
+      const before = opt.backend.launches;
+      await opt.step(grads);
+      expect(opt.backend.launches - before).toBe(1);
+    }
+  });
+
+  it('changing the learning rate (setHyper or a schedule) compiles nothing new', async () => {
+    const opt = await createOptimizer(adamw({ lr: 1e-3 }), { w: rand(256) }, { schedule: (t) => ({ lr: 1e-3 / t }) });
+    await opt.step({ w: rand(256, 2) });
+    const misses = compileStats.misses;
+    for (let s = 0; s < 5; s++) { opt.setHyper({ lr: 1e-3 * (s + 2) }); await opt.step({ w: rand(256, s + 3) }); }
+    expect(compileStats.misses).toBe(misses);
+  });
+
+  it('memory(): AdamW 24-bit with bf16 gradients <= 7.2 B/param, <= 5.2 with gradient release; SGD momentum and Lion <= 6.1', async () => {
+    const params = { a: rand(1 << 16), b: rand(4096, 2) };
+    const m = async (def: Parameters<typeof createOptimizer>[0], o = {}) => (await createOptimizer(def, params, o)).memory().bytesPerParam;
+    const adamwB = await m(adamw()), release = await m(adamw(), { gradientRelease: true });
+    const sgdB = await m(sgd({ momentum: 0.9 })), lionB = await m(lion());
+    console.log(`bytes/param: AdamW ${adamwB}, AdamW+release ${release}, SGD-momentum ${sgdB}, Lion ${lionB}`);
+    expect(adamwB).toBeLessThanOrEqual(7.2);
+    expect(release).toBeLessThanOrEqual(5.2);
+    expect(sgdB).toBeLessThanOrEqual(6.1);
+    expect(lionB).toBeLessThanOrEqual(6.1);
+  });
+
+  it('gradient release: stepTensor gives bit-identical state to step(), with no arena gradient buffer', async () => {
+    const params = { a: rand(1000), b: rand(77, 3) };
+    const full = await createOptimizer(adamw({ lr: 1e-2 }), params);
+    const rel = await createOptimizer(adamw({ lr: 1e-2 }), params, { gradientRelease: true });
+    expect(rel.memory().fields['g']).toBeUndefined();
+    for (let s = 0; s < 4; s++) {
+      const ga = rand(1000, 10 + s), gb = rand(77, 20 + s);
+      await full.step({ a: ga, b: gb });
+      await rel.stepTensor('b', gb);
+      await rel.stepTensor('a', ga);
+    }
+    expect(await snapshot(rel)).toEqual(await snapshot(full));
+    await expect(rel.step({ a: rand(1000) })).rejects.toThrow(/stepTensor/);
+  });
+
+  it('non-finite gradients: counted, their elements keep param and state; onNonFinite error names the tensor', async () => {
+    const w = rand(64);
+    const opt = await createOptimizer(adamw({ lr: 1e-2 }), { w, u: rand(40, 5) }, { onNonFinite: 'error', gradDtype: 'f32' });
+    const g = rand(64, 7);
+    g[3] = NaN; g[40] = Infinity;
+    const before = (await opt.readParams()).w!;
+    const err = await opt.step({ w: g, u: rand(40, 8) }).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.message).toMatch(/w: 2/);
+    const after = (await opt.readParams()).w!;
+    expect(after[3]).toBe(before[3]);
+    expect(after[40]).toBe(before[40]);
+    expect(after[5]).not.toBe(before[5]);
+    const ok = await createOptimizer(adamw(), { w }, { gradDtype: 'f32' });
+    expect((await ok.step({ w: g })).nonFinite).toBe(2);
+    expect([...(await ok.exportFp32()).w!].every(Number.isFinite)).toBe(true);
+  });
+
+  it('parameter groups: a group without weight decay does not shrink under zero gradients', async () => {
+    const opt = await createOptimizer(adamw({ lr: 0.1, weightDecay: 0.5 }), { w: rand(64), bias: rand(32, 3) }, { groups: [{ params: ['bias'], hyper: { weightDecay: 0 } }] });
+    const before = await opt.exportFp32();
+    await opt.step({ w: new Float32Array(64), bias: new Float32Array(32) });
+    const after = await opt.exportFp32();
+    expect([...after.bias!]).toEqual([...before.bias!]);
+    expect(after.w!.some((x, i) => Math.abs(x) < Math.abs(before.w![i]!))).toBe(true);
+  });
+
+  it('importFp32 before the first step keeps the 24-bit precision (the reference loses it)', async () => {
+    const x = rand(4096, 9);
+    const opt = await createOptimizer(adamw(), { w: new Float32Array(4096) });
+    await opt.importFp32({ w: x });
+    const back = (await opt.exportFp32()).w!;
+    const rel = Math.max(...back.map((y, i) => Math.abs(y - x[i]!) / Math.abs(x[i]!)));
+    const bf16Only = Math.max(...fromBf16((await opt.readParams()).w as Uint16Array).map((y, i) => Math.abs(y - x[i]!) / Math.abs(x[i]!)));
+    expect(rel).toBeLessThan(1.6e-5);
+    expect(bf16Only).toBeGreaterThan(1e-3);
+  });
+
+  describe('bad input: an error naming the field and value, and nothing changed', () => {
+    it('unknown tensor, wrong length, wrong dtype', async () => {
+      const opt = await createOptimizer(adam({ lr: 1e-2 }), { w: rand(50) }, { gradDtype: 'f32' });
+      await opt.step({ w: rand(50, 2) });
+      const snap = await snapshot(opt);
+      await expect(opt.step({ nope: rand(50) })).rejects.toThrow(/unknown tensor "nope"/);
+      await expect(opt.step({ w: rand(49) })).rejects.toThrow(/gradient w has 49 values, the tensor has 50/);
+      await expect(opt.step({ w: new Uint16Array(50) })).rejects.toThrow(/gradient w must be a Float32Array/);
+      await expect(opt.step({ w: new Int32Array(50) as never })).rejects.toThrow(/Int32Array/);
+      await expect(opt.step({ w: rand(50), x: rand(3) })).rejects.toThrow(/unknown tensor "x"/);
+      expect(await snapshot(opt)).toEqual(snap);
+    });
+
+    it('negative lr and betas out of range', async () => {
+      expect(() => adamw({ lr: -1 })).toThrow(HyperError);
+      expect(() => adamw({ lr: -1 })).toThrow(/lr must be >= 0, got -1/);
+      expect(() => adamw({ betas: [0.9, 1.5] })).toThrow(/betas\[1\] must be in \[0, 1\], got 1.5/);
+      expect(() => lion({ betas: [-0.1, 0.99] })).toThrow(/betas\[0\]/);
+      expect(() => adam({ eps: -1 })).toThrow(/eps must be >= 0/);
+      expect(() => sgd({ nesterov: true })).toThrow(/nesterov needs momentum > 0/);
+      expect(() => adamw({ lr: 'fast' as never })).toThrow(/lr must be a number/);
+      expect(() => adamw({ warmup: 3 } as never)).toThrow(/unknown hyperparameter warmup/);
+      const opt = await createOptimizer(adamw({ lr: 1e-2 }), { w: rand(10) });
+      expect(() => opt.setHyper({ lr: -0.5 })).toThrow(/lr must be >= 0, got -0.5/);
+      expect(opt.hyperOf('w').lr).toBe(1e-2);
+      expect(() => opt.setHyper({ decoupleLr: true })).toThrow(/structure/);
+    });
+
+    it('options and params', async () => {
+      await expect(createOptimizer(adamw(), { w: rand(4) }, { masterWeightBits: 16 as never })).rejects.toThrow(/masterWeightBits must be one of 24, 32, null, got 16/);
+      await expect(createOptimizer(adamw(), { w: rand(4) }, { paramDtype: 'f32', masterWeightBits: 24 })).rejects.toThrow(/no effect on f32/);
+      await expect(createOptimizer(adamw(), { w: [1, 2] as never })).rejects.toThrow(/param w must be a Float32Array/);
+      await expect(createOptimizer(adamw(), { w: { data: rand(6), shape: [2, 2] } })).rejects.toThrow(/shape \[2,2\] but 6 values/);
+    });
+  });
+});
