@@ -91,9 +91,14 @@ export function convert(from: Type, to: Type, x: number): number {
   return toType(to, x);
 }
 
-/** Reinterpret 32 bits. */
+/**
+ * Reinterpret 32 bits. NaN payloads are not part of the semantics (JS engines, GPUs and constant
+ * folding each produce different ones), so the bits of any f32 NaN read as 0x7fc00000, the
+ * canonical quiet NaN.
+ */
 export function reinterpret(from: Type, to: NumType, x: number): number {
   if (from === to) return x;
+  if (from === 'f32' && x !== x) return to === 'f32' ? x : 0x7fc00000;
   if (from === 'f32') float[0] = x; else if (from === 'i32') int[0] = x; else bits[0] = x;
   return to === 'f32' ? float[0]! : to === 'i32' ? int[0]! : bits[0]!;
 }

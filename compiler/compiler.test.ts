@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as d from '../dsl/ops.ts';
+import { compile, compileStats } from './compile.ts';
+import * as ir from './ir.ts';
+import { kernel, KernelError } from './kernel.ts';
+import type { Rule } from './rewrite.ts';
+import { rewrite, RewriteLimitError } from './rewrite.ts';
+
+describe('dsl', () => {
+  it('an ill-typed expression throws when built, naming the op and the operand types', () => {
+    expect(() => d.add(d.field('a', 'f32'), d.field('h', 'u16'))).toThrow('add: operand types (f32, u32) are not allowed');
+    expect(() => d.sqrt(d.field('c', 'i8'))).toThrow('sqrt: operand types (i32) are not allowed');
+    expect(() => d.shl(d.field('a', 'f32'), 3)).toThrow(/shl: operand types \(f32, number literal\)/);
+    expect(() => d.select(d.field('a', 'f32'), 1, 2)).toThrow(/select/);
+    expect(() => d.add(d.field('h', 'u16'), 0.5)).toThrow(/0.5 is not an integer, but a u32 is expected/);
+  });
+  it('plain numbers lift to the other operand type', () => {
+    expect(d.add(d.field('h', 'u16'), 3).type).toBe('u32');
+    expect(d.add(2, 3).type).toBe('f32');
+  });
+});
+
+describe('ir', () => {
+  it('hash-conses: equal structure is ===, and -0, +0, NaN constants are distinct nodes', () => {
+    const a = d.mul(d.field('a', 'f32'), d.uniform('lr'));
+    expect(d.mul(d.field('a', 'f32'), d.uniform('lr'))).toBe(a);
+    expect(ir.constant('f32', -0)).not.toBe(ir.constant('f32', 0));
+    expect(ir.constant('f32', NaN)).toBe(ir.constant('f32', NaN));
+    expect(ir.constant('f32', NaN)).not.toBe(ir.constant('f32', 0));
+    expect(ir.cast('i32', ir.constant('f32', 7))).not.toBe(ir.constant('i32', 7));
+  });
+});
+
+describe('rewrite', () => {
+  it('rewrites bottom-up to a fixpoint, and a rule set that never settles hits the step limit', () => {
+    const x = d.field('a', 'f32');
+    const negneg: Rule = (e) => (e.op === 'unary' && e.fn === 'neg' && e.x.op === 'unary' && e.x.fn === 'neg' ? e.x.x : undefined);
+    expect(rewrite([d.neg(d.neg(d.neg(d.neg(x))))], { unary: [negneg] })[0]).toBe(x);
+    const grow: Rule = (e) => (e.op === 'unary' && e.fn === 'abs' ? d.abs(d.add(e, 1)) : undefined);
+    expect(() => rewrite([d.abs(x)], { unary: [grow] }, 50)).toThrow(RewriteLimitError);
+  });
+});
+
+describe('kernel', () => {
+  it('rejects outputs of the wrong type, group outputs that read elements, and fields written twice', () => {
+    const a = d.field('a', 'f32');
+    expect(() => kernel({ outputs: [{ field: 'c', storage: 'i8', axis: 'element', value: a }] })).toThrow(/stores i8 from a i32, got a f32/);
+    expect(() => kernel({ outputs: [{ field: 's', storage: 'f32', axis: 'group', value: a }] })).toThrow(KernelError);
+    expect(() => kernel({ outputs: [{ field: 'a', storage: 'f32', axis: 'element', value: a }, { field: 'a', storage: 'f32', axis: 'element', value: a }] })).toThrow(/written twice/);
+  });
+});
+
+describe('compile', () => {
+  it('changing a uniform (the learning rate) between calls compiles nothing new', () => {
+    const p = d.field('p', 'f32'), g = d.field('g', 'f32');
+    const k = kernel({ name: 'sgd-cache', outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }] });
+    const P = new Float32Array(64).fill(1), G = new Float32Array(64).fill(1);
+    compile(k).run({ fields: { p: P, g: G }, uniforms: { lr: 0.1 } });
+    const { hits, misses } = compileStats;
+    for (const lr of [0.2, 0.05, 1e-3]) compile(k).run({ fields: { p: P, g: G }, uniforms: { lr } });
+    // The same kernel built again from scratch is found by its structural key.
+    const again = kernel({ name: 'sgd-cache', outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }] });
+    compile(again);
+    expect(compileStats.misses).toBe(misses);
+    expect(compileStats.hits).toBe(hits + 4);
+    expect(P[0]).toBeCloseTo(1 - 0.1 - 0.2 - 0.05 - 1e-3, 5);
+  });
+
+  it('a missing uniform or field is a clear error', () => {
+    const k = kernel({ outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.mul(d.field('p', 'f32'), d.uniform('lr')) }] });
+    expect(() => compile(k).run({ fields: { p: new Float32Array(4) } })).toThrow(/uniform lr is missing/);
+    expect(() => compile(k).run({ fields: {}, uniforms: { lr: 1 } })).toThrow(/field p is missing/);
+    expect(() => compile(k).run({ fields: { p: new Int8Array(4) }, uniforms: { lr: 1 } })).toThrow(/must be a Float32Array, got Int8Array/);
+  });
+
+  it('the compiler core stays under 1500 lines (growth is a decision: change this number in review)', () => {
+    const core = ['ir.ts', 'rewrite.ts', 'passes.ts', 'pipeline.ts', 'kernel.ts', 'compile.ts', 'fuse.ts', 'render/js.ts'];
+    const lines = core.reduce((n, f) => n + readFileSync(new URL(f, import.meta.url), 'utf8').split('\n').length, 0);
+    console.log(`compiler core: ${lines} lines`);
+    expect(lines).toBeLessThan(1500);
+  });
+});

@@ -1,0 +1,97 @@
+// The JS-rendered kernel is bit-identical, element by element, to interpreting the same kernel
+// with semantics.ts: random kernels with several outputs of different storages (written in place
+// over fields they also read), element and group axis, groupMax at one and two levels, counters,
+// two uniform rows with rowOf, a partial last group and a group range.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { FieldArray } from '../compiler/compile.ts';
+import { arrayFor, compile } from '../compiler/compile.ts';
+import type { Expr } from '../compiler/ir.ts';
+import type { Kernel } from '../compiler/kernel.ts';
+import { kernel } from '../compiler/kernel.ts';
+import type { Env } from '../compiler/semantics.ts';
+import { evaluate, fmax } from '../compiler/semantics.ts';
+import * as d from '../dsl/ops.ts';
+import { exprArbitraries, exprFields, f32Value, i32Value, u32Value } from './expr.ts';
+
+type Rows = Record<string, number>[];
+
+/** The oracle: evaluate every output of every element with semantics.ts, reading only old values. */
+export function interpret(k: Kernel, fields: Record<string, FieldArray>, rows: Rows, rowOf: Uint8Array, [g0, g1]: [number, number], n: number) {
+  const out = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
+  const counters = k.counters.map(() => 0);
+  const G = k.groupSize;
+  for (let g = g0; g < g1; g++) {
+    const base = g * G, end = Math.min(base + G, n);
+    const maxes = new Map<Expr, number>();
+    const env = (i: number): Env => ({
+      load: (f, axis) => fields[f]![axis === 'group' ? g : i]!,
+      uniform: (u) => Math.fround(rows[rowOf[g]!]![u]!),
+      groupMax: (e) => {
+        if (!maxes.has(e)) { let m = NaN; for (let j = base; j < end; j++) m = fmax(m, evaluate((e as Expr & { x: Expr }).x, env(j))); maxes.set(e, m); }
+        return maxes.get(e)!;
+      },
+    });
+    for (let i = base; i < end; i++) {
+      const e = env(i);
+      for (const o of k.outputs) if (o.axis === 'element') out[o.field]![i] = evaluate(o.value, e);
+      k.counters.forEach((c, ci) => { counters[ci] += evaluate(c.value, e); });
+    }
+    if (end > base) for (const o of k.outputs) if (o.axis === 'group') out[o.field]![g] = evaluate(o.value, env(base));
+  }
+  return { out, counters };
+}
+
+const arb = exprArbitraries(4);
+const kernelArb = fc.record({
+  fa: arb.f32, fn: arb.f32, ic: arb.i32, uh: arb.u32, gs: arb.f32, count: arb.bool,
+  nested: fc.boolean(), groupSize: fc.constantFrom(1, 3, 4, 32),
+}).map((r) => {
+  // A second groupMax level: the reduction of a value that itself uses a group maximum.
+  const fa = r.nested ? d.add(r.fa, d.groupMax(d.abs(d.mul(r.fn, d.groupMax(d.abs(r.fa)))))) : r.fa;
+  return kernel({
+    name: 'random', groupSize: r.groupSize,
+    outputs: [
+      { field: 'a', storage: 'f32', axis: 'element', value: fa },
+      { field: 'n', storage: 'f32', axis: 'element', value: r.fn },
+      { field: 'c', storage: 'i8', axis: 'element', value: r.ic },
+      { field: 'h', storage: 'u16', axis: 'element', value: r.uh },
+      { field: 's', storage: 'f32', axis: 'group', value: d.add(d.groupMax(d.abs(r.gs)), d.field('s', 'f32', 'group')) },
+    ],
+    counters: [{ name: 'count', value: r.count }, { name: 'ints', value: d.and(r.uh, 3) }],
+  });
+});
+
+const valueOf = { f32: f32Value, i8: () => fc.integer({ min: -128, max: 127 }), u16: () => fc.integer({ min: 0, max: 65535 }), i32: i32Value, u32: u32Value } as const;
+
+const case_ = kernelArb.chain((k) => fc.integer({ min: 1, max: 70 }).chain((n) => {
+  const groups = Math.ceil(n / k.groupSize);
+  const arrays = Object.fromEntries(exprFields.map((f) => [f.name, fc.array(valueOf[f.storage as keyof typeof valueOf](), { minLength: f.axis === 'group' ? groups : n, maxLength: f.axis === 'group' ? groups : n })]));
+  return fc.record({
+    k: fc.constant(k), n: fc.constant(n),
+    arrays: fc.record({ ...arrays, n: fc.constant(new Array(n).fill(0)) } as Record<string, fc.Arbitrary<number[]>>),
+    rows: fc.array(fc.record({ x: f32Value(), y: f32Value() }), { minLength: 2, maxLength: 2 }),
+    rowOf: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: groups, maxLength: groups }),
+    range: fc.tuple(fc.integer({ min: 0, max: groups }), fc.integer({ min: 0, max: groups })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as [number, number]),
+  });
+}));
+
+describe('JS renderer vs semantics.ts', () => {
+  it('random kernels are bit-identical, element by element', () => {
+    fc.assert(fc.property(case_, ({ k, n, arrays, rows, rowOf, range }) => {
+      const storage: Record<string, keyof typeof arrayFor> = Object.fromEntries([...exprFields.map((f) => [f.name, f.storage]), ['n', 'f32']]);
+      const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, arrayFor[storage[f]!].from(v as number[])])) as Record<string, FieldArray>;
+      const R = Uint8Array.from(rowOf);
+      const want = interpret(k, fields, rows, R, range, n);
+      const c = compile(k);
+      const got = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
+      const used = Object.fromEntries(c.fields.map((f) => [f.field, got[f.field]!]));
+      const res = c.run({ fields: used, uniforms: rows, rowOf: R, groups: range, length: n });
+      for (const f of Object.keys(fields)) [...got[f]!].forEach((v, i) => {
+        if (!Object.is(v, want.out[f]![i])) throw new Error(`field ${f}[${i}]: js ${v}, semantics ${want.out[f]![i]}\n${c.source}`);
+      });
+      expect([res.counters['count'], res.counters['ints']]).toEqual(want.counters);
+    }), { numRuns: 5_000 });
+  });
+});
