@@ -39,7 +39,7 @@ describe('passes preserve values bit for bit', () => {
   it('hoist: derived uniforms computed on the host give the same values', () => {
     fc.assert(fc.property(anyExpr, envArbitrary(), (e, v) => {
       const h = hoist([e]);
-      const derived = evalDerived(h.derived, (n) => v[n]!);
+      const derived = evalDerived(h.derived, (n) => (v as Values)[n]!);
       const all: Values = { ...v, ...Object.fromEntries(h.derived.map((d, i) => [d.name, derived[i]!])) };
       expect(Object.is(value(h.roots[0]!, all), value(e, v))).toBe(true);
     }), { numRuns: NUM_RUNS });

@@ -36,7 +36,7 @@ export function interpret(k: Kernel, fields: Record<string, FieldArray>, rows: R
     for (let i = base; i < end; i++) {
       const e = env(i);
       for (const o of k.outputs) if (o.axis === 'element') out[o.field]![i] = evaluate(o.value, e);
-      k.counters.forEach((c, ci) => { counters[ci] += evaluate(c.value, e); });
+      k.counters.forEach((c, ci) => { counters[ci] = counters[ci]! + evaluate(c.value, e); });
     }
     if (end > base) for (const o of k.outputs) if (o.axis === 'group') out[o.field]![g] = evaluate(o.value, env(base));
   }
@@ -81,7 +81,7 @@ describe('JS renderer vs semantics.ts', () => {
   it('random kernels are bit-identical, element by element', () => {
     fc.assert(fc.property(case_, ({ k, n, arrays, rows, rowOf, range }) => {
       const storage: Record<string, keyof typeof arrayFor> = Object.fromEntries([...exprFields.map((f) => [f.name, f.storage]), ['n', 'f32']]);
-      const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, arrayFor[storage[f]!].from(v as number[])])) as Record<string, FieldArray>;
+      const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, (arrayFor[storage[f]!] as unknown as { from(v: number[]): FieldArray }).from(v as number[])])) as Record<string, FieldArray>;
       const R = Uint8Array.from(rowOf);
       const want = interpret(k, fields, rows, R, range, n);
       const c = compile(k);
