@@ -76,9 +76,33 @@ function rna(x) { const r = Math.floor(Math.abs(x) + 0.5); return x < 0 || Objec
 function fmin(a, b) { return a !== a ? b : b < a ? b : a; }
 function fmax(a, b) { return a !== a ? b : b > a ? b : a; }
 function idiv(a, b, signed) { if (b === 0 || (signed && a === -2147483648 && b === -1)) return a; return signed ? Math.trunc(a / b) | 0 : Math.trunc(a / b) >>> 0; }
-function f2i(x) { return x !== x ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))); }
+function f2i(x) { return x !== x ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))) | 0; }
 function f2u(x) { return x !== x ? 0 : Math.max(0, Math.min(4294967295, Math.trunc(x))); }
 `;
+
+/**
+ * Elements processed per iteration of the main loop, statement by statement. Each element's update
+ * is one long dependency chain (every f32 op is followed by a fround), so one element at a time
+ * leaves the CPU waiting on latency; four independent chains side by side fill those gaps. The
+ * lanes run the same statements in the same per-element order (reductions still see elements in
+ * index order), so results are bit-identical; a scalar loop finishes a ragged group.
+ */
+export const LANES = 4;
+
+function lanes(body: readonly string[]): string[] {
+  const lane = (l: string, j: number) => l.replace(/\bt(\d+)\b/g, `t$1_${j}`).replace(/\bi\b/g, `i${j}`);
+  const js = Array.from({ length: LANES }, (_, j) => j);
+  return [
+    '    { let i = base;',
+    `    for (; i + ${LANES} <= end; i += ${LANES}) {`,
+    '      ' + js.map((j) => `const i${j} = i + ${j};`).join(' '),
+    ...body.flatMap((l) => js.map((j) => '      ' + lane(l, j))),
+    '    }',
+    '    for (; i < end; i++) {',
+    ...body.map((l) => '      ' + l),
+    '    } }',
+  ];
+}
 
 /**
  * Source text of `(F, U, S, R, g0, g1, n) => counters`: F the field arrays in `fields(kernel)`
@@ -107,8 +131,8 @@ export function renderJs(p: Prepared): string {
       case 'binary': return binary[e.fn](c[0]!, c[1]!, e.a.type);
       case 'select': return `(${c[0]} ? ${c[1]} : ${c[2]})`;
       case 'cast': return cast(c[0]!, e.x.type, e.type);
-      case 'bitcast': return `(${view[e.x.type]}[0] = ${c[0]}, ${view[e.type]}[0])`;
-      case 'load': return `f${fieldIx.get(e.field)}[${e.axis === 'group' ? 'g' : 'i'}]`;
+      case 'bitcast': return e.x.type === 'f32' ? `(${c[0]} !== ${c[0]} ? 0x7fc00000 : (_f[0] = ${c[0]}, ${view[e.type]}[0]))` : `(${view[e.x.type]}[0] = ${c[0]}, ${view[e.type]}[0])`;
+      case 'load': return `f${fieldIx.get(e.field)}[${e.axis === 'group' ? 'g' : k.windowed.includes(e.field) ? 'i - w' : 'i'}]`;
       default: throw new Error(`renderJs: unexpected ${e.op}`);
     }
   };
@@ -157,6 +181,7 @@ export function renderJs(p: Prepared): string {
   out.push(`// kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`);
   out.push('return function run(F, U, S, R, g0, g1, n) {');
   fs.forEach((_, i) => out.push(`  const f${i} = F[${i}];`));
+  out.push(`  const w = g0 * ${G};`);
   for (const e of stashed) out.push(`  const s${e.id} = new ${arrays[e.type]}(${G});`);
   k.counters.forEach((_, i) => out.push(`  let c${i} = 0;`));
   out.push('  for (let g = g0; g < g1; g++) {');
@@ -168,9 +193,7 @@ export function renderJs(p: Prepared): string {
     out.push(...sec.pre.map((l) => '    ' + l));
     if (sec === post) { out.push(...sec.body.map((l) => '    ' + l)); return; }
     if (sec.body.length === 0) return;
-    out.push('    for (let i = base; i < end; i++) {');
-    out.push(...sec.body.map((l) => '      ' + l));
-    out.push('    }');
+    out.push(...lanes(sec.body));
   });
   out.push('  }');
   out.push(`  return [${k.counters.map((_, i) => `c${i}`).join(', ')}];`);
