@@ -102,9 +102,10 @@ function build(p: Prepared): CompiledKernel {
       const need = p.kernel.windowed.includes(f.field) ? Math.min(n, g1 * G) - g0 * G : f.axis === 'element' ? n : nGroups;
       if (F[i]!.length < need) throw new RangeError(`kernel ${p.kernel.name}: field ${f.field} has ${F[i]!.length} entries, needs ${need}`);
     });
-    if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups)) throw new RangeError(`kernel ${p.kernel.name}: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
+    if (!(Number.isInteger(g0) && Number.isInteger(g1) && 0 <= g0 && g0 <= g1 && g1 <= nGroups)) throw new RangeError(`kernel ${p.kernel.name}: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
     const rows = args.uniforms === undefined ? [{}] : Array.isArray(args.uniforms) ? (args.uniforms as Uniforms[]) : [args.uniforms as Uniforms];
     if (rows.length > 1 && !args.rowOf) throw new RangeError(`kernel ${p.kernel.name}: ${rows.length} uniform rows need rowOf`);
+    if (args.rowOf && args.rowOf.length < g1) throw new RangeError(`kernel ${p.kernel.name}: rowOf has ${args.rowOf.length} entries, needs ${g1} (one per group)`);
     if (args.rowOf) for (let g = g0; g < g1; g++) if (args.rowOf[g]! >= rows.length)
       throw new RangeError(`kernel ${p.kernel.name}: rowOf[${g}] = ${args.rowOf[g]} but there are ${rows.length} uniform rows`);
     const counts = raw(F, uniformTable(rows), p.columns.length, args.rowOf ?? null, g0, g1, n);

@@ -19,13 +19,20 @@ export function rules(...sets: RuleSet[]): RuleSet {
 export class RewriteLimitError extends Error {}
 
 /**
+ * Each rule firing rewrites its replacement in a nested call, so a rule set that never settles
+ * (a + b → b + a) nests once per firing and would overflow the JS stack (after ~4500 firings)
+ * long before `limit`; past this depth it is reported as the RewriteLimitError it is.
+ */
+export const MAX_NESTING = 1000;
+
+/**
  * Rewrite every node reachable from `roots` until no rule applies. A replacement is itself
  * rewritten (its new children included), so rules may build unreduced nodes. `limit` bounds the
  * number of rule firings: a rule set that loops throws instead of hanging.
  */
 export function rewrite(roots: readonly Expr[], set: RuleSet, limit = 100_000): Expr[] {
   const memo = new Map<Expr, Expr>();
-  let fired = 0;
+  let fired = 0, depth = 0;
   const visit = (root: Expr): Expr => {
     // Iterative post-order so deep expressions cannot overflow the stack.
     const stack: Expr[] = [root];
@@ -42,7 +49,9 @@ export function rewrite(roots: readonly Expr[], set: RuleSet, limit = 100_000): 
         for (const rule of set[cur.op] ?? []) if ((next = rule(cur)) !== undefined && next !== cur) break;
         if (next === undefined || next === cur) break;
         if (++fired > limit) throw new RewriteLimitError(`rewrite: more than ${limit} rule firings (a rule set that never settles?)`);
-        cur = memo.get(next) ?? visit(next);
+        if (depth >= MAX_NESTING) throw new RewriteLimitError(`rewrite: replacements nested more than ${MAX_NESTING} deep (a rule set that never settles?)`);
+        depth++;
+        try { cur = memo.get(next) ?? visit(next); } finally { depth--; }
       }
       memo.set(e, cur);
     }

@@ -24,6 +24,8 @@ export function lift(x: Like, hint: Type = 'f32'): Expr {
   if (typeof x === 'boolean') return ir.constant('bool', x ? 1 : 0);
   if (hint === 'bool') throw new TypeError(`cannot use the number ${x} where a bool is expected`);
   if (hint !== 'f32' && !Number.isInteger(x)) throw new TypeError(`the number ${x} is not an integer, but a ${hint} is expected`);
+  // A 32-bit pattern (i32 or u32 spelling) is fine; anything wider would wrap silently (2^32 → 0).
+  if (hint !== 'f32' && (x < -(2 ** 31) || x >= 2 ** 32)) throw new RangeError(`the number ${x} does not fit in 32 bits, but a ${hint} is expected`);
   return ir.constant(hint, x);
 }
 

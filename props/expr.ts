@@ -74,6 +74,8 @@ export function exprArbitraries(maxDepth = 5) {
         fc.tuple(fc.constantFrom('and', 'or', 'xor', 'eq', 'ne'), bool, bool).map(([op, a, b]) => bin(op, a, b)),
         bool.map((x) => d.not(x)),
         f32.map((x) => d.isNan(x)), f32.map((x) => d.isFinite(x)),
+        // Conversion to bool is x ≠ 0 (NaN → true, −0 → false).
+        fc.oneof(f32, i32, u32).map((x) => d.cast('bool', x)),
       ),
     };
   });

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FieldArray } from '../compiler/compile.ts';
 import { arrayFor, compile } from '../compiler/compile.ts';
-import type { Expr } from '../compiler/ir.ts';
+import type { Expr, Storage } from '../compiler/ir.ts';
 import type { Kernel } from '../compiler/kernel.ts';
 import { kernel } from '../compiler/kernel.ts';
 import type { Env } from '../compiler/semantics.ts';
@@ -92,6 +92,67 @@ describe('JS renderer vs semantics.ts', () => {
         if (!Object.is(v, want.out[f]![i])) throw new Error(`field ${f}[${i}]: js ${v}, semantics ${want.out[f]![i]}\n${c.source}`);
       });
       expect([res.counters['count'], res.counters['ints']]).toEqual(want.counters);
-    }), { numRuns: 5_000 });
+    }), { numRuns: 10_000 });
+  });
+});
+
+// The storages and launch shapes the kernel above leaves out: u8, i16 and i32 element stores that
+// wrap, integer group-axis fields, a windowed (launch-relative) read-only field, one to three
+// uniform rows (one row without rowOf), and arrays longer than `length` whose tail must stay as it was.
+const storageOf: Record<string, readonly [Storage, 'element' | 'group']> = {
+  ...Object.fromEntries(exprFields.map((f) => [f.name, [f.storage, f.axis] as const])),
+  o8: ['u8', 'element'], o16: ['i16', 'element'], oi: ['i32', 'element'], gq: ['u32', 'group'], gr: ['i8', 'group'],
+};
+const valuesOf: Record<Storage, () => fc.Arbitrary<number>> = {
+  f32: f32Value, i32: i32Value, u32: u32Value, i8: () => fc.integer({ min: -128, max: 127 }), u8: () => fc.integer({ min: 0, max: 255 }),
+  i16: () => fc.integer({ min: -32768, max: 32767 }), u16: () => fc.integer({ min: 0, max: 65535 }),
+};
+const narrowKernel = fc.record({ u: arb.u32, i: arb.i32, i2: arb.i32, f: arb.f32, g: arb.f32, bool: arb.bool, groupSize: fc.constantFrom(1, 2, 3, 5, 8) })
+  .map((r) => kernel({
+    name: 'narrow', groupSize: r.groupSize, windowed: ['b'],
+    outputs: [
+      { field: 'o8', storage: 'u8', axis: 'element', value: d.add(r.u, d.field('o8', 'u8')) },
+      { field: 'o16', storage: 'i16', axis: 'element', value: d.select(r.bool, r.i, d.field('o16', 'i16')) },
+      // b·0 keeps the windowed field b read whatever the random expressions contain.
+      { field: 'oi', storage: 'i32', axis: 'element', value: d.add(r.i2, d.i32(d.mul(d.field('b', 'f32'), 0))) },
+      { field: 'gq', storage: 'u32', axis: 'group', value: d.add(d.asU32(d.groupMax(r.f)), d.field('gq', 'u32', 'group')) },
+      { field: 'gr', storage: 'i8', axis: 'group', value: d.i32(d.groupMax(d.sub(r.g, d.groupMax(r.f)))) },
+    ],
+    counters: [{ name: 'ints', value: r.i }, { name: 'bools', value: r.bool }],
+  }));
+const TAIL = 3;
+const narrowCase = narrowKernel.chain((k) => fc.integer({ min: 1, max: 40 }).chain((n) => {
+  const groups = Math.ceil(n / k.groupSize);
+  const arrays = Object.fromEntries(Object.entries(storageOf).map(([f, [s, axis]]) => {
+    const len = axis === 'group' ? groups + 1 : n + TAIL;
+    return [f, fc.array(valuesOf[s](), { minLength: len, maxLength: len })];
+  }));
+  return fc.record({
+    k: fc.constant(k), n: fc.constant(n), arrays: fc.record(arrays),
+    rows: fc.array(fc.record({ x: f32Value(), y: f32Value() }), { minLength: 1, maxLength: 3 }),
+    rowPick: fc.array(fc.nat(), { minLength: groups, maxLength: groups }),
+    range: fc.tuple(fc.integer({ min: 0, max: groups }), fc.integer({ min: 0, max: groups })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as [number, number]),
+  });
+}));
+
+describe('JS renderer vs semantics.ts: narrow and integer storages, windowed fields, length', () => {
+  it('random kernels are bit-identical, element by element, and leave everything outside the launch alone', () => {
+    fc.assert(fc.property(narrowCase, ({ k, n, arrays, rows, rowPick, range }) => {
+      const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, (arrayFor[storageOf[f]![0]] as unknown as { from(v: number[]): FieldArray }).from(v)])) as Record<string, FieldArray>;
+      const R = Uint8Array.from(rowPick.map((r) => r % rows.length));
+      const want = interpret(k, fields, rows, R, range, n);
+      const c = compile(k);
+      const got = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
+      const G = k.groupSize;
+      // The windowed field holds only the launched groups' elements.
+      const used = Object.fromEntries(c.fields.map((f) => [f.field, f.field === 'b' ? got.b!.slice(range[0] * G, Math.min(n, range[1] * G)) : got[f.field]!]));
+      const res = rows.length === 1
+        ? c.run({ fields: used, uniforms: rows[0]!, groups: range, length: n })
+        : c.run({ fields: used, uniforms: rows, rowOf: R, groups: range, length: n });
+      for (const f of Object.keys(fields)) got[f]!.forEach((v, i) => {
+        if (!Object.is(v, want.out[f]![i])) throw new Error(`field ${f}[${i}] (n ${n}, groups ${range}): js ${v}, semantics ${want.out[f]![i]}\n${c.source}`);
+      });
+      expect([res.counters['ints'], res.counters['bools']]).toEqual(want.counters);
+    }), { numRuns: 10_000 });
   });
 });

@@ -178,7 +178,9 @@ export function renderJs(p: Prepared): string {
   for (const e of stashed) sections[computedIn.get(e)!]!.body.push(`s${e.id}[i - base] = t${e.id};`);
 
   const out: string[] = [PRELUDE];
-  out.push(`// kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`);
+  // Names are only ever printed in this comment; a line break in one (U+2028 included) would end
+  // the comment and turn the rest of the name into code, so each becomes a space.
+  out.push(`// kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`.replace(/[\r\n\u2028\u2029]/g, ' '));
   out.push('return function run(F, U, S, R, g0, g1, n) {');
   fs.forEach((_, i) => out.push(`  const f${i} = F[${i}];`));
   out.push(`  const w = g0 * ${G};`);
