@@ -9,7 +9,9 @@ export { kernel, KernelError } from './compiler/kernel.ts';
 export type { Kernel, Output, Counter } from './compiler/kernel.ts';
 export { compile, compileStats } from './compiler/compile.ts';
 export type { CompiledKernel, RunArgs, FieldArray } from './compiler/compile.ts';
-export { rewrite, rules } from './compiler/rewrite.ts';
+export { rewrite, rules, RewriteLimitError, MAX_NESTING } from './compiler/rewrite.ts';
+export { prepare } from './compiler/pipeline.ts';
+export type { Prepared } from './compiler/pipeline.ts';
 export type { Rule, RuleSet } from './compiler/rewrite.ts';
 export type { Expr, Type, Storage } from './compiler/ir.ts';
 

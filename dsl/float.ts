@@ -2,9 +2,10 @@
 // f32 → bf16 / fp16 with IEEE round-to-nearest-even (subnormals kept, overflow to ±Inf), and back.
 // A 16-bit value travels as a u32 holding the bits in its low half (what a u16 field loads as).
 //
-// NaN convention (documented in docs/codecs.md): a NaN stays a NaN of the same sign, quieted, with
-// the top payload bits kept: bf16 = (bits >> 16) | 0x40; fp16 = sign | 0x7E00 | (mantissa >> 13).
-// Truncating a signalling NaN's payload could otherwise turn it into ±Inf.
+// NaN convention (docs/codecs.md): a NaN stays a NaN. The bits of any f32 NaN read as 0x7fc00000
+// (compiler/semantics.ts), so NaN casts to 0x7FC0 (bf16) / 0x7E00 (fp16). The explicit quiet bit
+// (bf16 = (bits >> 16) | 0x40; fp16 = sign | 0x7E00 | (mantissa >> 13)) keeps any NaN from ever
+// truncating into ±Inf on a backend that does keep payloads.
 
 import type { Expr, Like } from './ops.ts';
 import { add, and, asF32, asU32, eq, f32, gt, i32, lift, lt, min, mul, or, select, shl, shr, sub } from './ops.ts';

@@ -33,15 +33,16 @@ function refValue(t: Name, h: number): number {
   return sign * (F === 0 ? m * 2 ** (minExp - M) : (1 + m / 2 ** M) * 2 ** (F + minExp - 1));
 }
 
-/** Reference bits of the RNE cast of x (the documented NaN convention: quiet, sign and top payload kept). */
+/**
+ * Reference bits of the RNE cast of x. NaN payloads are not part of the semantics (V8 itself gives
+ * 0x7fc00000 or 0xffc00000 for 0/0 depending on the tier; compiler/semantics.ts), so any NaN casts
+ * to the canonical quiet NaN: positive, top mantissa bit set.
+ */
 function refCast(t: Name, x: number): number {
   const { M, minExp, maxExp, expBits } = types[t];
-  const signBit = x < 0 || Object.is(x, -0) || (x !== x && bitsOfF32(x) >>> 31) ? 0x8000 : 0;
+  const signBit = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const expAll = ((1 << expBits) - 1) << M;
-  if (x !== x) {
-    const payload = (bitsOfF32(x) & 0x7fffff) >>> (23 - M);
-    return signBit | expAll | (1 << (M - 1)) | payload;
-  }
+  if (x !== x) return expAll | (1 << (M - 1));
   const a = Math.abs(x);
   if (a === Infinity) return signBit | expAll;
   const spacing = 2 ** (Math.max(a === 0 ? minExp : exponentOf(a), minExp) - M);

@@ -1,0 +1,144 @@
+// WebGPU step throughput: FlashAdamW, FlashLion and FlashSGD (momentum) at 2^24 … N params.
+// First checks WebGPU against the JS backend on the same inputs (a 2^20 slice, 3 steps), then
+// times each size: ms/step from GPU timestamps (back-to-back launches, one dispatch each),
+// Gparam/s, and effective GB/s from the bytes each kernel must move.
+//   npx tsx bench/gpu.ts                      (lavapipe here: keep N small, e.g. N=1048576)
+//   N=268435456 bash .device/device-run.sh node gpu.mjs   (the H200, after ../shared/gpu/stage.sh)
+// VARIANTS=1 adds the where-the-time-goes rows: loads+stores only, and other thread shapes.
+
+import type { FieldArray } from '../compiler/compile.ts';
+import type { Kernel } from '../compiler/kernel.ts';
+import { fields, fieldsRead, kernel, storageBytes } from '../compiler/kernel.ts';
+import * as d from '../dsl/ops.ts';
+import { JsBackend } from '../runtime/js.ts';
+import { differences, resident } from '../runtime/conformance-harness.ts';
+import { randomData, rng } from '../runtime/conformance-kernels.ts';
+import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
+import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
+import { WebGpuBackend } from '../runtime/webgpu.ts';
+
+const N = Number(process.env.N ?? 2 ** 24);
+const STEPS = Number(process.env.STEPS ?? 50);
+const sizes: number[] = [];
+for (let n = 2 ** 24; n <= N; n *= 2) sizes.push(n);
+if (sizes.length === 0) sizes.push(N);
+
+/** Bytes a step must move per parameter: every field read once, every output written once. */
+function bytesPerParam(k: Kernel): number {
+  const per = (f: { storage: keyof typeof storageBytes; axis: string }) => storageBytes[f.storage] / (f.axis === 'group' ? k.groupSize : 1);
+  return fieldsRead(k).reduce((s, f) => s + per(f), 0) + k.outputs.reduce((s, f) => s + per(f), 0);
+}
+
+/** Plausible optimizer state: bf16 params and grads of mixed magnitude, codes anywhere. */
+function stateData(k: Kernel, n: number, seed: number): Record<string, FieldArray> {
+  const r = rng(seed), G = k.groupSize, out: Record<string, FieldArray> = {};
+  const bf16 = (scale: number) => Uint16Array.from({ length: n }, () => (new Uint32Array(Float32Array.of((r() - 0.5) * scale).buffer)[0]! >>> 16));
+  for (const f of fields(k)) {
+    const len = f.axis === 'group' ? Math.ceil(n / G) : n;
+    if (f.field === 'p' || f.field === 'g') out[f.field] = bf16(f.field === 'p' ? 2 : 0.02);
+    else if (f.field.endsWith('_scale')) out[f.field] = f.storage === 'f32' ? new Float32Array(len).fill(0.01) : new Uint16Array(len).fill(0x3c23);
+    else out[f.field] = randomData(f.storage, len, r);
+  }
+  return out;
+}
+
+/** The same loads and stores as `k`, with no arithmetic: what the memory system alone costs. */
+function copyOf(k: Kernel): Kernel {
+  const g = d.field('g', 'u16');
+  return kernel({ name: `${k.name}-copy`, groupSize: k.groupSize, outputs: k.outputs.map((o) => ({
+    ...o, value: o.field === 'p' ? d.xor(d.field('p', 'u16'), d.shr(g, 31)) : d.field(o.field, o.storage, o.axis),
+  })) });
+}
+
+/** Each step from the same state (the JS backend's) on both; worst code difference and identical fractions. */
+async function check(gpu: WebGpuBackend, k: Kernel, o: FlashOptimizer): Promise<string> {
+  const n = 2 ** 20, data = stateData(k, n, 7);
+  const host = await resident(new JsBackend(), k, data, n), dev = await resident(gpu, k, data, n);
+  const same = new Map<string, number>(), worst = new Map<string, number>();
+  let firstBad = '';
+  for (let t = 1; t <= 3; t++) {
+    const before = await host.read();
+    for (const [f, a] of Object.entries(before)) await gpu.write(dev.buffers[f]!, a);
+    await host.step([flashUniforms(o, t)]); await dev.step([flashUniforms(o, t)]);
+    const a = await dev.read(), b = await host.read();
+    for (const f of k.outputs) {
+      const x = a[f.field]!, y = b[f.field]!;
+      same.set(f.field, (same.get(f.field) ?? 0) + x.length - differences(x, y).count);
+      let w = worst.get(f.field) ?? 0;
+      for (let i = 0; i < x.length; i++) {
+        const dlt = Math.abs(x[i]! - y[i]!);
+        if (dlt > w) { w = dlt; if (dlt > 1 && !firstBad && f.field !== 'p_ecc' && f.field !== 'p') firstBad = ` first >±1: step ${t} ${f.field}[${i}] webgpu ${x[i]} js ${y[i]} (before: ${Object.entries(before).map(([n, v]) => `${n}=${v[k.outputs.find((q) => q.field === n)?.axis === 'group' ? Math.floor(i / 32) : i]}`).join(' ')})`; }
+      }
+      worst.set(f.field, w);
+    }
+  }
+  dev.free();
+  return k.outputs.map((f) => `${f.field} ${(same.get(f.field)! / (3 * (f.axis === 'group' ? n / 32 : n))).toFixed(5)} identical, worst ±${worst.get(f.field)}`).join('; ') + firstBad;
+}
+
+async function time(gpu: WebGpuBackend, k: Kernel, n: number, o: FlashOptimizer) {
+  const data = stateData(k, Math.min(n, 2 ** 22), 11);
+  const bufs: Record<string, ReturnType<WebGpuBackend['alloc']>> = {};
+  for (const f of fields(k)) {
+    const len = f.axis === 'group' ? Math.ceil(n / k.groupSize) : n;
+    bufs[f.field] = gpu.alloc(f.storage, len);
+    const chunk = data[f.field]!;
+    for (let at = 0; at < len; at += chunk.length) await gpu.write(bufs[f.field]!, chunk.subarray(0, Math.min(chunk.length, len - at)) as FieldArray, at);
+  }
+  const prog = await gpu.compile(k);
+  const table = (await import('../compiler/compile.ts')).compile(k).uniformTable([flashUniforms(o, 10)]);
+  const launch = { bindings: bufs, uniforms: table, rowOf: null, groups: [0, Math.ceil(n / k.groupSize)] as const, length: n };
+  // Warm up for 300 ms at least: an idle GPU needs that long to reach its clocks.
+  for (const t0 = performance.now(); performance.now() - t0 < 300;) await gpu.timeSteps(prog, launch, 10);
+  const t = await gpu.timeSteps(prog, launch, STEPS);
+  for (const b of Object.values(bufs)) gpu.free(b);
+  const ms = t.gpuMs ?? t.wallMs, bpp = bytesPerParam(k);
+  return { ms, wallMs: t.wallMs, gparams: n / ms / 1e6, gbs: (n * bpp) / ms / 1e6, bpp };
+}
+
+/** f32 ÷, √ and a·b + c on 2^16 random pairs: elements differing from the JS backend, per mode. */
+async function arithmetic(exact: boolean): Promise<string> {
+  const a = d.field('a', 'f32'), b = d.field('b', 'f32'), n = 2 ** 16, r = rng(3);
+  const k = kernel({ name: 'arith', groupSize: 32, outputs: [
+    { field: 'q', storage: 'f32', axis: 'element', value: d.div(a, b) },
+    { field: 's', storage: 'f32', axis: 'element', value: d.sqrt(d.abs(a)) },
+    { field: 'p', storage: 'f32', axis: 'element', value: d.add(d.mul(a, b), 0.1) },
+  ] });
+  const rand = () => Float32Array.from({ length: n }, () => (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20));
+  const data = { a: rand(), b: rand(), q: new Float32Array(n), s: new Float32Array(n), p: new Float32Array(n) };
+  const g = await WebGpuBackend.create({ exact });
+  const dev = await resident(g, k, data, n), host = await resident(new JsBackend(), k, data, n);
+  await dev.step([{}]); await host.step([{}]);
+  const x = await dev.read(), y = await host.read();
+  g.dispose();
+  return `exact ${exact} (fma fused: ${g.fusedFma}): ÷ ${differences(x.q!, y.q!).count}, √ ${differences(x.s!, y.s!).count}, a·b+c ${differences(x.p!, y.p!).count} of ${n} differ from JS`;
+}
+
+const gpu = await WebGpuBackend.create();
+console.log(`device: ${gpu.adapter}; subgroups ≥ ${gpu.subgroupMinSize}; fma fused: ${gpu.fusedFma}; ${STEPS} timed steps per row`);
+for (const exact of [true, false]) console.log(await arithmetic(exact));
+const optimizers: FlashOptimizer[] = (process.env.OPTIMIZERS ?? 'adamw,lion,sgd').split(',') as FlashOptimizer[];
+for (const o of optimizers) {
+  const k = flashKernel({ optimizer: o });
+  console.log(`check ${k.name} vs JS (2^20 params, 3 steps): ${await check(gpu, k, o)}`);
+}
+console.log('\n| kernel | params | ms/step | Gparam/s | B/param | effective GB/s | wall ms/step |\n|---|---|---|---|---|---|---|');
+const row = (name: string, n: number, r: Awaited<ReturnType<typeof time>>) =>
+  console.log(`| ${name} | 2^${Math.log2(n)} | ${r.ms.toFixed(3)} | ${r.gparams.toFixed(1)} | ${r.bpp.toFixed(3)} | ${r.gbs.toFixed(0)} | ${r.wallMs.toFixed(3)} |`);
+for (const o of optimizers) for (const n of sizes) row(flashKernel({ optimizer: o }).name, n, await time(gpu, flashKernel({ optimizer: o }), n, o));
+if (process.env.VARIANTS) {
+  const n = sizes[sizes.length - 1]!, k = flashKernel({ optimizer: 'adamw' });
+  row(`${k.name} loads+stores only`, n, await time(gpu, copyOf(k), n, 'adamw'));
+  const variants: [string, ConstructorParameters<typeof Object>[0]][] = [
+    ['driver arithmetic (exact: false: contracted fma, 2.5-ULP ÷)', { exact: false }],
+    ['no 8-bit tables (decode by arithmetic)', { tables: false }],
+    ['16 elements/thread', { elementsPerThread: 16 }],
+    ['16 elements/thread, driver arithmetic', { elementsPerThread: 16, exact: false }],
+  ];
+  for (const [what, opts] of variants) {
+    const g2 = await WebGpuBackend.create(opts as never);
+    row(`${k.name}, ${what}`, n, await time(g2, k, n, 'adamw'));
+    g2.dispose();
+  }
+}
+gpu.dispose();

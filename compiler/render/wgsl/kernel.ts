@@ -1,0 +1,253 @@
+// The WGSL kernel template. One invocation owns E consecutive elements of one group (T = G/E
+// invocations a group, adjacent in their subgroup); the element computation is unrolled E times
+// in straight-line code so every value stays in registers. A groupMax reduces over the thread's
+// own elements in order, then across the group's T invocations with subgroupShuffleXor, lower
+// lanes first so every invocation gets the bit-identical value the JS loop computes. No barriers,
+// no early returns (subgroup operations need every invocation): inactive invocations compute on
+// clamped reads and store nothing. One dispatch covers [g0, g1), over a 2-D grid of workgroups
+// when it needs more than 65535.
+
+import type { Expr } from '../../ir.ts';
+import { children, topo } from '../../ir.ts';
+import { elementwise, roots } from '../../kernel.ts';
+import type { Prepared } from '../../pipeline.ts';
+import { storageBytes } from '../../kernel.ts';
+import { WGSL_PRELUDE, wgslBinary, wgslCast, wgslLiteral, wgslType, wgslUnary } from '../wgsl.ts';
+import type { FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
+import { findTables, tableEntries } from './tables.ts';
+import { BIND, declare, elemMask, extract, fieldLayouts, storedBits, threadShape, valuesPerWord } from './layout.ts';
+
+export interface WgslOptions extends ShapeOptions {
+  readonly workgroupSize?: number;
+  /** Replace subexpressions of one 8-bit field by 256-entry tables (default true). */
+  readonly tables?: boolean;
+  /**
+   * Match the JS backend's f32 rounding as far as the GPU allows (default true): no fused
+   * multiply-add contraction of a product (it goes through `keep`, which the compiler cannot
+   * see through), and ÷ and √ refined by one exact fma residual step to the correctly rounded
+   * result. false gives the driver's own (2.5 ULP ÷, contracted) arithmetic.
+   */
+  readonly exact?: boolean;
+  /** The device's fma is fused (Vulkan allows an unfused one, as lavapipe has): ÷ and √ rounding fixes need it. */
+  readonly fusedFma?: boolean;
+}
+
+export interface WgslKernel extends ThreadShape {
+  readonly source: string;
+  readonly workgroupSize: number;
+  readonly fields: readonly FieldLayout[];
+  readonly counters: number;
+  /** Contents of the tables buffer (binding BIND.tables), or null when the kernel has none. */
+  readonly tables: Float32Array | null;
+}
+
+const NAN = 'f32_bits(0x7fc00000u)';
+
+/**
+ * A group-axis store narrower than a word without contention: the first invocation of the word's
+ * first group (in this subgroup and launch) gathers its neighbours' values with subgroupShuffle and
+ * stores the whole word; a word split across subgroups or launch edges falls back to and/or atomics
+ * on its own bits. `emit` receives the shuffles (every invocation runs them).
+ */
+function gatheredStore(f: FieldLayout, bits: string, T: number, v: string, emit: (s: string) => void): string[] {
+  const sb = storageBytes[f.storage], V = 4 / sb, mask = elemMask(f.storage), w = `&F${f.binding}[g / ${V}u]`;
+  emit(`let ${v}_0 = ${bits};`);
+  for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
+  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];
+  // Groups this writer covers: its own, then while the lane exists and the group is in the launch.
+  out.push(`  var ${v}_n = 1u;`);
+  for (let q = 1; q < V; q++) out.push(`  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`);
+  const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
+  out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);
+  for (let q = 0; q < V; q++) out.push(`    if (${v}_n > ${q}u) { let sh = (${v}_q0 + ${q}u) * ${sb * 8}u; atomicAnd(${w}, ~(${mask} << sh)); atomicOr(${w}, ${v}_${q} << sh); }`);
+  out.push('  }', '}');
+  return out;
+}
+
+export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
+  const k = p.kernel, G = k.groupSize;
+  const shape = threadShape(k, o);
+  const { threadsPerGroup: T, elementsPerThread: E } = shape;
+  const WG = o.workgroupSize ?? 256;
+  if (WG % T !== 0) throw new RangeError(`wgsl: workgroupSize ${WG} is not a multiple of ${T} threads per group`);
+  const layouts = fieldLayouts(k, shape);
+  const byField = new Map(layouts.map((f) => [f.field, f]));
+  const column = new Map(p.columns.map((c, i) => [c, i]));
+  const memo = new Map<Expr, boolean>();
+  const isElem = (e: Expr) => elementwise(e, memo);
+  const J = [...Array(E).keys()];
+  const F = (f: FieldLayout) => `F${f.binding}`;
+  const exact = o.exact !== false, fused = o.fusedFma === true;
+  const body: string[] = [];
+  const emit = (s: string) => body.push('  ' + s);
+
+  // Words of each element field's span, loaded unconditionally (robust access clamps past the end).
+  const wordOf = new Map<string, (w: number) => string>();
+  for (const f of layouts) {
+    if (f.axis !== 'element' || !f.read) continue;
+    const sb = storageBytes[f.storage];
+    if (f.access === 'vec4') {
+      const nv = (E * sb) / 16;
+      for (let v = 0; v < nv; v++) emit(`let w${f.binding}_${v} = ${F(f)}[e0 * ${sb}u / 16u + ${v}u];`);
+      wordOf.set(f.field, (w) => `w${f.binding}_${w >> 2}.${'xyzw'[w & 3]}`);
+    } else if ((E * sb) % 4 === 0) {
+      for (let w = 0; w < (E * sb) / 4; w++) emit(`let w${f.binding}_${w} = ${F(f)}[e0 * ${sb}u / 4u + ${w}u];`);
+      wordOf.set(f.field, (w) => `w${f.binding}_${w}`);
+    }
+  }
+  const loadElem = (f: FieldLayout, j: number, as = f.storage): string => {
+    const sb = storageBytes[f.storage];
+    const words = wordOf.get(f.field);
+    if (words) return extract(as, words(Math.floor((j * sb) / 4)), `${((j * sb) % 4) * 8}u`);
+    // A span that shares words with the neighbours: one word per element, shift from its index.
+    const i = `(e0 + ${j}u)`;
+    const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[${i} * ${sb}u / 4u])` : `${F(f)}[${i} * ${sb}u / 4u]`;
+    return extract(as, w, `((${i} * ${sb}u) % 4u) * 8u`);
+  };
+  const tables = o.tables === false ? [] : findTables(roots(k));
+  const tableOf = new Map(tables.map((t) => [t.expr, t]));
+  const loadGroup = (f: FieldLayout): string => {
+    const sb = storageBytes[f.storage];
+    const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[g * ${sb}u / 4u])` : `${F(f)}[g * ${sb}u / 4u]`;
+    return extract(f.storage, w, `((g * ${sb}u) % 4u) * 8u`);
+  };
+
+  // Straight-line code in topological order: group-invariant nodes once, element nodes E times.
+  const name = new Map<Expr, string | string[]>();
+  const ref = (e: Expr, j: number): string => {
+    if (e.op === 'const') return wgslLiteral(e.value, e.type);
+    if (e.op === 'uniform') return `u${column.get(e.name)}`;
+    const n = name.get(e)!;
+    return typeof n === 'string' ? n : n[j]!;
+  };
+  const build = (e: Expr, j: number): string => {
+    const c = children(e).map((x) => ref(x, j));
+    switch (e.op) {
+      case 'unary': return exact && fused && e.fn === 'sqrt' ? `sqrt_exact(${c[0]})` : wgslUnary[e.fn](c[0]!, e.type);
+      case 'binary':
+        if (exact && e.a.type === 'f32' && e.fn === 'mul') return `keep(${c[0]} * ${c[1]})`;
+        if (exact && fused && e.a.type === 'f32' && e.fn === 'div') return `div_exact(${c[0]}, ${c[1]})`;
+        return wgslBinary[e.fn](c[0]!, c[1]!, e.a.type);
+      case 'select': return `select(${c[2]}, ${c[1]}, ${c[0]})`;
+      case 'cast': return wgslCast(c[0]!, e.x.type, e.type);
+      case 'bitcast': return `bitcast<${wgslType[e.type]}>(${c[0]})`;
+      case 'load': { const f = byField.get(e.field)!; return e.axis === 'group' ? loadGroup(f) : loadElem(f, j); }
+      default: throw new Error(`renderWgsl: unexpected ${e.op}`);
+    }
+  };
+  for (const e of topo(roots(k))) {
+    if (e.op === 'const' || e.op === 'uniform') continue;
+    if (e.op === 'groupMax') {
+      const x = e.x;
+      emit(`var m${e.id} = ${NAN};`);
+      for (const j of J) emit(`m${e.id} = fmax_nan(m${e.id}, select(${NAN}, ${ref(x, j)}, v${j}));`);
+      for (let s = 1; s < T; s *= 2) {
+        emit(`{ let o = subgroupShuffleXor(m${e.id}, ${s}u); m${e.id} = select(fmax_nan(o, m${e.id}), fmax_nan(m${e.id}, o), (t & ${s}u) == 0u); }`);
+      }
+      name.set(e, `m${e.id}`);
+    } else if (tableOf.has(e)) {
+      const tb = tableOf.get(e)!, f = byField.get(tb.load.field)!;
+      const ns = J.map((j) => `t${e.id}_${j}`);
+      J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
+      name.set(e, ns);
+    } else if (!isElem(e)) {
+      emit(`let g${e.id} = ${build(e, 0)};`);
+      name.set(e, `g${e.id}`);
+    } else {
+      const ns = J.map((j) => `t${e.id}_${j}`);
+      J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
+      name.set(e, ns);
+    }
+  }
+
+  // Counters: per invocation, then one atomicAdd when nonzero.
+  k.counters.forEach((c, ci) => {
+    const terms = J.map((j) => (c.value.type === 'bool' ? `select(0u, 1u, v${j} && ${ref(c.value, j)})` : `select(0u, bitcast<u32>(${ref(c.value, j)}), v${j})`));
+    emit(`let c${ci} = ${terms.join(' + ')};`);
+    emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`);
+  });
+
+  // Stores.
+  const full: string[] = [], partial: string[] = [], groupStores: string[] = [];
+  for (const out of k.outputs) {
+    const f = byField.get(out.field)!;
+    const sb = storageBytes[f.storage];
+    if (f.axis === 'group') {
+      const bits = storedBits(f.storage, out.value.type, ref(out.value, 0));
+      if (sb === 4) groupStores.push(`${F(f)}[g] = ${bits};`);
+      else if (T > 1) groupStores.push(...gatheredStore(f, bits, T, `b${f.binding}`, (x) => emit(x)));
+      else {
+        const sh = `(((g * ${sb}u) % 4u) * 8u)`;
+        groupStores.push(`atomicAnd(&${F(f)}[g * ${sb}u / 4u], ~(${elemMask(f.storage)} << ${sh}));`);
+        groupStores.push(`atomicOr(&${F(f)}[g * ${sb}u / 4u], ${bits} << ${sh});`);
+      }
+      continue;
+    }
+    const bits = J.map((j) => storedBits(f.storage, out.value.type, ref(out.value, j)));
+    if (f.access === 'atomic') {
+      for (const j of J) {
+        const i = `(e0 + ${j}u)`, sh = `(((${i} * ${sb}u) % 4u) * 8u)`, w = `&${F(f)}[${i} * ${sb}u / 4u]`;
+        const s = `if (v${j}) { atomicAnd(${w}, ~(${elemMask(f.storage)} << ${sh})); atomicOr(${w}, ${bits[j]} << ${sh}); }`;
+        full.push(s); partial.push(s);
+      }
+      continue;
+    }
+    const per = valuesPerWord(f.storage);
+    const words = [...Array((E * sb) / 4).keys()].map((w) => {
+      const parts = [...Array(per).keys()].map((q) => (q === 0 ? bits[w * per]! : `(${bits[w * per + q]} << ${q * sb * 8}u)`));
+      return { word: `(${parts.join(' | ')})`, mask: [...Array(per).keys()].map((q) => `select(0u, ${elemMask(f.storage)} << ${q * sb * 8}u, v${w * per + q})`).join(' | ') };
+    });
+    const step = f.access === 'vec4' ? 4 : 1, per16 = f.access === 'vec4' ? 16 : 4;
+    for (let w = 0; w < words.length; w += step) {
+      const ix = `${F(f)}[e0 * ${sb}u / ${per16}u + ${w / step}u]`;
+      const ws = words.slice(w, w + step);
+      const pack = (xs: string[]) => (step === 4 ? `vec4<u32>(${xs.join(', ')})` : xs[0]!);
+      full.push(`${ix} = ${pack(ws.map((x) => x.word))};`);
+      partial.push(`{ let old = ${ix}; ${ix} = ${pack(ws.map((x, q) => `(${x.word} & (${x.mask})) | (old${step === 4 ? `[${q}]` : ''} & ~(${x.mask}))`))}; }`);
+    }
+  }
+  emit('if (live) {');
+  emit(`  if (e0 + ${E}u <= P.n) {`);
+  full.forEach((s) => emit('    ' + s));
+  emit('  } else {');
+  partial.forEach((s) => emit('    ' + s));
+  emit('  }');
+  if (groupStores.length) {
+    emit(`  if (t == 0u) {`);
+    groupStores.forEach((s) => emit('    ' + s));
+    emit('  }');
+  }
+  emit('}');
+
+  const decl = [
+    ...(T > 1 ? ['enable subgroups;'] : []),
+    `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
+      `fields ${layouts.map((f) => `F${f.binding}=${f.field}(${f.storage}/${f.axis}/${f.access})`).join(' ')}; ` +
+      `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
+    // never is 0: a value the shader compiler cannot know, which `keep` selects on.
+    'struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32 }',
+    `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
+    `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
+    `@group(0) @binding(${BIND.rowOf}) var<storage, read> R: array<u32>;`,
+    ...(k.counters.length ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`] : []),
+    ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
+    ...layouts.map((f) => declare(f, F(f))),
+    WGSL_PRELUDE,
+    `@compute @workgroup_size(${WG})`,
+    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
+    `  let wg = wid.y * nwg.x + wid.x;`,
+    // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
+    `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
+    `  let gi = wg * ${WG}u + lid;`,
+    `  let g = P.g0 + gi / ${T}u;`,
+    `  let t = gi % ${T}u;`,
+    '  let live = g < P.g1;',
+    `  let e0 = g * ${G}u + t * ${E}u;`,
+    ...J.map((j) => `  let v${j} = live && e0 + ${j}u < P.n;`),
+    '  var row = 0u;',
+    '  if (P.rows != 0u) { row = R[g]; }',
+    '  let urow = row * P.columns;',
+    ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
+  ];
+  return { ...shape, workgroupSize: WG, fields: layouts, counters: k.counters.length, tables: tables.length ? tableEntries(tables) : null, source: [...decl, ...body, '}', ''].join('\n') };
+}

@@ -1,0 +1,96 @@
+// How a kernel's fields sit in WGSL buffers and how a thread reaches them (legalization: WGSL has
+// no 8- or 16-bit storage). Every field is an array of u32 words; a thread owns E consecutive
+// elements of one group, so each element field's span of E·bytes is read and written whole:
+// as vec4<u32> when the span is a multiple of 16 bytes (the fast path: 16 elements of a bf16 field
+// are two vec4 loads), as u32 words when it is a multiple of 4, and through atomics on the word
+// otherwise (a span shares words with the next thread's). A group-axis field narrower than 32 bits
+// shares its words with other groups, so its stores are atomicAnd + atomicOr of its own bits.
+
+import type { FieldRef, Kernel } from '../../kernel.ts';
+import { fields, fieldsRead, storageBytes } from '../../kernel.ts';
+import type { Storage, Type } from '../../ir.ts';
+
+export type Access = 'vec4' | 'word' | 'atomic';
+
+export interface FieldLayout extends FieldRef {
+  readonly binding: number;
+  readonly access: Access;
+  readonly read: boolean;
+  readonly written: boolean;
+}
+
+export interface ThreadShape {
+  /** Threads per group (a power of two; > 1 needs subgroup shuffles). */
+  readonly threadsPerGroup: number;
+  /** Consecutive elements a thread owns. */
+  readonly elementsPerThread: number;
+}
+
+export interface ShapeOptions {
+  /** Subgroup operations are available, with at least this many invocations per subgroup. */
+  readonly subgroupMinSize?: number;
+  /** Elements per thread wanted (must divide the group size); default up to 8. */
+  readonly elementsPerThread?: number;
+}
+
+/**
+ * Split a group over threads: up to 8 elements a thread (measured on the H200: 8 beat 16 and 4,
+ * docs/bench-gpu.md), as few threads a group as that allows.
+ */
+export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
+  const G = k.groupSize;
+  const maxT = Math.min(o.subgroupMinSize ?? 1, 32);
+  if (o.elementsPerThread !== undefined) {
+    const E = o.elementsPerThread, T = G / E;
+    if (!Number.isInteger(T) || T < 1 || (T & (T - 1)) !== 0 || T > maxT)
+      throw new RangeError(`wgsl: elementsPerThread ${E} must divide groupSize ${G} into a power-of-two number of threads ≤ ${maxT}`);
+    return { threadsPerGroup: T, elementsPerThread: E };
+  }
+  let T = 1;
+  while (G / T > 8 && T * 2 <= maxT && G % (T * 2) === 0) T *= 2;
+  return { threadsPerGroup: T, elementsPerThread: G / T };
+}
+
+/** Fixed bindings before the fields. */
+export const BIND = { params: 0, uniforms: 1, rowOf: 2, counters: 3, tables: 4, firstField: 5 } as const;
+
+export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
+  const read = new Set(fieldsRead(k).map((f) => f.field));
+  const written = new Set(k.outputs.map((o) => o.field));
+  return fields(k).map((f, i) => {
+    const sb = storageBytes[f.storage];
+    const span = f.axis === 'element' ? s.elementsPerThread * sb : sb;
+    const access: Access = span % 16 === 0 && f.axis === 'element' ? 'vec4' : span % 4 === 0 || !written.has(f.field) ? 'word' : 'atomic';
+    return { ...f, binding: BIND.firstField + i, access, read: read.has(f.field), written: written.has(f.field) };
+  });
+}
+
+/** The kernel-typed value of a stored element sitting at bit `shift` of the u32 word `w`. */
+export function extract(storage: Storage, w: string, shift: string): string {
+  switch (storage) {
+    case 'f32': return `bitcast<f32>(${w})`;
+    case 'i32': return `bitcast<i32>(${w})`;
+    case 'u32': return w;
+    case 'u16': return `extractBits(${w}, ${shift}, 16u)`;
+    case 'u8': return `extractBits(${w}, ${shift}, 8u)`;
+    case 'i16': return `extractBits(bitcast<i32>(${w}), ${shift}, 16u)`;
+    case 'i8': return `extractBits(bitcast<i32>(${w}), ${shift}, 8u)`;
+  }
+}
+
+/** The stored bits (low bits, as u32) of a value of kernel type `t` going to `storage`. */
+export function storedBits(storage: Storage, t: Type, v: string): string {
+  const u = t === 'u32' ? v : `bitcast<u32>(${v})`;
+  const bits = storageBytes[storage] * 8;
+  return bits === 32 ? u : `(${u} & 0x${((2 ** bits) - 1).toString(16)}u)`;
+}
+
+export const elemMask = (storage: Storage): string => `0x${(2 ** (storageBytes[storage] * 8) - 1).toString(16)}u`;
+export const valuesPerWord = (storage: Storage): number => 4 / storageBytes[storage];
+
+/** The WGSL declaration of a field's binding. */
+export function declare(f: FieldLayout, name: string): string {
+  const t = f.access === 'vec4' ? 'vec4<u32>' : f.access === 'atomic' ? 'atomic<u32>' : 'u32';
+  const mode = f.written || f.access === 'atomic' ? 'read_write' : 'read';
+  return `@group(0) @binding(${f.binding}) var<storage, ${mode}> ${name}: array<${t}>;`;
+}
