@@ -104,6 +104,30 @@ describe('createOptimizer', () => {
     expect(bf16Only).toBeGreaterThan(1e-3);
   });
 
+  it('checkNumerics: the intended 0.49-ULP threshold (not the reference 2.04-ULP quirk), raised before the launch', async () => {
+    // Weights with max |w| in [1, 2) at bf16 + 24 bits have a resolution of 2^-15 ≈ 3.05e-5, so
+    // Adam (k = 0.1) needs lr·0.1 ≥ 0.49·2^-15 ≈ 1.495e-5, i.e. lr ≥ 1.495e-4. The reference's
+    // formula would demand lr ≥ 6.2e-4 and reject lr = 2e-4, which still moves these weights.
+    const w = Float32Array.from(rand(64), (x) => 1 + x);
+    const tooSmall = await createOptimizer(adamw({ lr: 1e-4, weightDecay: 0 }), { w }, { checkNumerics: true });
+    const snap = await snapshot(tooSmall);
+    await expect(tooSmall.step({ w: rand(64, 2) })).rejects.toThrow(/numerics: tensor w has max \|w\| 1\.\d+, whose 24-bit resolution is 3\.052e-5/);
+    // The first check launches the export kernel once to cache max |w|; the step kernel never runs.
+    const launches = tooSmall.backend.launches;
+    await expect(tooSmall.step({ w: rand(64, 3) })).rejects.toThrow(/numerics/);
+    expect(tooSmall.backend.launches).toBe(launches);
+    expect(await snapshot(tooSmall)).toEqual(snap);
+    const ok = await createOptimizer(adamw({ lr: 2e-4, weightDecay: 0 }), { w }, { checkNumerics: true });
+    const before = await ok.exportFp32();
+    await ok.step({ w: rand(64, 2) });
+    const after = await ok.exportFp32();
+    // The update lr·|m̂/√v̂| ≈ 2e-4 is kept by the 24-bit master weights: every weight moved.
+    expect(after.w!.every((x, i) => x !== before.w![i])).toBe(true);
+    // With no master bits (bf16 alone, 8 mantissa bits incl. implicit: resolution 2^-7) the same lr is rejected.
+    const narrow = await createOptimizer(adamw({ lr: 2e-4, weightDecay: 0 }), { w }, { checkNumerics: true, masterWeightBits: null });
+    await expect(narrow.step({ w: rand(64, 2) })).rejects.toThrow(/16-bit resolution is 7\.81\de-3/);
+  });
+
   describe('bad input: an error naming the field and value, and nothing changed', () => {
     it('unknown tensor, wrong length, wrong dtype', async () => {
       const opt = await createOptimizer(adam({ lr: 1e-2 }), { w: rand(50) }, { gradDtype: 'f32' });
