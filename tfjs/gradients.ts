@@ -1,0 +1,23 @@
+// tfjs-core's package entry registers no gradient functions (the @tensorflow/tfjs bundle does),
+// so with only tfjs-core + tfjs-backend-cpu, minimize() fails with "gradient function not found".
+// Importing this module registers them once. Registries are global (shared by every copy of
+// tfjs-core in the process), so registering from tfjs-core's ESM build serves the CJS one too.
+// Under tsx, require() resolves that build's extensionless imports (file before directory);
+// under vite/vitest, import() does.
+
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+
+const SPEC = '@tensorflow/tfjs-core/dist/register_all_gradients';
+
+export async function registerGradients(): Promise<void> {
+  if (tf.getGradient('RealDiv')) return;
+  try {
+    createRequire(import.meta.url)(`${SPEC}.js`);
+  } catch {
+    await import(/* @vite-ignore */ SPEC);
+  }
+  if (!tf.getGradient('RealDiv')) throw new Error('tfjs: could not register the gradient functions of @tensorflow/tfjs-core');
+}
+
+await registerGradients();
