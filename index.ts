@@ -18,6 +18,12 @@ export type { Expr, Type, Storage } from './compiler/ir.ts';
 // Backends.
 export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backend.ts';
 export { JsBackend } from './runtime/js.ts';
+// The threaded JS backend needs node:worker_threads: import it from 'flashoptim/threads'.
+export { WebGpuBackend } from './runtime/webgpu.ts';
+export type { WebGpuOptions } from './runtime/webgpu.ts';
+export { findAdapter } from './runtime/webgpu-device.ts';
+export { GpujsBackend, gpujsModes } from './runtime/gpujs.ts';
+export type { GpujsMode } from './runtime/gpujs.ts';
 
 // Codecs: how a value is stored (bf16 + correction, companded 8-bit with group scales, …).
 export { toBf16Bits, fromBf16Bits, toFp16Bits, fromFp16Bits, toBf16BitsUp } from './dsl/float.ts';
