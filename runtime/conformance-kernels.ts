@@ -9,17 +9,10 @@ import { loadType } from '../compiler/ir.ts';
 import type { FieldRef, Kernel, Output } from '../compiler/kernel.ts';
 import { elementwise, kernel } from '../compiler/kernel.ts';
 import * as d from '../dsl/ops.ts';
+import { prng } from '../props/f32.ts';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The suite's PRNG: mulberry32, the same one the properties use. */
+export const rng = prng;
 
 const STORAGES: Storage[] = ['f32', 'i32', 'u32', 'u16', 'i16', 'u8', 'i8'];
 
