@@ -13,6 +13,8 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { JsThreadsBackend } from '../runtime/js-threads.ts';
 import { JsBackend } from '../runtime/js.ts';
+import type { GpujsMode } from '../runtime/gpujs.ts';
+import { GpujsBackend } from '../runtime/gpujs.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
 import type { Kernel } from '../compiler/kernel.ts';
 import { fields } from '../compiler/kernel.ts';
@@ -78,7 +80,7 @@ async function kernelStep(k: Kernel, backend: Backend, n: number): Promise<() =>
   return () => backend.run(program, { bindings: bind, uniforms, rowOf: null, groups: [0, nG], length: n });
 }
 
-export async function bench(o: { sizes: readonly number[]; minSeconds: number; threads: readonly number[]; log?: (r: Row) => void }): Promise<Row[]> {
+export async function bench(o: { sizes: readonly number[]; minSeconds: number; threads: readonly number[]; gpujs?: readonly GpujsMode[]; log?: (r: Row) => void }): Promise<Row[]> {
   await tf.setBackend('cpu');
   const rows: Row[] = [];
   const add = (r: Row) => { rows.push(r); o.log?.(r); };
@@ -110,7 +112,16 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
         const backend = new JsThreadsBackend({ threads });
         const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend });
         add(row(`FlashAdamW, js-threads(${threads})`, log2n, flashBytes, await time(() => opt.step({ w: gb }), o.minSeconds)));
-          backend.dispose();
+        backend.dispose();
+      }
+      // gpu.js modes (`--gpujs cpu,webasm`), through the same runtime: same bench, same inputs.
+      for (const mode of o.gpujs ?? []) {
+        const backend = await GpujsBackend.create(mode);
+        const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend });
+        // gpu.js holds every field as an f32 array on its device (docs/gpujs.md), gradient included.
+        const held = 4 + opt.fields.reduce((a, f) => a + (f.axis === 'group' ? 4 / opt.layout.groupSize : 4), 0);
+        add(row(`FlashAdamW, gpujs-${mode}`, log2n, held, await time(() => opt.step({ w: gb }), o.minSeconds)));
+        backend.dispose();
       }
     }
     {
@@ -150,8 +161,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = (arg('--sizes') ?? '20,21,22,23,24').split(',').map(Number);
   const threads = (arg('--threads') ?? '1,2').split(',').map(Number);
   const minSeconds = Number(arg('--min-seconds') ?? 2);
+  const gpujs = (arg('--gpujs')?.split(',') ?? []) as GpujsMode[];
   console.log(`# bench/cpu: node ${process.version}, ${availableParallelism()} cores, load average before ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const rows = await bench({ sizes, minSeconds, threads, log: (r) => console.log(`2^${r.log2n}  ${r.method.padEnd(36)} ${r.mparamPerS.toFixed(1).padStart(7)} Mparam/s  ${r.msPerStep.toFixed(2)} ms/step  (${r.reps} reps)`) });
+  const rows = await bench({ sizes, minSeconds, threads, gpujs, log: (r) => console.log(`2^${r.log2n}  ${r.method.padEnd(36)} ${r.mparamPerS.toFixed(1).padStart(7)} Mparam/s  ${r.msPerStep.toFixed(2)} ms/step  (${r.reps} reps)`) });
   console.log(`\nload average after ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   console.log(table(rows));
   const json = JSON.stringify({ node: process.version, cores: availableParallelism(), loadavg: loadavg(), rows }, null, 1);
