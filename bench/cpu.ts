@@ -15,6 +15,7 @@ import { JsThreadsBackend } from '../runtime/js-threads.ts';
 import { JsBackend } from '../runtime/js.ts';
 import type { GpujsMode } from '../runtime/gpujs.ts';
 import { GpujsBackend } from '../runtime/gpujs.ts';
+import { WebGpuBackend } from '../runtime/webgpu.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
 import type { Kernel } from '../compiler/kernel.ts';
 import { fields } from '../compiler/kernel.ts';
@@ -80,7 +81,7 @@ async function kernelStep(k: Kernel, backend: Backend, n: number): Promise<() =>
   return () => backend.run(program, { bindings: bind, uniforms, rowOf: null, groups: [0, nG], length: n });
 }
 
-export async function bench(o: { sizes: readonly number[]; minSeconds: number; threads: readonly number[]; gpujs?: readonly GpujsMode[]; log?: (r: Row) => void }): Promise<Row[]> {
+export async function bench(o: { sizes: readonly number[]; minSeconds: number; threads: readonly number[]; gpujs?: readonly GpujsMode[]; webgpu?: boolean; log?: (r: Row) => void }): Promise<Row[]> {
   await tf.setBackend('cpu');
   const rows: Row[] = [];
   const add = (r: Row) => { rows.push(r); o.log?.(r); };
@@ -112,6 +113,13 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
         const backend = new JsThreadsBackend({ threads });
         const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend });
         add(row(`FlashAdamW, js-threads(${threads})`, log2n, flashBytes, await time(() => opt.step({ w: gb }), o.minSeconds)));
+        backend.dispose();
+      }
+      // WebGPU (`--webgpu`): here lavapipe, Vulkan on the CPU; the H200 numbers come from bench/gpu.ts.
+      if (o.webgpu) {
+        const backend = await WebGpuBackend.create();
+        const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend });
+        add(row('FlashAdamW, webgpu', log2n, flashBytes, await time(() => opt.step({ w: gb }), o.minSeconds)));
         backend.dispose();
       }
       // gpu.js modes (`--gpujs cpu,webasm`), through the same runtime: same bench, same inputs.
@@ -163,7 +171,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const minSeconds = Number(arg('--min-seconds') ?? 2);
   const gpujs = (arg('--gpujs')?.split(',') ?? []) as GpujsMode[];
   console.log(`# bench/cpu: node ${process.version}, ${availableParallelism()} cores, load average before ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const rows = await bench({ sizes, minSeconds, threads, gpujs, log: (r) => console.log(`2^${r.log2n}  ${r.method.padEnd(36)} ${r.mparamPerS.toFixed(1).padStart(7)} Mparam/s  ${r.msPerStep.toFixed(2)} ms/step  (${r.reps} reps)`) });
+  const rows = await bench({ sizes, minSeconds, threads, gpujs, webgpu: process.argv.includes('--webgpu'), log: (r) => console.log(`2^${r.log2n}  ${r.method.padEnd(36)} ${r.mparamPerS.toFixed(1).padStart(7)} Mparam/s  ${r.msPerStep.toFixed(2)} ms/step  (${r.reps} reps)`) });
   console.log(`\nload average after ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   console.log(table(rows));
   const json = JSON.stringify({ node: process.version, cores: availableParallelism(), loadavg: loadavg(), rows }, null, 1);
