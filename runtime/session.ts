@@ -53,6 +53,7 @@ export class Session<H extends Hyper> {
     this.def = parts.def; this.backend = parts.backend; this.layout = parts.layout; this.options = parts.resolved;
     this.steps = new Int32Array(parts.layout.tensors.length);
     this.groupDefs = [parts.def, ...parts.groups.map((g) => g.def)];
+    this.groupOfRow = Int32Array.from(parts.layout.tensors, (t) => parts.groups.findIndex((g) => g.params.has(t.name)) + 1);
   }
 
   /** The fused kernel's source (JS, WGSL, …), for reading what runs. */
@@ -62,10 +63,9 @@ export class Session<H extends Hyper> {
   get fields(): readonly FieldSlot[] { return this.p.slots; }
   buffer(name: string): DeviceBuffer { return this.p.buffers[name]!; }
 
-  private groupOf(t: TensorSlot): number {
-    const i = this.p.groups.findIndex((g) => g.params.has(t.name));
-    return i + 1;
-  }
+  /** Parameter group of each tensor row: 0 is the default group, i + 1 is groups[i]. */
+  private readonly groupOfRow: Int32Array;
+  private groupOf(t: TensorSlot): number { return this.groupOfRow[t.row]!; }
 
   /** Change hyperparameters (all groups, or one: 0 is the default group, i+1 is groups[i]). Never recompiles. */
   setHyper(h: Partial<H>, group?: number): void {
@@ -81,7 +81,7 @@ export class Session<H extends Hyper> {
   /** Hyperparameters per tensor, as a checkpoint stores them (validated by the caller). */
   restoreHyper(perTensor: readonly Hyper[]): void {
     const next = [...this.groupDefs];
-    this.layout.tensors.forEach((t, i) => { next[this.groupOf(t)] = this.def.spec === undefined ? next[this.groupOf(t)]! : this.def.with(perTensor[i] as Partial<H>); });
+    this.layout.tensors.forEach((t, i) => { next[this.groupOf(t)] = this.def.with(perTensor[i] as Partial<H>); });
     this.groupDefs = next;
   }
 
@@ -112,9 +112,10 @@ export class Session<H extends Hyper> {
   }
 
   private rows(active: (t: TensorSlot) => boolean, sched: Partial<H>): Record<string, number>[] {
+    // A schedule applies to every group: validate and merge it once per group, not per tensor.
+    const defs = Object.keys(sched).length ? this.groupDefs.map((g) => g.with(sched)) : this.groupDefs;
     return this.layout.tensors.map((t) => {
-      const base = this.groupDefs[this.groupOf(t)]!;
-      const d = Object.keys(sched).length ? base.with(sched) : base;
+      const d = defs[this.groupOf(t)]!;
       const on = active(t);
       const u = d.uniforms(d.hyper, { step: this.steps[t.row]! + (on ? 1 : 0), initialLr: this.p.initialLr });
       return { ...u, active: on ? 1 : 0 };
