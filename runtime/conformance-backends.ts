@@ -6,6 +6,7 @@
 import type { Backend } from './backend.ts';
 import { GpujsBackend } from './gpujs.ts';
 import { JsBackend } from './js.ts';
+import { simdSupported } from './wasm-module.ts';
 import { findAdapter } from './webgpu-device.ts';
 import { WebGpuBackend } from './webgpu.ts';
 
@@ -22,7 +23,9 @@ export interface ConformanceBackend {
 const FULL = 100_000;
 
 export const conformanceBackends: ConformanceBackend[] = [
-  { name: 'js', available: async () => true, create: async () => new JsBackend(), exact: true, optimizerElements: 20_000 },
+  { name: 'js', available: async () => true, create: async () => new JsBackend({ engine: 'js' }), exact: true, optimizerElements: 20_000 },
+  // The JS backend's WebAssembly SIMD engine (its default): must be bit-identical to generated JS.
+  { name: 'js-wasm', available: async () => simdSupported, create: async () => new JsBackend({ engine: 'wasm' }), exact: true, optimizerElements: 20_000 },
   {
     name: 'webgpu', exact: true,
     available: async () => (await findAdapter()) !== null,

@@ -36,7 +36,7 @@ export async function compareOptimizer(backend: Backend, c: OptimizerConfig, n: 
   const data: Record<string, FieldArray> = { p, g: new Uint16Array(n), m: new Int8Array(n), m_scale: scales() };
   if (bits !== null) data.p_ecc = bits === 24 ? new Int8Array(n) : new Int16Array(n);
   if (o === 'adamw') { data.v = new Uint8Array(n); data.v_scale = scales(); }
-  const host = new JsBackend();
+  const host = new JsBackend({ engine: 'js' }); // the reference: generated JavaScript
   const js = await resident(host, k, data, n), dev = await resident(backend, k, data, n);
   const Q = bits === 24 ? 127 : bits === 32 ? 32767 : 1;
   const fp32 = (s: Record<string, FieldArray>) => (bits === null ? fromBf16(s.p as Uint16Array)

@@ -1,28 +1,68 @@
-// The JavaScript backend: buffers are typed arrays on the host, kernels are the functions
-// compiler/render/js.ts generates. Always available; the reference the other backends are
-// checked against.
+// The JavaScript backend: runs anywhere JavaScript runs, nothing to install. Two engines render
+// the same IR:
+//   'wasm' (the default where WebAssembly SIMD exists: Node ≥ 16, current browsers): buffers live
+//          in one WebAssembly.Memory and each kernel is a WebAssembly SIMD module
+//          (compiler/render/wasm.ts), four elements per instruction with native f32 arithmetic;
+//   'js':  buffers are typed arrays and kernels are generated JavaScript (compiler/render/js.ts),
+//          the reference every other backend is checked against.
+// Both give bit-identical results (runtime/conformance.test.ts, props/render-wasm.prop.ts).
 
 import type { FieldArray } from '../compiler/compile.ts';
 import { arrayFor, compile } from '../compiler/compile.ts';
 import type { Storage } from '../compiler/ir.ts';
 import type { Kernel } from '../compiler/kernel.ts';
+import { fields, storageBytes } from '../compiler/kernel.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from './backend.ts';
 import { BackendError } from './backend.ts';
+import { Heap } from './wasm-heap.ts';
+import { compileWasm, imports, simdSupported } from './wasm-module.ts';
 
-export interface JsBuffer extends DeviceBuffer { readonly data: FieldArray }
+export type Engine = 'wasm' | 'js';
+export interface JsBackendOptions {
+  /** 'auto' (default): 'wasm' where the engine has WebAssembly SIMD, else 'js'. */
+  readonly engine?: Engine | 'auto';
+}
+
+export interface JsBuffer extends DeviceBuffer {
+  /** The values, as a typed array (for the wasm engine a fresh view into the heap each time). */
+  readonly data: FieldArray;
+}
+interface HeapBuffer extends JsBuffer { readonly ptr: number }
 interface JsProgram extends Program { readonly kernel: ReturnType<typeof compile> }
+interface WasmProgram extends Program {
+  readonly run: (...args: number[]) => void;
+  readonly fieldNames: readonly string[];
+  readonly scratch: number;
+  readonly counters: number;
+}
 
 export class JsBackend implements Backend {
-  readonly name = 'js';
+  readonly name: string;
+  readonly engine: Engine;
   launches = 0;
+  /** Why the last kernel ran as generated JS under engine 'auto' (null: none did). */
+  fallback: string | null = null;
+  private readonly explicit: boolean;
+  private readonly heap: Heap | null;
+  private table = { at: 0, bytes: 0 }; // the uniform table's home in the heap, grown on demand
 
-  alloc(storage: Storage, length: number): JsBuffer {
-    return { storage, length, data: new arrayFor[storage](length) };
+  constructor(opts: JsBackendOptions = {}) {
+    const e = opts.engine ?? 'auto';
+    if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`JsBackend: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
+    if (e === 'wasm' && !simdSupported) throw new BackendError("JsBackend: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'");
+    this.engine = e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
+    this.name = this.engine === 'wasm' ? 'js' : 'js(engine js)';
+    this.heap = this.engine === 'wasm' ? new Heap() : null;
+    this.explicit = e === 'wasm';
   }
 
-  /** Wrap an existing typed array without copying (the arena's views stay live). */
-  wrap(storage: Storage, data: FieldArray): JsBuffer {
-    return { storage, length: data.length, data };
+  alloc(storage: Storage, length: number): JsBuffer {
+    if (!Number.isInteger(length) || length < 0) throw new BackendError(`js.alloc: length must be a non-negative integer, got ${length}`);
+    const heap = this.heap;
+    if (!heap) return { storage, length, data: new arrayFor[storage](length) };
+    const ptr = heap.alloc(length * storageBytes[storage]);
+    const Ctor = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
+    return { storage, length, ptr, get data() { return new Ctor(heap.memory.buffer, ptr, length); } } as HeapBuffer;
   }
 
   async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
@@ -36,22 +76,59 @@ export class JsBackend implements Backend {
   }
 
   async compile(kernel: Kernel): Promise<Program> {
-    const k = compile(kernel, { target: 'js' });
-    return { prepared: k.prepared, source: k.source, kernel: k } as JsProgram;
+    const asJs = () => { const k = compile(kernel, { target: 'js' }); return { prepared: k.prepared, source: k.source, kernel: k } as JsProgram; };
+    if (!this.heap) return asJs();
+    let w: Awaited<ReturnType<typeof compileWasm>>;
+    try { w = await compileWasm(kernel); } catch (e) {
+      // 'auto' keeps working where wabt cannot load (an unusual bundle): generated JS runs on
+      // the same heap views, bit-identical, only slower. An explicit 'wasm' engine says why.
+      if (this.explicit) throw new BackendError(`js: compiling kernel ${kernel.name} to WebAssembly failed: ${(e as Error).message}`);
+      this.fallback = (e as Error).message;
+      return asJs();
+    }
+    const instance = new WebAssembly.Instance(w.module, imports(this.heap.memory));
+    const p: WasmProgram = {
+      prepared: w.prepared, source: w.wat, run: instance.exports['run'] as WasmProgram['run'],
+      fieldNames: fields(w.prepared.kernel).map((f) => f.field), scratch: this.heap.alloc(w.scratchBytes), counters: w.prepared.kernel.counters.length,
+    };
+    return p;
   }
 
   async run(program: Program, l: Launch): Promise<number[]> {
-    const k = (program as JsProgram).kernel;
-    const F = k.fields.map((f) => {
-      const b = l.bindings[f.field] as JsBuffer | undefined;
-      if (!b) throw new BackendError(`js.run: field ${f.field} is not bound`);
-      return b.data;
-    });
     this.launches++;
-    const R = l.rowOf ? (l.rowOf as JsBuffer).data : null;
-    return k.raw(F, l.uniforms, program.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
+    if (!('run' in program)) {
+      const k = (program as JsProgram).kernel;
+      const F = k.fields.map((f) => this.bound(l, f.field).data);
+      const R = l.rowOf ? (l.rowOf as JsBuffer).data : null;
+      return k.raw(F, l.uniforms, program.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
+    }
+    const p = program as WasmProgram, heap = this.heap!;
+    const ptrs = p.fieldNames.map((f) => {
+      const b = this.bound(l, f) as HeapBuffer;
+      if (b.ptr === undefined) throw new BackendError(`js.run: field ${f} was not allocated by this backend`);
+      return b.ptr;
+    });
+    if (l.uniforms.byteLength > this.table.bytes) {
+      if (this.table.at) heap.release(this.table.at);
+      this.table = { at: heap.alloc(l.uniforms.byteLength), bytes: Math.max(16, l.uniforms.byteLength) };
+    }
+    new Float32Array(heap.memory.buffer, this.table.at, l.uniforms.length).set(l.uniforms);
+    const R = l.rowOf ? (l.rowOf as HeapBuffer).ptr : 0;
+    p.run(...ptrs, this.table.at, R, l.groups[0], l.groups[1], l.length, p.scratch);
+    const totals = new BigInt64Array(heap.memory.buffer, p.scratch, p.counters);
+    return Array.from(totals, Number);
   }
 
-  free(): void {}
+  private bound(l: Launch, field: string): JsBuffer {
+    const b = l.bindings[field] as JsBuffer | undefined;
+    if (!b) throw new BackendError(`js.run: field ${field} is not bound`);
+    return b;
+  }
+
+  free(buf: DeviceBuffer): void {
+    const p = (buf as HeapBuffer).ptr;
+    if (this.heap && p !== undefined) this.heap.release(p);
+  }
+
   dispose(): void {}
 }

@@ -1,0 +1,64 @@
+// Two cheap facts about IR values that let the WebAssembly renderer drop work without changing a
+// single result bit: "this f32 is never NaN" (so minNum/maxNum need no NaN select, and a bitcast
+// needs no NaN canonicalization) and "these are the only bits this integer can have" (so masking
+// with a superset is the identity, and an unsigned value below 2^31 converts as a signed one).
+// Both are conservative: when in doubt the answer is "maybe NaN" / "any bit".
+
+import type { Expr } from '../../ir.ts';
+
+const ALL = 0xffffffff;
+/** Every bit at or below the highest bit of `m`. */
+const smear = (m: number) => { let x = m >>> 0; x |= x >>> 1; x |= x >>> 2; x |= x >>> 4; x |= x >>> 8; x |= x >>> 16; return x >>> 0; };
+
+export class Facts {
+  private readonly nan = new Map<Expr, boolean>();
+  private readonly bitMemo = new Map<Expr, number>();
+
+  /** True only if `e` (an f32) can never be NaN. */
+  notNaN(e: Expr): boolean {
+    const hit = this.nan.get(e);
+    if (hit !== undefined) return hit;
+    let v = false;
+    switch (e.op) {
+      case 'const': v = !Number.isNaN(e.value); break;
+      case 'cast': v = e.x.type !== 'f32'; break; // integers and bools convert to finite floats
+      case 'unary':
+        v = ['abs', 'neg', 'floor', 'ceil', 'trunc', 'roundEven', 'roundAway', 'sign'].includes(e.fn) && this.notNaN(e.x);
+        break;
+      // minNum/maxNum return the other operand when one is NaN.
+      case 'binary': v = (e.fn === 'min' || e.fn === 'max') && (this.notNaN(e.a) || this.notNaN(e.b)); break;
+      case 'select': v = this.notNaN(e.a) && this.notNaN(e.b); break;
+      default: v = false;
+    }
+    this.nan.set(e, v);
+    return v;
+  }
+
+  /** A mask of the bits an i32/u32 value may have set (all of them when unknown). */
+  bits(e: Expr): number {
+    const hit = this.bitMemo.get(e);
+    if (hit !== undefined) return hit;
+    let v = ALL;
+    const k = (x: Expr) => (x.op === 'const' ? x.value & 31 : null);
+    switch (e.op) {
+      case 'const': v = e.type === 'f32' ? ALL : e.value >>> 0; break;
+      case 'load': v = e.storage === 'u16' ? 0xffff : e.storage === 'u8' ? 0xff : ALL; break;
+      case 'cast': v = e.x.type === 'bool' ? 1 : e.x.type === 'f32' ? ALL : this.bits(e.x); break;
+      case 'select': v = (this.bits(e.a) | this.bits(e.b)) >>> 0; break;
+      case 'binary': {
+        const a = this.bits(e.a), b = this.bits(e.b);
+        if (e.fn === 'and') v = (a & b) >>> 0;
+        else if (e.fn === 'or' || e.fn === 'xor') v = (a | b) >>> 0;
+        else if (e.fn === 'shl' && k(e.b) !== null) v = (a << k(e.b)!) >>> 0;
+        // A logical shift, or an arithmetic one of a value whose sign bit is known clear.
+        else if (e.fn === 'shr' && k(e.b) !== null && (e.type === 'u32' || (a & 0x80000000) === 0)) v = a >>> k(e.b)!;
+        else if (e.fn === 'min' && e.type === 'u32') v = Math.min(smear(a), smear(b));
+        else if (e.fn === 'max' && e.type === 'u32') v = (smear(a) | smear(b)) >>> 0;
+        break;
+      }
+      default: v = ALL;
+    }
+    this.bitMemo.set(e, v);
+    return v;
+  }
+}
