@@ -10,9 +10,12 @@ import type { FieldArray } from '../compiler/compile.ts';
 import { arrayFor, compile } from '../compiler/compile.ts';
 import type { Storage } from '../compiler/ir.ts';
 import type { Kernel } from '../compiler/kernel.ts';
-import { storageBytes } from '../compiler/kernel.ts';
+import { fields, storageBytes } from '../compiler/kernel.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from './backend.ts';
 import { BackendError } from './backend.ts';
+import type { Engine, HeapBuffer } from './js.ts';
+import { Heap } from './wasm-heap.ts';
+import { compileWasm, imports, simdSupported } from './wasm-module.ts';
 
 /** A buffer whose typed array lives in a SharedArrayBuffer every worker can see. */
 export interface SharedBuffer extends DeviceBuffer { readonly data: FieldArray }
@@ -25,8 +28,17 @@ const { parentPort } = require('node:worker_threads');
 const kernels = new Map();
 parentPort.on('message', (m) => {
   if (m.type === 'compile') { kernels.set(m.id, new Function(m.source)()); return; }
+  if (m.type === 'wasm') {
+    const env = { mem: m.memory, exp2: (x) => Math.fround(2 ** x), log2: (x) => Math.fround(Math.log2(x)) };
+    const run = new WebAssembly.Instance(m.module, { env }).exports.run;
+    kernels.set(m.id, { run, memory: m.memory });
+    return;
+  }
   try {
-    const counts = kernels.get(m.id)(m.F, m.U, m.S, m.R, m.g0, m.g1, m.n);
+    const k = kernels.get(m.id);
+    let counts;
+    if (m.args) { k.run(...m.args); counts = Array.from(new BigInt64Array(k.memory.buffer, m.scr, m.nc), Number); }
+    else counts = k(m.F, m.U, m.S, m.R, m.g0, m.g1, m.n);
     parentPort.postMessage({ seq: m.seq, counts });
   } catch (e) {
     parentPort.postMessage({ seq: m.seq, error: String(e && e.stack || e) });
@@ -68,14 +80,26 @@ export interface ThreadsOptions {
    * a worker (~50 µs) costs more than a small kernel.
    */
   readonly minGroupsPerThread?: number;
+  /** As for JsBackend: 'auto' (default) runs WebAssembly SIMD kernels where the engine has them. */
+  readonly engine?: Engine | 'auto';
+}
+
+interface WasmThreadProgram extends Program {
+  readonly id: number;
+  readonly fieldNames: readonly string[];
+  readonly local: (...args: number[]) => void; // the calling thread's instance, for small launches
+  readonly scratch: readonly number[]; // one per worker, then the calling thread's
+  readonly counters: number;
 }
 
 export class JsThreadsBackend implements Backend {
   readonly name: string;
   readonly threads: number;
+  readonly engine: Engine;
   launches = 0;
   private readonly pool: Thread[];
   private readonly minGroups: number;
+  private readonly heap: Heap | null;
   private seq = 0;
   private nextId = 0;
   private disposed = false;
@@ -84,14 +108,26 @@ export class JsThreadsBackend implements Backend {
   constructor(opts: ThreadsOptions = {}) {
     const t = opts.threads ?? availableParallelism();
     if (!Number.isInteger(t) || t < 1) throw new RangeError(`JsThreadsBackend: threads must be a positive integer, got ${t}`);
+    const e = opts.engine ?? 'auto';
+    if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`JsThreadsBackend: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
+    if (e === 'wasm' && !simdSupported) throw new BackendError("JsThreadsBackend: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'");
+    this.engine = e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
     this.threads = t;
     this.name = `js-threads(${t})`;
     this.minGroups = opts.minGroupsPerThread ?? 256;
+    // Every worker sees the same shared memory: buffers are written in place by all of them.
+    this.heap = this.engine === 'wasm' ? new Heap(true) : null;
     this.pool = Array.from({ length: t }, () => new Thread());
   }
 
   alloc(storage: Storage, length: number): SharedBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`js-threads.alloc: length must be a non-negative integer, got ${length}`);
+    const heap = this.heap;
+    if (heap) {
+      const ptr = heap.alloc(length * storageBytes[storage]);
+      const View = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
+      return { storage, length, ptr, heap, get data() { return new View(heap.memory.buffer, ptr, length); } } as SharedBuffer;
+    }
     const Ctor = arrayFor[storage] as unknown as new (b: SharedArrayBuffer) => FieldArray;
     // Round the byte size up to 4 so every view is aligned and a zero-length buffer still exists.
     const bytes = Math.max(4, Math.ceil((length * storageBytes[storage]) / 4) * 4);
@@ -112,6 +148,7 @@ export class JsThreadsBackend implements Backend {
 
   async compile(kernel: Kernel): Promise<Program> {
     this.live();
+    if (this.heap) return this.compileWasm(kernel, this.heap);
     const k = compile(kernel, { target: 'js' });
     let id = this.sent.get(k.prepared.key);
     if (id === undefined) {
@@ -122,8 +159,20 @@ export class JsThreadsBackend implements Backend {
     return { prepared: k.prepared, source: k.source, id, fieldNames: k.fields.map((f) => f.field), kernel: k } as ThreadProgram;
   }
 
+  private async compileWasm(kernel: Kernel, heap: Heap): Promise<WasmThreadProgram> {
+    const w = await compileWasm(kernel, { shared: true });
+    const id = this.nextId++;
+    for (const t of this.pool) t.worker.postMessage({ type: 'wasm', id, module: w.module, memory: heap.memory });
+    return {
+      prepared: w.prepared, source: w.wat, id, fieldNames: fields(w.prepared.kernel).map((f) => f.field),
+      local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as WasmThreadProgram['local'],
+      scratch: Array.from({ length: this.threads + 1 }, () => heap.alloc(w.scratchBytes)), counters: w.prepared.kernel.counters.length,
+    };
+  }
+
   async run(program: Program, l: Launch): Promise<number[]> {
     this.live();
+    if ('local' in program) return this.runWasm(program as WasmThreadProgram, l, this.heap!);
     const p = program as ThreadProgram & { kernel: ReturnType<typeof compile> };
     const F = p.fieldNames.map((name) => {
       const b = l.bindings[name] as SharedBuffer | undefined;
@@ -153,7 +202,49 @@ export class JsThreadsBackend implements Backend {
     return counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
   }
 
-  free(): void {}
+  /** Split [g0, g1) into one contiguous slice per worker (or none, for a small launch). */
+  private slices(g0: number, g1: number): [number, number][] | null {
+    const total = g1 - g0;
+    const parts = Math.max(1, Math.min(this.threads, Math.floor(total / this.minGroups)));
+    if (parts === 1 && total < this.minGroups) return null;
+    return Array.from({ length: parts }, (_, w) => [g0 + Math.floor((total * w) / parts), g0 + Math.floor((total * (w + 1)) / parts)]);
+  }
+
+  private async runWasm(p: WasmThreadProgram, l: Launch, heap: Heap): Promise<number[]> {
+    const k = p.prepared.kernel, G = k.groupSize;
+    const ptrs = p.fieldNames.map((name) => {
+      const b = l.bindings[name] as HeapBuffer | undefined;
+      if (!b) throw new BackendError(`js-threads.run: field ${name} is not bound`);
+      if (b.heap !== heap) throw new BackendError(`js-threads.run: field ${name} was not allocated by this backend`);
+      return b.ptr;
+    });
+    if (l.rowOf && (l.rowOf as HeapBuffer).heap !== heap) throw new BackendError('js-threads.run: rowOf was not allocated by this backend');
+    const R = l.rowOf ? (l.rowOf as HeapBuffer).ptr : 0;
+    // Each launch gets its own copy of the uniform table, so launches in flight never share one.
+    const U = heap.alloc(l.uniforms.byteLength);
+    new Float32Array(heap.memory.buffer, U, l.uniforms.length).set(l.uniforms);
+    const [g0, g1] = l.groups;
+    this.launches++;
+    const totals = (scr: number) => Array.from(new BigInt64Array(heap.memory.buffer, scr, p.counters), Number);
+    try {
+      const parts = this.slices(g0, g1);
+      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, p.scratch[this.threads]!); return totals(p.scratch[this.threads]!); }
+      // A windowed field holds only the launch's groups from its own first group: a slice starting
+      // at group a reads it (a − g0)·G elements further in.
+      const bytes = p.fieldNames.map((n) => (k.windowed.includes(n) ? storageBytes[(l.bindings[n] as SharedBuffer).storage] : 0));
+      const counts = await Promise.all(parts.map(([a, b], w) => {
+        const args = [...ptrs.map((ptr, i) => ptr + (a - g0) * G * bytes[i]!), U, R, a, b, l.length, p.scratch[w]!];
+        const seq = this.seq++;
+        return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: p.counters });
+      }));
+      return counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
+    } finally { heap.release(U); }
+  }
+
+  free(buf: DeviceBuffer): void {
+    const b = buf as HeapBuffer;
+    if (this.heap && b.heap === this.heap) this.heap.release(b.ptr);
+  }
 
   dispose(): void {
     if (this.disposed) return;

@@ -27,7 +27,8 @@ export interface JsBuffer extends DeviceBuffer {
   /** The values, as a typed array (for the wasm engine a fresh view into the heap each time). */
   readonly data: FieldArray;
 }
-interface HeapBuffer extends JsBuffer { readonly ptr: number }
+/** A buffer in a heap: `heap` tells whose, so a buffer from another backend is refused, not misread. */
+export interface HeapBuffer extends JsBuffer { readonly ptr: number; readonly heap: Heap }
 interface JsProgram extends Program { readonly kernel: ReturnType<typeof compile> }
 interface WasmProgram extends Program {
   readonly run: (...args: number[]) => void;
@@ -62,7 +63,7 @@ export class JsBackend implements Backend {
     if (!heap) return { storage, length, data: new arrayFor[storage](length) };
     const ptr = heap.alloc(length * storageBytes[storage]);
     const Ctor = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
-    return { storage, length, ptr, get data() { return new Ctor(heap.memory.buffer, ptr, length); } } as HeapBuffer;
+    return { storage, length, ptr, heap, get data() { return new Ctor(heap.memory.buffer, ptr, length); } } as HeapBuffer;
   }
 
   async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
@@ -105,7 +106,7 @@ export class JsBackend implements Backend {
     const p = program as WasmProgram, heap = this.heap!;
     const ptrs = p.fieldNames.map((f) => {
       const b = this.bound(l, f) as HeapBuffer;
-      if (b.ptr === undefined) throw new BackendError(`js.run: field ${f} was not allocated by this backend`);
+      if (b.heap !== heap) throw new BackendError(`js.run: field ${f} was not allocated by this backend`);
       return b.ptr;
     });
     if (l.uniforms.byteLength > this.table.bytes) {
@@ -113,6 +114,7 @@ export class JsBackend implements Backend {
       this.table = { at: heap.alloc(l.uniforms.byteLength), bytes: Math.max(16, l.uniforms.byteLength) };
     }
     new Float32Array(heap.memory.buffer, this.table.at, l.uniforms.length).set(l.uniforms);
+    if (l.rowOf && (l.rowOf as HeapBuffer).heap !== heap) throw new BackendError('js.run: rowOf was not allocated by this backend');
     const R = l.rowOf ? (l.rowOf as HeapBuffer).ptr : 0;
     p.run(...ptrs, this.table.at, R, l.groups[0], l.groups[1], l.length, p.scratch);
     const totals = new BigInt64Array(heap.memory.buffer, p.scratch, p.counters);
@@ -126,8 +128,8 @@ export class JsBackend implements Backend {
   }
 
   free(buf: DeviceBuffer): void {
-    const p = (buf as HeapBuffer).ptr;
-    if (this.heap && p !== undefined) this.heap.release(p);
+    const b = buf as HeapBuffer;
+    if (this.heap && b.heap === this.heap) this.heap.release(b.ptr);
   }
 
   dispose(): void {}

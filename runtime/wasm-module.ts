@@ -26,9 +26,10 @@ export function watModule(wat: string, name: string): Promise<WebAssembly.Module
     m = (async () => {
       wabt ??= wabtInit();
       const w = await wabt;
-      const parsed = w.parseWat(`${name}.wat`, wat, { simd: true, threads: true });
+      const features = { simd: true, threads: true };
+      const parsed = w.parseWat(`${name}.wat`, wat, features);
       try {
-        parsed.validate();
+        (parsed.validate as (f: object) => void)(features); // index.d.ts omits the features argument validate takes
         return await WebAssembly.compile(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
       } finally { parsed.destroy(); }
     })();
