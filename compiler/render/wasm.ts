@@ -26,8 +26,7 @@ export interface WasmRender {
 
 type Mode = 'vector' | 'single';
 /** Vectors per iteration of the main pass (2: eight elements, two interleaved chains). */
-const MEMRES = !process.env.NO_MEMRES;
-export let UNROLL = Number(process.env.FLASHOPTIM_WASM_UNROLL ?? 2);
+const UNROLL = 2;
 type Step =
   | { k: 'def'; e: Expr; x: string }
   | { k: 'load'; e: Expr & { op: 'load' } }
@@ -138,7 +137,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     if (!isElem(e)) {
       if (!groupDone.has(e)) {
         const x = build(e, s);
-        sec.pre.push(`(local.set $${v128(`g${e.id}`)} ${x})`, `(v128.store offset=\${G${e.id}} ${get('scr')} ${get(`g${e.id}`)})`);
+        sec.pre.push(`(local.set $${v128(`g${e.id}`)} ${x})`);
         groupDone.add(e);
       }
       return get(`g${e.id}`);
@@ -180,13 +179,6 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   const stashAt = new Map<Expr, number>();
   let scratch = Math.ceil((k.counters.length * 8) / 16) * 16;
   for (const e of stashed) { stashAt.set(e, scratch); scratch += Math.ceil((G * 4) / 16) * 16; }
-  // Group-level values (and uniforms) stay in memory for the passes: read where used, they do not
-  // hold SIMD registers through the loop (x64 has 16, and a long kernel spills without this).
-  const groupAt = new Map<string, number>();
-  for (const e of groupDone) { groupAt.set(String(e.id), scratch); scratch += 16; }
-  const fromMemory = (text: string) => MEMRES ? text
-    .replace(/\(local\.get \$g(\d+)\)/g, (_, id) => `(v128.load offset=${groupAt.get(id)} ${get('scr')})`)
-    .replace(/\(local\.get \$u(\d+)\)/g, (_, j) => `(v128.load32_splat offset=${4 * Number(j)} ${get('urow')})`) : text;
   const stashAddr = (e: Expr) => `(i32.add ${get('scr')} (i32.add (i32.const ${stashAt.get(e)}) (i32.shl (i32.sub ${get('i')} ${get('base')}) (i32.const 2))))`;
 
   const emit = (st: Step, mode: Mode): string => {
@@ -225,7 +217,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
       lines.push(`(local.set $iv ${mode === 'vector' ? `(i32x4.add (i32x4.splat ${get('i')}) (v128.const i32x4 0 1 2 3))` : `(i32x4.splat ${get('i')})`})`);
       for (let c = 1; c < copies; c++) lines.push(`(local.set $iv_${c} (i32x4.add (local.get $iv) ${simd.splatI(4 * c)}))`);
     }
-    for (const st of body) { const text = fromMemory(emit(st, mode)); for (let c = 0; c < copies; c++) lines.push(rename(text, c)); }
+    for (const st of body) { const text = emit(st, mode); for (let c = 0; c < copies; c++) lines.push(rename(text, c)); }
     const exit = mode === 'vector' ? `(i32.gt_u (i32.add ${get('i')} (i32.const ${width})) ${get('end')})` : `(i32.ge_u ${get('i')} ${get('end')})`;
     return [`(block $x_${tag} (loop $l_${tag}`, `(br_if $x_${tag} ${exit})`, ...lines,
       `(local.set $i (i32.add ${get('i')} (i32.const ${width})))`, `(br $l_${tag})))`];
@@ -240,7 +232,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   out.push('  (import "env" "log2" (func $log2 (param f64) (result f64)))');
   out.push(simd.HELPERS);
   const params = [...fs.map((_, i) => `(param $f${i} i32)`), '(param $U i32) (param $R i32) (param $g0 i32) (param $g1 i32) (param $n i32) (param $scr i32)'];
-  const scalars = ['g', 'base', 'end', 'i', 'r', 'urow'].map((l) => `(local $${l} i32)`).join(' ');
+  const scalars = ['g', 'base', 'end', 'i', 'r'].map((l) => `(local $${l} i32)`).join(' ');
   for (const m of groupMaxes) { v128(`m${m.id}`); v128(`mi${m.id}`); }
   k.counters.forEach((_, i) => v128(`cv${i}`));
   v128('take'); v128('iv');
@@ -252,7 +244,6 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   });
   body.push(`(local.set $g ${get('g0')})`, '(block $done (loop $groups', `(br_if $done (i32.ge_u ${get('g')} ${get('g1')}))`);
   body.push('(local.set $r (i32.const 0))', `(if ${get('R')} (then (local.set $r (i32.mul (i32.load (i32.add ${get('R')} (i32.shl ${get('g')} (i32.const 2)))) (i32.const ${S})))))`);
-  body.push(`(local.set $urow (i32.add ${get('U')} (i32.shl ${get('r')} (i32.const 2))))`);
   for (let j = 0; j < S; j++) body.push(`(local.set $u${j} (v128.load32_splat (i32.add ${get('U')} (i32.shl (i32.add ${get('r')} (i32.const ${j})) (i32.const 2)))))`);
   body.push(`(local.set $base (i32.mul ${get('g')} (i32.const ${G})))`);
   body.push(`(local.set $end (select (i32.add ${get('base')} (i32.const ${G})) ${get('n')} (i32.lt_u (i32.add ${get('base')} (i32.const ${G})) ${get('n')})))`);
@@ -260,7 +251,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   sections.forEach((sec, s) => {
     body.push(...sec.pre);
     if (sec === post) { body.push(...groupStores); return; }
-    if (sec.body.length > 0) body.push(`(local.set $i ${get('base')})`, ...((Number(process.env[`U${s}`] ?? UNROLL)) > 1 ? pass(sec.body, 'vector', Number(process.env[`U${s}`] ?? UNROLL)) : []), ...pass(sec.body, 'vector'), ...pass(sec.body, 'single'));
+    if (sec.body.length > 0) body.push(`(local.set $i ${get('base')})`, ...pass(sec.body, 'vector', UNROLL), ...pass(sec.body, 'vector'), ...pass(sec.body, 'single'));
     for (const m of levels[s] ?? []) body.push(`(local.set $m${m.id} (call $gmax ${get(`m${m.id}`)} ${get(`mi${m.id}`)}))`);
   });
   body.push(`(local.set $g (i32.add ${get('g')} (i32.const 1)))`, '(br $groups)))');
@@ -270,7 +261,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   out.push(`    ${scalars} ${k.counters.map((_, i) => `(local $cs${i} i64)`).join(' ')}`);
   const copies = [...locals].filter((l) => /^(t\d+|take|iv)$/.test(l)).flatMap((l) => Array.from({ length: UNROLL - 1 }, (_, c) => `${l}_${c + 1}`));
   out.push(`    ${[...locals, ...copies].map((l) => `(local $${l} v128)`).join(' ')} ${Array.from({ length: UNROLL - 1 }, (_, c) => `(local $i_${c + 1} i32)`).join(' ')}`);
-  out.push(...body.map((l) => '    ' + l.replace(/\$\{G(\d+)\}/g, (_, id) => String(groupAt.get(id)))));
+  out.push(...body.map((l) => '    ' + l));
   out.push('  )', ')');
   return { wat: out.join('\n'), scratchBytes: Math.max(16, scratch), counterOffset: (i) => i * 8 };
 }
