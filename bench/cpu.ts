@@ -1,5 +1,6 @@
-// CPU step throughput: FlashAdamW on the JS backend (one fused kernel per step) and on the
-// threaded JS backend at 1 and 2 workers, against tf.train.adam on tfjs-backend-cpu, a plain fp32
+// CPU step throughput: FlashAdamW on the JS backend (one fused kernel per step; its default
+// WebAssembly SIMD engine and its generated-JavaScript engine) and on the threaded JS backend at
+// 1 and 2 workers, against tf.train.adam on tfjs-backend-cpu, a plain fp32
 // AdamW loop in JavaScript, and a memcpy of as many bytes as FlashAdamW's state. Mparam/s and
 // bytes per parameter, as a markdown table and as JSON.
 //
@@ -98,9 +99,10 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
     if (!runtime || !optim) throw new Error('bench: the optimizer runtime (runtime/optimizer.ts, optim/) is missing');
     const { createOptimizer, fusedKernel } = runtime, { adamw } = optim;
     const fused = fusedKernel(adamw({ lr: 1e-3, weightDecay: 0.01 }));
-    for (const make of [() => new JsBackend() as Backend, ...o.threads.map((t) => () => new JsThreadsBackend({ threads: t }) as Backend)]) {
+    const engines = [() => new JsBackend() as Backend, () => new JsBackend({ engine: 'js' }) as Backend];
+    for (const make of [...engines, ...o.threads.map((t) => () => new JsThreadsBackend({ threads: t }) as Backend)]) {
       const b = make();
-      add(row(`kernel only, ${b.name}`, log2n, 7.125, await time(await kernelStep(fused, b, n), o.minSeconds)));
+      add(row(`kernel only, ${b.name}${'engine' in b && b.name === 'js' ? ` (engine ${b.engine})` : ''}`, log2n, 7.125, await time(await kernelStep(fused, b, n), o.minSeconds)));
       b.dispose();
     }
     // FlashAdamW through the optimizer runtime (the arena, gradient upload, uniforms, one launch).
@@ -109,6 +111,9 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
       const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend: 'js' });
       flashBytes = opt.memory().bytesPerParam as number;
       add(row('FlashAdamW, js backend', log2n, flashBytes, await time(() => opt.step({ w: gb }), o.minSeconds)));
+      // The same through generated JavaScript (engine 'js', what runs where WebAssembly SIMD does not).
+      const viaJs = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend: new JsBackend({ engine: 'js' }) });
+      add(row('FlashAdamW, js backend (engine js)', log2n, flashBytes, await time(() => viaJs.step({ w: gb }), o.minSeconds)));
       for (const threads of o.threads) {
         const backend = new JsThreadsBackend({ threads });
         const opt = await createOptimizer(adamw({ lr: 1e-3, weightDecay: 0.01 }), init(), { backend });
