@@ -75,7 +75,7 @@ describe('compile', () => {
   });
 
   it('the compiler core stays under 1500 lines (growth is a decision: change this number in review)', () => {
-    const core = ['ir.ts', 'rewrite.ts', 'passes.ts', 'pipeline.ts', 'kernel.ts', 'compile.ts', 'fuse.ts', 'render/js.ts'];
+    const core = ['ir.ts', 'rewrite.ts', 'passes.ts', 'pipeline.ts', 'kernel.ts', 'compile.ts', 'fuse.ts', 'render/js.ts', 'render/shape.ts'];
     const lines = core.reduce((n, f) => n + readFileSync(new URL(f, import.meta.url), 'utf8').split('\n').length, 0);
     console.log(`compiler core: ${lines} lines`);
     expect(lines).toBeLessThan(1500);

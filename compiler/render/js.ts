@@ -8,7 +8,7 @@
 import type { BinaryOp, Expr, Type, UnaryOp } from '../ir.ts';
 import { children } from '../ir.ts';
 import type { Prepared } from '../pipeline.ts';
-import { elementwise, fields, groupLevels } from '../kernel.ts';
+import { shape } from './shape.ts';
 
 type U = (x: string, t: Type) => string;
 type B = (a: string, b: string, t: Type) => string;
@@ -110,14 +110,7 @@ function lanes(body: readonly string[]): string[] {
  * groups to run, n the element count (elements ≥ n are neither read nor written).
  */
 export function renderJs(p: Prepared): string {
-  const k = p.kernel, G = k.groupSize;
-  const fs = fields(k);
-  const fieldIx = new Map(fs.map((f, i) => [f.field, i]));
-  const column = new Map(p.columns.map((c, i) => [c, i]));
-  const memo = new Map<Expr, boolean>();
-  const isElem = (e: Expr) => elementwise(e, memo);
-  const levels = groupLevels(k);
-  const groupMaxes = levels.flat();
+  const { k, G, fs, fieldIx, column, isElem, levels, groupMaxes } = shape(p);
 
   const groupDone = new Set<Expr>();
   const computedIn = new Map<Expr, number>();

@@ -11,8 +11,9 @@
 import type { Expr, Storage, Type } from '../ir.ts';
 import { children } from '../ir.ts';
 import type { Output } from '../kernel.ts';
-import { elementwise, fields, groupLevels, storageBytes } from '../kernel.ts';
+import { storageBytes } from '../kernel.ts';
 import type { Prepared } from '../pipeline.ts';
+import { shape } from './shape.ts';
 import * as simd from './wasm/simd.ts';
 import { Facts } from './wasm/facts.ts';
 
@@ -67,14 +68,7 @@ function store(storage: Storage, addr: string, v: string, mode: Mode): string {
 }
 
 export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRender {
-  const k = p.kernel, G = k.groupSize;
-  const fs = fields(k);
-  const fieldIx = new Map(fs.map((f, i) => [f.field, i]));
-  const column = new Map(p.columns.map((c, i) => [c, i]));
-  const memo = new Map<Expr, boolean>();
-  const isElem = (e: Expr) => elementwise(e, memo);
-  const levels = groupLevels(k);
-  const groupMaxes = levels.flat();
+  const { k, G, fs, fieldIx, column, isElem, levels, groupMaxes } = shape(p);
 
   const locals = new Set<string>();
   const v128 = (name: string) => { locals.add(name); return name; };
