@@ -72,6 +72,16 @@ class Thread {
   }
 }
 
+/**
+ * Scratch a worker writes every few elements (stashes) must not share a cache line with another
+ * worker's, or the two cores trade the line back and forth: a block padded so that its used part
+ * starts and ends 128 bytes (a line and its prefetch pair) away from any neighbour.
+ */
+function privateBlock(heap: Heap, bytes: number): number {
+  const at = heap.alloc(bytes + 384);
+  return Math.ceil(at / 128) * 128 + 128;
+}
+
 export interface ThreadsOptions {
   /** Worker count; default the machine's available parallelism. */
   readonly threads?: number;
@@ -166,7 +176,7 @@ export class JsThreadsBackend implements Backend {
     return {
       prepared: w.prepared, source: w.wat, id, fieldNames: fields(w.prepared.kernel).map((f) => f.field),
       local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as WasmThreadProgram['local'],
-      scratch: Array.from({ length: this.threads + 1 }, () => heap.alloc(w.scratchBytes)), counters: w.prepared.kernel.counters.length,
+      scratch: Array.from({ length: this.threads + 1 }, () => privateBlock(heap, w.scratchBytes)), counters: w.prepared.kernel.counters.length,
     };
   }
 
