@@ -4,7 +4,9 @@
 // Gparam/s, and effective GB/s from the bytes each kernel must move.
 //   npx tsx bench/gpu.ts                      (lavapipe here: keep N small, e.g. N=1048576)
 //   N=268435456 bash .device/device-run.sh node gpu.mjs   (the H200, after ../shared/gpu/stage.sh)
-// VARIANTS=1 adds the where-the-time-goes rows: loads+stores only, and other thread shapes.
+// VARIANTS=1 adds the where-the-time-goes rows for FlashAdamW at N: one arithmetic choice changed
+// (compiler/render/wgsl/arith.ts; rows marked [not exact] do not match JS), other thread shapes,
+// loads+stores only, and stages removed. E=4 times every kernel at 4 elements a thread.
 
 import type { FieldArray } from '../compiler/compile.ts';
 import type { Kernel } from '../compiler/kernel.ts';
@@ -15,6 +17,7 @@ import { differences, resident } from '../runtime/conformance-harness.ts';
 import { randomData, rng } from '../runtime/conformance-kernels.ts';
 import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
 import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
+import type { WebGpuOptions } from '../runtime/webgpu.ts';
 import { WebGpuBackend } from '../runtime/webgpu.ts';
 
 const N = Number(process.env.N ?? 2 ** 24);
@@ -76,25 +79,35 @@ async function check(gpu: WebGpuBackend, k: Kernel, o: FlashOptimizer): Promise<
   return k.outputs.map((f) => `${f.field} ${(same.get(f.field)! / (3 * (f.axis === 'group' ? n / 32 : n))).toFixed(5)} identical, worst ±${worst.get(f.field)}`).join('; ') + firstBad;
 }
 
-async function time(gpu: WebGpuBackend, k: Kernel, n: number, o: FlashOptimizer) {
-  const data = stateData(k, Math.min(n, 2 ** 22), 11);
-  const bufs: Record<string, ReturnType<WebGpuBackend['alloc']>> = {};
+type Buffers = Record<string, ReturnType<WebGpuBackend['alloc']>>;
+/** Device buffers of `k`'s fields at n params, shared by every variant of one kernel family. */
+async function buffersFor(gpu: WebGpuBackend, k: Kernel, n: number, cache: Buffers): Promise<Buffers> {
+  let data: Record<string, FieldArray> | undefined;
+  const out: Buffers = {};
   for (const f of fields(k)) {
-    const len = f.axis === 'group' ? Math.ceil(n / k.groupSize) : n;
-    bufs[f.field] = gpu.alloc(f.storage, len);
-    const chunk = data[f.field]!;
-    for (let at = 0; at < len; at += chunk.length) await gpu.write(bufs[f.field]!, chunk.subarray(0, Math.min(chunk.length, len - at)) as FieldArray, at);
+    const len = f.axis === 'group' ? Math.ceil(n / k.groupSize) : n, key = `${f.field}:${f.storage}:${len}`;
+    if (!cache[key]) {
+      data ??= stateData(k, Math.min(n, 2 ** 22), 11);
+      const b = (cache[key] = gpu.alloc(f.storage, len)), chunk = data[f.field]!;
+      for (let at = 0; at < len; at += chunk.length) await gpu.write(b, chunk.subarray(0, Math.min(chunk.length, len - at)) as FieldArray, at);
+    }
+    out[f.field] = cache[key]!;
   }
-  const prog = await gpu.compile(k);
+  return out;
+}
+
+async function time(gpu: WebGpuBackend, k: Kernel, n: number, o: FlashOptimizer, opts: WebGpuOptions = {}, cache: Buffers = {}) {
+  const bufs = await buffersFor(gpu, k, n, cache);
+  const prog = await gpu.compile(k, opts);
   const table = (await import('../compiler/compile.ts')).compile(k).uniformTable([flashUniforms(o, 10)]);
   const launch = { bindings: bufs, uniforms: table, rowOf: null, groups: [0, Math.ceil(n / k.groupSize)] as const, length: n };
   // Warm up for 300 ms at least: an idle GPU needs that long to reach its clocks.
   for (const t0 = performance.now(); performance.now() - t0 < 300;) await gpu.timeSteps(prog, launch, 10);
   const t = await gpu.timeSteps(prog, launch, STEPS);
-  for (const b of Object.values(bufs)) gpu.free(b);
   const ms = t.gpuMs ?? t.wallMs, bpp = bytesPerParam(k);
   return { ms, wallMs: t.wallMs, gparams: n / ms / 1e6, gbs: (n * bpp) / ms / 1e6, bpp };
 }
+const freeAll = (gpu: WebGpuBackend, cache: Buffers) => { for (const [key, b] of Object.entries(cache)) { gpu.free(b); delete cache[key]; } };
 
 /** f32 ÷, √ and a·b + c on 2^16 random pairs: elements differing from the JS backend, per mode. */
 async function arithmetic(exact: boolean): Promise<string> {
@@ -114,31 +127,49 @@ async function arithmetic(exact: boolean): Promise<string> {
   return `exact ${exact} (fma fused: ${g.fusedFma}): ÷ ${differences(x.q!, y.q!).count}, √ ${differences(x.s!, y.s!).count}, a·b+c ${differences(x.p!, y.p!).count} of ${n} differ from JS`;
 }
 
-const gpu = await WebGpuBackend.create();
+const E = process.env.E ? { elementsPerThread: Number(process.env.E) } : {};
+const gpu = await WebGpuBackend.create(E);
 console.log(`device: ${gpu.adapter}; subgroups ≥ ${gpu.subgroupMinSize}; fma fused: ${gpu.fusedFma}; ${STEPS} timed steps per row`);
 for (const exact of [true, false]) console.log(await arithmetic(exact));
 const optimizers: FlashOptimizer[] = (process.env.OPTIMIZERS ?? 'adamw,lion,sgd').split(',') as FlashOptimizer[];
 for (const o of optimizers) {
   const k = flashKernel({ optimizer: o });
-  console.log(`check ${k.name} vs JS (2^20 params, 3 steps): ${await check(gpu, k, o)}`);
+  console.log(`check ${k.name} vs JS (2^20 params, 3 steps${E.elementsPerThread ? `, ${E.elementsPerThread} elements/thread` : ''}): ${await check(gpu, k, o)}`);
 }
 console.log('\n| kernel | params | ms/step | Gparam/s | B/param | effective GB/s | wall ms/step |\n|---|---|---|---|---|---|---|');
 const row = (name: string, n: number, r: Awaited<ReturnType<typeof time>>) =>
   console.log(`| ${name} | 2^${Math.log2(n)} | ${r.ms.toFixed(3)} | ${r.gparams.toFixed(1)} | ${r.bpp.toFixed(3)} | ${r.gbs.toFixed(0)} | ${r.wallMs.toFixed(3)} |`);
-for (const o of optimizers) for (const n of sizes) row(flashKernel({ optimizer: o }).name, n, await time(gpu, flashKernel({ optimizer: o }), n, o));
+const cache: Buffers = {};
+for (const o of optimizers) {
+  const k = flashKernel({ optimizer: o });
+  for (const n of sizes) row(k.name, n, await time(gpu, k, n, o, gpu.options, cache));
+  freeAll(gpu, cache);
+}
 if (process.env.VARIANTS) {
+  // Where the time goes: the same FlashAdamW step with one choice changed (compiler/render/wgsl/arith.ts).
   const n = sizes[sizes.length - 1]!, k = flashKernel({ optimizer: 'adamw' });
-  row(`${k.name} loads+stores only`, n, await time(gpu, copyOf(k), n, 'adamw'));
-  const variants: [string, ConstructorParameters<typeof Object>[0]][] = [
-    ['driver arithmetic (exact: false: contracted fma, 2.5-ULP ÷)', { exact: false }],
-    ['no 8-bit tables (decode by arithmetic)', { tables: false }],
+  const variants: [string, WebGpuOptions][] = [
+    ['default', {}],
+    ['two passes (fast pass, slow pass where a ÷ or √ left its range)', { twoPass: true }],
+    ['4 elements/thread', { elementsPerThread: 4 }],
     ['16 elements/thread', { elementsPerThread: 16 }],
-    ['16 elements/thread, driver arithmetic', { elementsPerThread: 16, exact: false }],
+    ['driver ÷ in exact mode [not exact]', { ablate: ['div'] }],
+    ['driver √ in exact mode [not exact]', { ablate: ['sqrt'] }],
+    ['first exact mode (3-candidate ÷ √, select on every product)', { legacy: true }],
+    ['no range analysis (every NaN guard kept)', { ranges: false }],
+    ['no contraction guards (keep) [not exact]', { noKeep: true }],
+    ['no NaN guards at all [not IEEE-safe]', { unsafeNoNanGuards: true }],
+    ['driver arithmetic (exact: false)', { exact: false }],
+    ['driver arithmetic, no NaN guards [not safe]', { exact: false, unsafeNoNanGuards: true }],
   ];
-  for (const [what, opts] of variants) {
-    const g2 = await WebGpuBackend.create(opts as never);
-    row(`${k.name}, ${what}`, n, await time(g2, k, n, 'adamw'));
-    g2.dispose();
+  for (const [what, opts] of variants) row(`${k.name}, ${what}`, n, await time(gpu, k, n, 'adamw', opts, cache));
+  row(`${k.name} loads+stores only`, n, await time(gpu, copyOf(k), n, 'adamw', {}, cache));
+  freeAll(gpu, cache);
+  // Stages removed: the ECC correction (bf16 masters alone), the bf16 group scales (f32 scales).
+  for (const [what, fo] of [['bf16 masters, no ECC', { bits: null }], ['f32 group scales', { scale: 'f32' }]] as const) {
+    const kk = flashKernel({ optimizer: 'adamw', ...fo });
+    row(`${kk.name} (${what})`, n, await time(gpu, kk, n, 'adamw', {}, cache));
+    freeAll(gpu, cache);
   }
 }
 gpu.dispose();

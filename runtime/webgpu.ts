@@ -21,13 +21,20 @@ export interface GpuBuffer extends DeviceBuffer { readonly buffer: GPUBuffer; re
 interface GpuProgram extends Program { readonly pipeline: GPUComputePipeline; readonly wgsl: WgslKernel; uniforms: GPUBuffer | null; readonly tables: GPUBuffer | null }
 
 export interface WebGpuOptions {
-  /** Elements per invocation (default: up to 16, see compiler/render/wgsl/layout.ts). */
+  /** Elements per invocation (default: up to 8; 4 is faster for FlashAdamW; see compiler/render/wgsl/layout.ts). */
   readonly elementsPerThread?: number;
   readonly workgroupSize?: number;
   /** 256-entry tables for subexpressions of one 8-bit field (default true). */
   readonly tables?: boolean;
   /** JS-matching f32 rounding (default true; see compiler/render/wgsl/kernel.ts). */
   readonly exact?: boolean;
+  /** Ablations for bench/gpu.ts (compiler/render/wgsl/arith.ts); the defaults are the fast, exact ones. */
+  readonly legacy?: boolean;
+  readonly ranges?: boolean;
+  readonly unsafeNoNanGuards?: boolean;
+  readonly noKeep?: boolean;
+  readonly ablate?: readonly ('div' | 'sqrt' | 'fallback')[];
+  readonly twoPass?: boolean;
 }
 
 /** Buffers are padded to whole 256-byte blocks so a thread's 16-byte loads never run past the end. */
@@ -161,13 +168,14 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  async compile(kernel: Kernel): Promise<Program> {
+  /** Compile for this device; `options` (default: the backend's) lets a benchmark compare variants on one device. */
+  async compile(kernel: Kernel, options: WebGpuOptions = this.options): Promise<Program> {
     const js = compile(kernel, { target: 'js' });
     const p = js.prepared;
-    const key = `${p.key}|${this.options.elementsPerThread ?? ''}|${this.options.workgroupSize ?? ''}|${this.options.tables ?? ''}|${this.options.exact ?? ''}`;
+    const key = `${p.key}|${JSON.stringify(options)}`;
     const hit = this.pipelines.get(key);
     if (hit) return hit;
-    const wgsl = renderWgsl(p, { subgroupMinSize: this.subgroupMinSize, fusedFma: this.fusedFma, ...this.options });
+    const wgsl = renderWgsl(p, { subgroupMinSize: this.subgroupMinSize, fusedFma: this.fusedFma, ...options });
     const module = await this.scoped(`compile ${kernel.name} (shader module)`, () => this.device.createShaderModule({ code: wgsl.source, label: kernel.name }));
     const info = await this.wait(module.getCompilationInfo());
     const errors = info.messages.filter((m) => m.type === 'error');

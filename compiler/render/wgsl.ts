@@ -110,11 +110,10 @@ fn fmax_nan(a: f32, b: f32) -> f32 { return select(select(a, b, ord_lt(a, b)), b
 fn round_away(x: f32) -> f32 { let t = trunc(x); return select(t, t + select(1.0f, -1.0f, x < 0.0f), abs(x - t) >= 0.5f); }
 fn f32_to_i32(x: f32) -> i32 { return select(select(i32(x), 2147483647i, x >= 2147483648.0f), 0i, is_nan(x)); }
 fn f32_to_u32(x: f32) -> u32 { return select(select(u32(x), 4294967295u, x >= 4294967296.0f), 0u, is_nan(x)); }
-// Exact-mode arithmetic (compiler/render/wgsl/kernel.ts, option exact): a product that cannot be
-// contracted into an fma, and ÷ / √ correctly rounded: of the driver's result and its two
-// neighbours, the one with the smallest exact residual (an fma residual is exact this close),
-// ties to the even one. Subnormal, zero and non-finite results keep the driver's value.
-fn keep(x: f32) -> f32 { return select(x, 0.0f, P.never != 0u); }
+// The first exact-mode ÷ and √ (wgsl/exact.ts has the faster ones, which fall back to these):
+// of the driver's result and its two neighbours, the one with the smallest exact residual (an
+// fma residual is exact this close), ties to the even one. Subnormal, zero and non-finite results
+// keep the driver's value.
 fn finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
 fn normal(x: f32) -> bool { let e = bitcast<u32>(x) & 0x7f800000u; return e != 0x7f800000u && e != 0u; }
 fn nearest3(q: f32, r0: f32, rUp: f32, rDn: f32) -> f32 {

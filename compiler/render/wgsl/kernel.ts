@@ -5,29 +5,38 @@
 // lanes first so every invocation gets the bit-identical value the JS loop computes. No barriers,
 // no early returns (subgroup operations need every invocation): inactive invocations compute on
 // clamped reads and store nothing. One dispatch covers [g0, g1), over a 2-D grid of workgroups
-// when it needs more than 65535.
+// when it needs more than 65535. How f32 operations are spelled (exact ÷ and √, contraction
+// guards, NaN guards dropped where a range analysis allows) is arith.ts's business.
 
 import type { Expr } from '../../ir.ts';
-import { children, topo } from '../../ir.ts';
+import { children } from '../../ir.ts';
 import { elementwise, roots } from '../../kernel.ts';
 import type { Prepared } from '../../pipeline.ts';
 import { storageBytes } from '../../kernel.ts';
-import { WGSL_PRELUDE, wgslBinary, wgslCast, wgslLiteral, wgslType, wgslUnary } from '../wgsl.ts';
+import { WGSL_PRELUDE, wgslLiteral, wgslType } from '../wgsl.ts';
+import type { ArithOptions } from './arith.ts';
+import { Arith } from './arith.ts';
+import { WGSL_EXACT } from './exact.ts';
 import type { FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
 import { findTables, tableEntries } from './tables.ts';
-import { BIND, declare, elemMask, extract, fieldLayouts, storedBits, threadShape, valuesPerWord } from './layout.ts';
+import { BIND, declare, elemMask, extract, fieldLayouts, gatheredStore, storedBits, threadShape, valuesPerWord } from './layout.ts';
 
-export interface WgslOptions extends ShapeOptions {
+export interface WgslOptions extends ShapeOptions, Pick<ArithOptions, 'legacy' | 'ranges' | 'unsafeNoNanGuards' | 'noKeep' | 'ablate'> {
   readonly workgroupSize?: number;
   /** Replace subexpressions of one 8-bit field by 256-entry tables (default true). */
   readonly tables?: boolean;
   /**
-   * Match the JS backend's f32 rounding as far as the GPU allows (default true): no fused
-   * multiply-add contraction of a product (it goes through `keep`, which the compiler cannot
-   * see through), and ÷ and √ refined by one exact fma residual step to the correctly rounded
-   * result. false gives the driver's own (2.5 ULP ÷, contracted) arithmetic.
+   * Match the JS backend's f32 rounding (default true): no fused multiply-add contraction of a
+   * product an add consumes (it goes through `keep`, which the compiler cannot see through), and
+   * ÷ and √ correctly rounded from exact fma residuals (wgsl/exact.ts). false gives the
+   * driver's own (2.5 ULP ÷, contracted) arithmetic.
    */
   readonly exact?: boolean;
+  /**
+   * Exact mode: a fast pass without the fallback branches, repeated with them for a subgroup where
+   * any thread needs them (exact.ts). Default false: slower on the H200 (docs/bench-gpu.md).
+   */
+  readonly twoPass?: boolean;
   /** The device's fma is fused (Vulkan allows an unfused one, as lavapipe has): ÷ and √ rounding fixes need it. */
   readonly fusedFma?: boolean;
 }
@@ -42,27 +51,6 @@ export interface WgslKernel extends ThreadShape {
 }
 
 const NAN = 'f32_bits(0x7fc00000u)';
-
-/**
- * A group-axis store narrower than a word without contention: the first invocation of the word's
- * first group (in this subgroup and launch) gathers its neighbours' values with subgroupShuffle and
- * stores the whole word; a word split across subgroups or launch edges falls back to and/or atomics
- * on its own bits. `emit` receives the shuffles (every invocation runs them).
- */
-function gatheredStore(f: FieldLayout, bits: string, T: number, v: string, emit: (s: string) => void): string[] {
-  const sb = storageBytes[f.storage], V = 4 / sb, mask = elemMask(f.storage), w = `&F${f.binding}[g / ${V}u]`;
-  emit(`let ${v}_0 = ${bits};`);
-  for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
-  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];
-  // Groups this writer covers: its own, then while the lane exists and the group is in the launch.
-  out.push(`  var ${v}_n = 1u;`);
-  for (let q = 1; q < V; q++) out.push(`  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`);
-  const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
-  out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);
-  for (let q = 0; q < V; q++) out.push(`    if (${v}_n > ${q}u) { let sh = (${v}_q0 + ${q}u) * ${sb * 8}u; atomicAnd(${w}, ~(${mask} << sh)); atomicOr(${w}, ${v}_${q} << sh); }`);
-  out.push('  }', '}');
-  return out;
-}
 
 export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   const k = p.kernel, G = k.groupSize;
@@ -106,6 +94,29 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   };
   const tables = o.tables === false ? [] : findTables(roots(k));
   const tableOf = new Map(tables.map((t) => [t.expr, t]));
+  const entries = tables.length ? tableEntries(tables) : null;
+  const arithOptions = { exact, fused, legacy: o.legacy, ranges: o.ranges, unsafeNoNanGuards: o.unsafeNoNanGuards, noKeep: o.noKeep, ablate: o.ablate };
+  const tableFact = (e: Expr) => {
+    // A table's value set is known exactly: never NaN when no entry is.
+    const t = tableOf.get(e);
+    if (!t || !entries) return undefined;
+    const xs = [...entries.subarray(t.offset, t.offset + 256)];
+    return xs.some(Number.isNaN) ? undefined : { nan: false, lo: Math.min(...xs), hi: Math.max(...xs) };
+  };
+  const arith = new Arith(roots(k), arithOptions, tableFact);
+  // Two passes (exact.ts): the fast one flags threads whose ÷ or √ left its safe range.
+  const twoPass = exact && fused && !o.legacy && !o.ablate?.includes('fallback') && o.twoPass === true;
+  const fastArith = twoPass ? new Arith(roots(k), { ...arithOptions, flag: true }, tableFact) : arith;
+  // Per-thread reciprocals of group-invariant divisors (exact mode), declared before first use.
+  const rcps = new Map<Expr, { r: string; b: string }>();
+  const needRcp = (e: Expr) => {
+    if (e.op !== 'binary' || !arith.usesRcp(e, (x) => !isElem(x)) || rcps.has(e.b)) return;
+    const r = `rc${e.b.id}`;
+    const host = e.b.op === 'const' ? Arith.constRcp(e.b.value) : null;
+    emit(`let ${r} = ${host ?? `rcp_of(${ref(e.b, 0)})`};`);
+    if (host) emit(`let ${r}b = opaque(${ref(e.b, 0)});`);
+    rcps.set(e.b, { r, b: host ? `${r}b` : ref(e.b, 0) });
+  };
   const loadGroup = (f: FieldLayout): string => {
     const sb = storageBytes[f.storage];
     const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[g * ${sb}u / 4u])` : `${F(f)}[g * ${sb}u / 4u]`;
@@ -113,51 +124,93 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   };
 
   // Straight-line code in topological order: group-invariant nodes once, element nodes E times.
-  const name = new Map<Expr, string | string[]>();
-  const ref = (e: Expr, j: number): string => {
+  type Names = Map<Expr, string | string[]>;
+  const refIn = (name: Names) => (e: Expr, j: number): string => {
     if (e.op === 'const') return wgslLiteral(e.value, e.type);
     if (e.op === 'uniform') return `u${column.get(e.name)}`;
     const n = name.get(e)!;
     return typeof n === 'string' ? n : n[j]!;
   };
-  const build = (e: Expr, j: number): string => {
-    const c = children(e).map((x) => ref(x, j));
-    switch (e.op) {
-      case 'unary': return exact && fused && e.fn === 'sqrt' ? `sqrt_exact(${c[0]})` : wgslUnary[e.fn](c[0]!, e.type);
-      case 'binary':
-        if (exact && e.a.type === 'f32' && e.fn === 'mul') return `keep(${c[0]} * ${c[1]})`;
-        if (exact && fused && e.a.type === 'f32' && e.fn === 'div') return `div_exact(${c[0]}, ${c[1]})`;
-        return wgslBinary[e.fn](c[0]!, c[1]!, e.a.type);
-      case 'select': return `select(${c[2]}, ${c[1]}, ${c[0]})`;
-      case 'cast': return wgslCast(c[0]!, e.x.type, e.type);
-      case 'bitcast': return `bitcast<${wgslType[e.type]}>(${c[0]})`;
-      case 'load': { const f = byField.get(e.field)!; return e.axis === 'group' ? loadGroup(f) : loadElem(f, j); }
-      default: throw new Error(`renderWgsl: unexpected ${e.op}`);
-    }
+  let ref = refIn(new Map());
+  // The nodes the outputs need, not descending into a table's expression: in the fast pass a ÷
+  // has a side effect (the slow flag), so dead code would no longer be left out by the compiler.
+  const order: Expr[] = [], seen = new Set<Expr>();
+  const visit = (e: Expr) => {
+    if (seen.has(e)) return;
+    seen.add(e);
+    if (!tableOf.has(e)) children(e).forEach(visit);
+    order.push(e);
   };
-  for (const e of topo(roots(k))) {
-    if (e.op === 'const' || e.op === 'uniform') continue;
-    if (e.op === 'groupMax') {
-      const x = e.x;
-      emit(`var m${e.id} = ${NAN};`);
-      for (const j of J) emit(`m${e.id} = fmax_nan(m${e.id}, select(${NAN}, ${ref(x, j)}, v${j}));`);
-      for (let s = 1; s < T; s *= 2) {
-        emit(`{ let o = subgroupShuffleXor(m${e.id}, ${s}u); m${e.id} = select(fmax_nan(o, m${e.id}), fmax_nan(m${e.id}, o), (t & ${s}u) == 0u); }`);
+  roots(k).forEach(visit);
+  const emitBody = (ar: Arith, p: string): Names => {
+    const name: Names = new Map();
+    ref = refIn(name);
+    const build = (e: Expr, j: number): string => {
+      const c = children(e).map((x) => ref(x, j));
+      switch (e.op) {
+        case 'unary': case 'binary': case 'cast': return ar.render(e, c, (b) => rcps.get(b) ?? null);
+        case 'select': return `select(${c[2]}, ${c[1]}, ${c[0]})`;
+        case 'bitcast': return `bitcast<${wgslType[e.type]}>(${c[0]})`;
+        case 'load': { const f = byField.get(e.field)!; return e.axis === 'group' ? loadGroup(f) : loadElem(f, j); }
+        default: throw new Error(`renderWgsl: unexpected ${e.op}`);
       }
-      name.set(e, `m${e.id}`);
-    } else if (tableOf.has(e)) {
-      const tb = tableOf.get(e)!, f = byField.get(tb.load.field)!;
-      const ns = J.map((j) => `t${e.id}_${j}`);
-      J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
-      name.set(e, ns);
-    } else if (!isElem(e)) {
-      emit(`let g${e.id} = ${build(e, 0)};`);
-      name.set(e, `g${e.id}`);
-    } else {
-      const ns = J.map((j) => `t${e.id}_${j}`);
-      J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
-      name.set(e, ns);
+    };
+    for (const e of order) {
+      if (e.op === 'const' || e.op === 'uniform') continue;
+      if (e.op === 'groupMax') {
+        const x = e.x, m = `${p}m${e.id}`;
+        if (ar.ranges.safe(x) && o.ranges !== false && !o.legacy) {
+          // Never NaN: start from −Inf (fmax(NaN, y) = y = fmax(−Inf, y) for every y), plain compares.
+          emit(`var ${m} = f32_bits(0xff800000u);`);
+          for (const j of J) emit(`${m} = select(${m}, ${ref(x, j)}, v${j} && ${m} < ${ref(x, j)});`);
+        } else {
+          emit(`var ${m} = ${NAN};`);
+          for (const j of J) emit(`${m} = fmax_nan(${m}, select(${NAN}, ${ref(x, j)}, v${j}));`);
+        }
+        for (let s = 1; s < T; s *= 2) {
+          emit(`{ let o = subgroupShuffleXor(${m}, ${s}u); ${m} = select(fmax_nan(o, ${m}), fmax_nan(${m}, o), (t & ${s}u) == 0u); }`);
+        }
+        name.set(e, m);
+      } else if (tableOf.has(e)) {
+        const tb = tableOf.get(e)!, f = byField.get(tb.load.field)!;
+        const ns = J.map((j) => `${p}t${e.id}_${j}`);
+        J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
+        name.set(e, ns);
+      } else if (!isElem(e)) {
+        needRcp(e);
+        emit(`let ${p}g${e.id} = ${build(e, 0)};`);
+        name.set(e, `${p}g${e.id}`);
+      } else {
+        needRcp(e);
+        const ns = J.map((j) => `${p}t${e.id}_${j}`);
+        J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
+        name.set(e, ns);
+      }
     }
+    return name;
+  };
+  if (!twoPass) emitBody(arith, '');
+  else {
+    // The values the counters and stores read, as vars the slow pass can overwrite.
+    const live = [...new Set([...k.outputs.map((x) => x.value), ...k.counters.map((c) => c.value)])].filter((e) => e.op !== 'const' && e.op !== 'uniform');
+    const keepOut = (name: Names, assign: boolean) => {
+      const r = refIn(name), outNames: Names = new Map();
+      for (const e of live) {
+        const axes = isElem(e) ? J : [0];
+        const ns = axes.map((j) => `o${e.id}_${j}`);
+        axes.forEach((j) => emit(`${assign ? '' : 'var '}${ns[j]} = ${r(e, j)};`));
+        outNames.set(e, isElem(e) ? ns : ns[0]!);
+      }
+      return outNames;
+    };
+    emit('var slow = false;');
+    const fastNames = emitBody(fastArith, '');
+    const outNames = keepOut(fastNames, false);
+    emit(`if (${T > 1 ? 'subgroupAny(slow)' : 'slow'}) {`);
+    const slowNames = emitBody(arith, 's');
+    keepOut(slowNames, true);
+    emit('}');
+    ref = refIn(outNames);
   }
 
   // Counters: per invocation, then one atomicAdd when nonzero.
@@ -220,7 +273,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   emit('}');
 
   const decl = [
-    ...(T > 1 ? ['enable subgroups;'] : []),
+    // The slow pass's shuffles run under subgroupAny: uniform per subgroup, which WGSL's analysis cannot see.
+    ...(T > 1 ? ['enable subgroups;', ...(twoPass ? ['diagnostic(off, subgroup_uniformity);'] : [])] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
       `fields ${layouts.map((f) => `F${f.binding}=${f.field}(${f.storage}/${f.axis}/${f.access})`).join(' ')}; ` +
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
@@ -233,6 +287,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
     ...layouts.map((f) => declare(f, F(f))),
     WGSL_PRELUDE,
+    o.ablate?.includes('fallback') ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace('return sqrt_exact(x);', 'return sqrt(x);') : WGSL_EXACT,
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
     `  let wg = wid.y * nwg.x + wid.x;`,
@@ -249,5 +304,5 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     '  let urow = row * P.columns;',
     ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
   ];
-  return { ...shape, workgroupSize: WG, fields: layouts, counters: k.counters.length, tables: tables.length ? tableEntries(tables) : null, source: [...decl, ...body, '}', ''].join('\n') };
+  return { ...shape, workgroupSize: WG, fields: layouts, counters: k.counters.length, tables: entries, source: [...decl, ...body, '}', ''].join('\n') };
 }

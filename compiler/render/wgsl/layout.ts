@@ -34,8 +34,9 @@ export interface ShapeOptions {
 }
 
 /**
- * Split a group over threads: up to 8 elements a thread (measured on the H200: 8 beat 16 and 4,
- * docs/bench-gpu.md), as few threads a group as that allows.
+ * Split a group over threads: up to 8 elements a thread, as few threads a group as that allows
+ * (measured on the H200, docs/bench-gpu.md: 8 beats 16 and 4 for FlashLion and FlashSGD;
+ * FlashAdamW is 7% faster at 4).
  */
 export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
   const G = k.groupSize;
@@ -93,4 +94,25 @@ export function declare(f: FieldLayout, name: string): string {
   const t = f.access === 'vec4' ? 'vec4<u32>' : f.access === 'atomic' ? 'atomic<u32>' : 'u32';
   const mode = f.written || f.access === 'atomic' ? 'read_write' : 'read';
   return `@group(0) @binding(${f.binding}) var<storage, ${mode}> ${name}: array<${t}>;`;
+}
+
+/**
+ * A group-axis store narrower than a word without contention: the first invocation of the word's
+ * first group (in this subgroup and launch) gathers its neighbours' values with subgroupShuffle and
+ * stores the whole word; a word split across subgroups or launch edges falls back to and/or atomics
+ * on its own bits. `emit` receives the shuffles (every invocation runs them).
+ */
+export function gatheredStore(f: FieldLayout, bits: string, T: number, v: string, emit: (s: string) => void): string[] {
+  const sb = storageBytes[f.storage], V = 4 / sb, mask = elemMask(f.storage), w = `&F${f.binding}[g / ${V}u]`;
+  emit(`let ${v}_0 = ${bits};`);
+  for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
+  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];
+  // Groups this writer covers: its own, then while the lane exists and the group is in the launch.
+  out.push(`  var ${v}_n = 1u;`);
+  for (let q = 1; q < V; q++) out.push(`  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`);
+  const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
+  out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);
+  for (let q = 0; q < V; q++) out.push(`    if (${v}_n > ${q}u) { let sh = (${v}_q0 + ${q}u) * ${sb * 8}u; atomicAnd(${w}, ~(${mask} << sh)); atomicOr(${w}, ${v}_${q} << sh); }`);
+  out.push('  }', '}');
+  return out;
 }
