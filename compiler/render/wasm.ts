@@ -19,10 +19,9 @@ import { Facts } from './wasm/facts.ts';
 
 export interface WasmRender {
   readonly wat: string;
-  /** Bytes of per-call scratch the kernel needs at its `scr` argument (counters, stashes). */
+  /** Bytes of per-call scratch the kernel needs at its `scr` argument: counter i's i64 total at
+   * byte 8·i, then the stashes. */
   readonly scratchBytes: number;
-  /** Byte offset of counter i's i64 total inside the scratch. */
-  readonly counterOffset: (i: number) => number;
 }
 
 type Mode = 'vector' | 'single';
@@ -178,17 +177,15 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   const emit = (st: Step, mode: Mode): string => {
     switch (st.k) {
       case 'def': return `(local.set $t${st.e.id} ${st.x})`;
-      case 'load': {
-        const e = st.e;
-        return `(local.set $t${e.id} ${mode === 'vector' ? elementLoad(e.storage, addr(e.field, 'element', e.storage, 'i'), mode) : scalarLoad(e.storage, addr(e.field, 'element', e.storage, 'i'))})`;
-      }
+      case 'load': return `(local.set $t${st.e.id} ${elementLoad(st.e.storage, addr(st.e.field, 'element', st.e.storage, 'i'), mode)})`;
       case 'stashLoad': return `(local.set $t${st.e.id} ${mode === 'vector' ? `(v128.load ${stashAddr(st.e)})` : `(v128.load32_splat ${stashAddr(st.e)})`})`;
       case 'stashStore': return mode === 'vector' ? `(v128.store ${stashAddr(st.e)} ${get(`t${st.e.id}`)})` : `(v128.store32_lane 0 ${stashAddr(st.e)} ${get(`t${st.e.id}`)})`;
       case 'gmax': {
         const m = `m${st.m.id}`, mi = `mi${st.m.id}`;
-        return `(local.set $take (v128.or (f32x4.ne ${get(m)} ${get(m)}) (f32x4.gt ${st.v} ${get(m)})))
-          (local.set $${m} (v128.bitselect ${st.v} ${get(m)} ${get('take')}))
-          (local.set $${mi} (v128.bitselect ${get('iv')} ${get(mi)} ${get('take')}))`;
+        // A lane takes the value when it has none yet (NaN) or the value is larger: fmax's order.
+        return [`(local.set $take (v128.or (f32x4.ne ${get(m)} ${get(m)}) (f32x4.gt ${st.v} ${get(m)})))`,
+          `(local.set $${m} (v128.bitselect ${st.v} ${get(m)} ${get('take')}))`,
+          `(local.set $${mi} (v128.bitselect ${get('iv')} ${get(mi)} ${get('take')}))`].join(' ');
       }
       case 'store': return store(st.o.storage, addr(st.o.field, 'element', st.o.storage, 'i'), st.v, mode);
       case 'count': {
@@ -257,5 +254,5 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   out.push(`    ${[...locals, ...copies].map((l) => `(local $${l} v128)`).join(' ')} ${Array.from({ length: UNROLL - 1 }, (_, c) => `(local $i_${c + 1} i32)`).join(' ')}`);
   out.push(...body.map((l) => '    ' + l));
   out.push('  )', ')');
-  return { wat: out.join('\n'), scratchBytes: Math.max(16, scratch), counterOffset: (i) => i * 8 };
+  return { wat: out.join('\n'), scratchBytes: Math.max(16, scratch) };
 }
