@@ -115,7 +115,10 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
         if (isZero(e.a)) return `(v128.andnot ${c[2]} ${c[0]})`;
         return `(v128.bitselect ${c[1]} ${c[2]} ${c[0]})`;
       case 'cast':
+        // Unsigned conversions are long instruction sequences; signed ones give the same result
+        // where the value provably fits below 2^31.
         if (e.x.type === 'u32' && e.type === 'f32' && (facts.bits(e.x) & 0x80000000) === 0) return simd.cast(c[0]!, 'i32', 'f32');
+        if (e.x.type === 'f32' && e.type === 'u32' && facts.smallNonNegative(e.x)) return simd.cast(c[0]!, 'f32', 'i32');
         return simd.cast(c[0]!, e.x.type, e.type);
       case 'bitcast': return e.x.type === 'f32' && facts.notNaN(e.x) ? c[0]! : simd.bitcast(c[0]!, e.x.type);
       case 'load': return scalarLoad(e.storage, addr(e.field, 'group', e.storage, 'g'));

@@ -5,6 +5,7 @@
 // Both are conservative: when in doubt the answer is "maybe NaN" / "any bit".
 
 import type { Expr } from '../../ir.ts';
+import { Ranges } from '../range.ts';
 
 const ALL = 0xffffffff;
 /** Every bit at or below the highest bit of `m`. */
@@ -12,6 +13,8 @@ const smear = (m: number) => { let x = m >>> 0; x |= x >>> 1; x |= x >>> 2; x |=
 
 export class Facts {
   private readonly nan = new Map<Expr, boolean>();
+  /** The interval analysis the WGSL renderer uses too (ranges and NaN through arithmetic). */
+  readonly ranges = new Ranges();
   private readonly bitMemo = new Map<Expr, number>();
 
   /** True only if `e` (an f32) can never be NaN. */
@@ -30,8 +33,15 @@ export class Facts {
       case 'select': v = this.notNaN(e.a) && this.notNaN(e.b); break;
       default: v = false;
     }
+    v ||= e.type === 'f32' && !this.ranges.of(e).nan;
     this.nan.set(e, v);
     return v;
+  }
+
+  /** An f32 that is never NaN and always in (−1, 2^31): converting it to u32 or i32 is the same. */
+  smallNonNegative(e: Expr): boolean {
+    const f = this.ranges.of(e);
+    return !f.nan && f.lo > -1 && f.hi < 2 ** 31;
   }
 
   /** A mask of the bits an i32/u32 value may have set (all of them when unknown). */

@@ -5,8 +5,8 @@
 import type { Expr } from '../../ir.ts';
 import { children, topo } from '../../ir.ts';
 import { wgslBinary, wgslCast, wgslLiteral, wgslUnary } from '../wgsl.ts';
-import type { Fact } from './range.ts';
-import { Ranges } from './range.ts';
+import type { Fact } from '../range.ts';
+import { Ranges } from '../range.ts';
 
 export interface ArithOptions {
   /** JS-matching rounding (kernel.ts WgslOptions.exact). */

@@ -1,15 +1,16 @@
-// A small value-range analysis for the WGSL renderer: for each f32 node, whether it can be NaN and
-// an interval that holds every non-NaN value it can take (±Infinity when unbounded). WGSL lets a
-// compiler assume no NaN, so the renderer tests NaN by bits and spells min/max/compare/cast out in
-// NaN-safe helpers (compiler/render/wgsl.ts); each costs several integer ops per element. Where
-// this analysis proves an operand is never NaN (a clamp's result, a code in [−127, 127], a
-// table's entries, a power of two built from exponent bits), the plain form is the same function
-// and is emitted instead (kernel.ts).
+// A small value-range analysis for the WGSL and WebAssembly renderers: for each f32 node, whether
+// it can be NaN and an interval that holds every non-NaN value it can take (±Infinity when
+// unbounded). WGSL lets a compiler assume no NaN, so that renderer tests NaN by bits and spells
+// min/max/compare/cast out in NaN-safe helpers (compiler/render/wgsl.ts), several integer ops each;
+// the WebAssembly renderer needs a select per NaN-ignoring min/max. Where this analysis proves an
+// operand is never NaN (a clamp's result, a code in [−127, 127], a table's entries, a power of two
+// built from exponent bits), the plain form is the same function and is emitted instead
+// (wgsl/kernel.ts, wasm/facts.ts).
 //
 // Guards are path-sensitive in the one shape the codecs use: in select(isNan(x), c, y) the value
 // y is analysed knowing x is not NaN, and in select(isFinite(x), y, c) knowing x is finite.
 
-import type { Expr } from '../../ir.ts';
+import type { Expr } from '../ir.ts';
 
 export interface Fact { readonly nan: boolean; readonly lo: number; readonly hi: number }
 
