@@ -9,7 +9,7 @@ import { arrayFor, compile } from '../compiler/compile.ts';
 import type { Storage } from '../compiler/ir.ts';
 import type { Kernel } from '../compiler/kernel.ts';
 import { storageBytes } from '../compiler/kernel.ts';
-import type { WgslKernel } from '../compiler/render/wgsl/kernel.ts';
+import type { WgslKernel, WgslOptions } from '../compiler/render/wgsl/kernel.ts';
 import { renderWgsl } from '../compiler/render/wgsl/kernel.ts';
 import { BIND } from '../compiler/render/wgsl/layout.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from './backend.ts';
@@ -20,22 +20,12 @@ import { requestDevice } from './webgpu-device.ts';
 export interface GpuBuffer extends DeviceBuffer { readonly buffer: GPUBuffer; readonly bytes: number }
 interface GpuProgram extends Program { readonly pipeline: GPUComputePipeline; readonly wgsl: WgslKernel; uniforms: GPUBuffer | null; readonly tables: GPUBuffer | null }
 
-export interface WebGpuOptions {
-  /** Elements per invocation (default: up to 8; 4 is faster for FlashAdamW; see compiler/render/wgsl/layout.ts). */
-  readonly elementsPerThread?: number;
-  readonly workgroupSize?: number;
-  /** 256-entry tables for subexpressions of one 8-bit field (default true). */
-  readonly tables?: boolean;
-  /** JS-matching f32 rounding (default true; see compiler/render/wgsl/kernel.ts). */
-  readonly exact?: boolean;
-  /** Ablations for bench/gpu.ts (compiler/render/wgsl/arith.ts); the defaults are the fast, exact ones. */
-  readonly legacy?: boolean;
-  readonly ranges?: boolean;
-  readonly unsafeNoNanGuards?: boolean;
-  readonly noKeep?: boolean;
-  readonly ablate?: readonly ('div' | 'sqrt' | 'fallback')[];
-  readonly twoPass?: boolean;
-}
+/**
+ * The renderer's options (compiler/render/wgsl/kernel.ts documents each: elements per thread,
+ * workgroup size, 8-bit tables, exact arithmetic, and the ablations bench/gpu.ts times) less
+ * what the backend probes from the device itself.
+ */
+export type WebGpuOptions = Omit<WgslOptions, 'subgroupMinSize' | 'fusedFma'>;
 
 /** Buffers are padded to whole 256-byte blocks so a thread's 16-byte loads never run past the end. */
 const PAD = 256;
