@@ -102,7 +102,7 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
     const engines = [() => new JsBackend() as Backend, () => new JsBackend({ engine: 'js' }) as Backend];
     for (const make of [...engines, ...o.threads.map((t) => () => new JsThreadsBackend({ threads: t }) as Backend)]) {
       const b = make();
-      add(row(`kernel only, ${b.name}${'engine' in b && b.name === 'js' ? ` (engine ${b.engine})` : ''}`, log2n, 7.125, await time(await kernelStep(fused, b, n), o.minSeconds)));
+      add(row(`kernel only, ${b.name}`, log2n, 7.125, await time(await kernelStep(fused, b, n), o.minSeconds)));
       b.dispose();
     }
     // FlashAdamW through the optimizer runtime (the arena, gradient upload, uniforms, one launch).

@@ -13,9 +13,10 @@ import type { Kernel } from '../compiler/kernel.ts';
 import { fields, storageBytes } from '../compiler/kernel.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from './backend.ts';
 import { BackendError } from './backend.ts';
-import type { Engine, HeapBuffer } from './js.ts';
-import { Heap } from './wasm-heap.ts';
-import { compileWasm, imports, simdSupported } from './wasm-module.ts';
+import type { HeapBuffer } from './wasm-heap.ts';
+import { Heap, counterTotals, heapBuffer, launchPointers } from './wasm-heap.ts';
+import type { Engine } from './wasm-module.ts';
+import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
 
 /** A buffer whose typed array lives in a SharedArrayBuffer every worker can see. */
 export interface SharedBuffer extends DeviceBuffer { readonly data: FieldArray }
@@ -29,6 +30,7 @@ const kernels = new Map();
 parentPort.on('message', (m) => {
   if (m.type === 'compile') { kernels.set(m.id, new Function(m.source)()); return; }
   if (m.type === 'wasm') {
+    // imports() of runtime/wasm-module.ts, restated: an eval'd worker imports nothing.
     const env = { mem: m.memory, exp2: (x) => Math.fround(2 ** x), log2: (x) => Math.fround(Math.log2(x)) };
     const run = new WebAssembly.Instance(m.module, { env }).exports.run;
     kernels.set(m.id, { run, memory: m.memory });
@@ -77,6 +79,9 @@ class Thread {
  * worker's, or the two cores trade the line back and forth: a block padded so that its used part
  * starts and ends 128 bytes (a line and its prefetch pair) away from any neighbour.
  */
+/** Counters of the slices, added up. */
+const sum = (counts: number[][]) => counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
+
 function privateBlock(heap: Heap, bytes: number): number {
   const at = heap.alloc(bytes + 384);
   return Math.ceil(at / 128) * 128 + 128;
@@ -118,10 +123,7 @@ export class JsThreadsBackend implements Backend {
   constructor(opts: ThreadsOptions = {}) {
     const t = opts.threads ?? availableParallelism();
     if (!Number.isInteger(t) || t < 1) throw new RangeError(`JsThreadsBackend: threads must be a positive integer, got ${t}`);
-    const e = opts.engine ?? 'auto';
-    if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`JsThreadsBackend: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
-    if (e === 'wasm' && !simdSupported) throw new BackendError("JsThreadsBackend: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'");
-    this.engine = e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
+    this.engine = resolveEngine(opts.engine, 'JsThreadsBackend');
     this.threads = t;
     this.name = `js-threads(${t})`;
     this.minGroups = opts.minGroupsPerThread ?? 256;
@@ -132,12 +134,7 @@ export class JsThreadsBackend implements Backend {
 
   alloc(storage: Storage, length: number): SharedBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`js-threads.alloc: length must be a non-negative integer, got ${length}`);
-    const heap = this.heap;
-    if (heap) {
-      const ptr = heap.alloc(length * storageBytes[storage]);
-      const View = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
-      return { storage, length, ptr, heap, get data() { return new View(heap.memory.buffer, ptr, length); } } as SharedBuffer;
-    }
+    if (this.heap) return heapBuffer(this.heap, storage, length);
     const Ctor = arrayFor[storage] as unknown as new (b: SharedArrayBuffer) => FieldArray;
     // Round the byte size up to 4 so every view is aligned and a zero-length buffer still exists.
     const bytes = Math.max(4, Math.ceil((length * storageBytes[storage]) / 4) * 4);
@@ -194,22 +191,17 @@ export class JsThreadsBackend implements Backend {
     const S = p.prepared.columns.length;
     const [g0, g1] = l.groups;
     this.launches++;
-    const total = g1 - g0;
-    const parts = Math.max(1, Math.min(this.threads, Math.floor(total / this.minGroups)));
-    if (parts === 1 && total < this.minGroups) return p.kernel.raw(F, l.uniforms, S, R, g0, g1, l.length);
+    const parts = this.slices(g0, g1);
+    if (!parts) return p.kernel.raw(F, l.uniforms, S, R, g0, g1, l.length);
     // A windowed field holds only the launch's groups and the kernel indexes it from its own first
     // group (i − g0·G); a slice starting at group a gets a view that starts (a − g0)·G further in.
     const G = p.prepared.kernel.groupSize;
     const windowed = new Set(p.prepared.kernel.windowed);
-    const runs: Promise<number[]>[] = [];
-    for (let w = 0; w < parts; w++) {
-      const a = g0 + Math.floor((total * w) / parts), b = g0 + Math.floor((total * (w + 1)) / parts);
+    return sum(await Promise.all(parts.map(([a, b], w) => {
       const Fw = windowed.size === 0 ? F : F.map((f, i) => (windowed.has(p.fieldNames[i]!) ? f.subarray((a - g0) * G) as FieldArray : f));
       const seq = this.seq++;
-      runs.push(this.pool[w]!.run(seq, { seq, id: p.id, F: Fw, U: l.uniforms, S, R, g0: a, g1: b, n: l.length }));
-    }
-    const counts = await Promise.all(runs);
-    return counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
+      return this.pool[w]!.run(seq, { seq, id: p.id, F: Fw, U: l.uniforms, S, R, g0: a, g1: b, n: l.length });
+    })));
   }
 
   /** Split [g0, g1) into one contiguous slice per worker (or none, for a small launch). */
@@ -222,32 +214,24 @@ export class JsThreadsBackend implements Backend {
 
   private async runWasm(p: WasmThreadProgram, l: Launch, heap: Heap): Promise<number[]> {
     const k = p.prepared.kernel, G = k.groupSize;
-    const ptrs = p.fieldNames.map((name) => {
-      const b = l.bindings[name] as HeapBuffer | undefined;
-      if (!b) throw new BackendError(`js-threads.run: field ${name} is not bound`);
-      if (b.heap !== heap) throw new BackendError(`js-threads.run: field ${name} was not allocated by this backend`);
-      return b.ptr;
-    });
-    if (l.rowOf && (l.rowOf as HeapBuffer).heap !== heap) throw new BackendError('js-threads.run: rowOf was not allocated by this backend');
-    const R = l.rowOf ? (l.rowOf as HeapBuffer).ptr : 0;
+    const { ptrs, R } = launchPointers(heap, p.fieldNames, l, 'js-threads');
     // Each launch gets its own copy of the uniform table, so launches in flight never share one.
     const U = heap.alloc(l.uniforms.byteLength);
     new Float32Array(heap.memory.buffer, U, l.uniforms.length).set(l.uniforms);
     const [g0, g1] = l.groups;
     this.launches++;
-    const totals = (scr: number) => Array.from(new BigInt64Array(heap.memory.buffer, scr, p.counters), Number);
     try {
       const parts = this.slices(g0, g1);
-      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, p.scratch[this.threads]!); return totals(p.scratch[this.threads]!); }
+      const own = p.scratch[this.threads]!;
+      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, own); return counterTotals(heap, own, p.counters); }
       // A windowed field holds only the launch's groups from its own first group: a slice starting
       // at group a reads it (a − g0)·G elements further in.
       const bytes = p.fieldNames.map((n) => (k.windowed.includes(n) ? storageBytes[(l.bindings[n] as SharedBuffer).storage] : 0));
-      const counts = await Promise.all(parts.map(([a, b], w) => {
+      return sum(await Promise.all(parts.map(([a, b], w) => {
         const args = [...ptrs.map((ptr, i) => ptr + (a - g0) * G * bytes[i]!), U, R, a, b, l.length, p.scratch[w]!];
         const seq = this.seq++;
         return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: p.counters });
-      }));
-      return counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
+      })));
     } finally { heap.release(U); }
   }
 

@@ -11,13 +11,15 @@ import type { FieldArray } from '../compiler/compile.ts';
 import { arrayFor, compile } from '../compiler/compile.ts';
 import type { Storage } from '../compiler/ir.ts';
 import type { Kernel } from '../compiler/kernel.ts';
-import { fields, storageBytes } from '../compiler/kernel.ts';
+import { fields } from '../compiler/kernel.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from './backend.ts';
 import { BackendError } from './backend.ts';
-import { Heap } from './wasm-heap.ts';
-import { compileWasm, imports, simdSupported } from './wasm-module.ts';
+import type { HeapBuffer } from './wasm-heap.ts';
+import { Heap, counterTotals, heapBuffer, launchPointers } from './wasm-heap.ts';
+import type { Engine } from './wasm-module.ts';
+import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
 
-export type Engine = 'wasm' | 'js';
+export type { Engine };
 export interface JsBackendOptions {
   /** 'auto' (default): 'wasm' where the engine has WebAssembly SIMD, else 'js'. */
   readonly engine?: Engine | 'auto';
@@ -27,8 +29,6 @@ export interface JsBuffer extends DeviceBuffer {
   /** The values, as a typed array (for the wasm engine a fresh view into the heap each time). */
   readonly data: FieldArray;
 }
-/** A buffer in a heap: `heap` tells whose, so a buffer from another backend is refused, not misread. */
-export interface HeapBuffer extends JsBuffer { readonly ptr: number; readonly heap: Heap }
 interface JsProgram extends Program { readonly kernel: ReturnType<typeof compile> }
 interface WasmProgram extends Program {
   readonly run: (...args: number[]) => void;
@@ -48,22 +48,15 @@ export class JsBackend implements Backend {
   private table = { at: 0, bytes: 0 }; // the uniform table's home in the heap, grown on demand
 
   constructor(opts: JsBackendOptions = {}) {
-    const e = opts.engine ?? 'auto';
-    if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`JsBackend: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
-    if (e === 'wasm' && !simdSupported) throw new BackendError("JsBackend: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'");
-    this.engine = e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
-    this.name = this.engine === 'wasm' ? 'js' : 'js(engine js)';
+    this.engine = resolveEngine(opts.engine, 'JsBackend');
+    this.name = this.engine === 'wasm' ? 'js' : 'js (engine js)';
     this.heap = this.engine === 'wasm' ? new Heap() : null;
-    this.explicit = e === 'wasm';
+    this.explicit = opts.engine === 'wasm';
   }
 
   alloc(storage: Storage, length: number): JsBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`js.alloc: length must be a non-negative integer, got ${length}`);
-    const heap = this.heap;
-    if (!heap) return { storage, length, data: new arrayFor[storage](length) };
-    const ptr = heap.alloc(length * storageBytes[storage]);
-    const Ctor = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
-    return { storage, length, ptr, heap, get data() { return new Ctor(heap.memory.buffer, ptr, length); } } as HeapBuffer;
+    return this.heap ? heapBuffer(this.heap, storage, length) : { storage, length, data: new arrayFor[storage](length) };
   }
 
   async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
@@ -99,32 +92,23 @@ export class JsBackend implements Backend {
     this.launches++;
     if (!('run' in program)) {
       const k = (program as JsProgram).kernel;
-      const F = k.fields.map((f) => this.bound(l, f.field).data);
+      const F = k.fields.map((f) => {
+        const b = l.bindings[f.field] as JsBuffer | undefined;
+        if (!b) throw new BackendError(`js.run: field ${f.field} is not bound`);
+        return b.data;
+      });
       const R = l.rowOf ? (l.rowOf as JsBuffer).data : null;
       return k.raw(F, l.uniforms, program.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
     }
     const p = program as WasmProgram, heap = this.heap!;
-    const ptrs = p.fieldNames.map((f) => {
-      const b = this.bound(l, f) as HeapBuffer;
-      if (b.heap !== heap) throw new BackendError(`js.run: field ${f} was not allocated by this backend`);
-      return b.ptr;
-    });
+    const { ptrs, R } = launchPointers(heap, p.fieldNames, l, 'js');
     if (l.uniforms.byteLength > this.table.bytes) {
       if (this.table.at) heap.release(this.table.at);
       this.table = { at: heap.alloc(l.uniforms.byteLength), bytes: Math.max(16, l.uniforms.byteLength) };
     }
     new Float32Array(heap.memory.buffer, this.table.at, l.uniforms.length).set(l.uniforms);
-    if (l.rowOf && (l.rowOf as HeapBuffer).heap !== heap) throw new BackendError('js.run: rowOf was not allocated by this backend');
-    const R = l.rowOf ? (l.rowOf as HeapBuffer).ptr : 0;
     p.run(...ptrs, this.table.at, R, l.groups[0], l.groups[1], l.length, p.scratch);
-    const totals = new BigInt64Array(heap.memory.buffer, p.scratch, p.counters);
-    return Array.from(totals, Number);
-  }
-
-  private bound(l: Launch, field: string): JsBuffer {
-    const b = l.bindings[field] as JsBuffer | undefined;
-    if (!b) throw new BackendError(`js.run: field ${field} is not bound`);
-    return b;
+    return counterTotals(heap, p.scratch, p.counters);
   }
 
   free(buf: DeviceBuffer): void {

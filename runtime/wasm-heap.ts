@@ -3,6 +3,11 @@
 // (whole v128 accesses) and address 0 is never handed out (a kernel reads 0 as "no table").
 // Growing a non-shared memory detaches its old ArrayBuffer, so views are made on demand, never kept.
 
+import type { FieldArray } from '../compiler/compile.ts';
+import { arrayFor } from '../compiler/compile.ts';
+import type { Storage } from '../compiler/ir.ts';
+import { storageBytes } from '../compiler/kernel.ts';
+import type { DeviceBuffer, Launch } from './backend.ts';
 import { BackendError } from './backend.ts';
 
 const PAGE = 65536;
@@ -16,7 +21,7 @@ export class Heap {
   private free_: { at: number; size: number }[] = [];
   private readonly sizes = new Map<number, number>();
 
-  constructor(readonly shared = false) {
+  constructor(shared = false) {
     this.memory = shared
       ? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true })
       : new WebAssembly.Memory({ initial: 1 });
@@ -63,3 +68,30 @@ export class Heap {
   /** Bytes in use (allocated blocks). */
   get used(): number { let s = 0; for (const v of this.sizes.values()) s += v; return s; }
 }
+
+/** A buffer in a heap: `heap` tells whose, so a buffer from another backend is refused, not misread. */
+export interface HeapBuffer extends DeviceBuffer {
+  readonly ptr: number;
+  readonly heap: Heap;
+  /** The values: a fresh typed-array view each time (growth detaches old ones). */
+  readonly data: FieldArray;
+}
+
+export function heapBuffer(heap: Heap, storage: Storage, length: number): HeapBuffer {
+  const ptr = heap.alloc(length * storageBytes[storage]);
+  const View = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
+  return { storage, length, ptr, heap, get data() { return new View(heap.memory.buffer, ptr, length); } };
+}
+
+/** The addresses a kernel launch passes: every bound field's, and rowOf's (0 when there is none). */
+export function launchPointers(heap: Heap, fieldNames: readonly string[], l: Launch, who: string): { ptrs: number[]; R: number } {
+  const mine = (b: DeviceBuffer | null | undefined, what: string): HeapBuffer => {
+    if (!b) throw new BackendError(`${who}.run: ${what} is not bound`);
+    if ((b as HeapBuffer).heap !== heap) throw new BackendError(`${who}.run: ${what} was not allocated by this backend`);
+    return b as HeapBuffer;
+  };
+  return { ptrs: fieldNames.map((f) => mine(l.bindings[f], `field ${f}`).ptr), R: l.rowOf ? mine(l.rowOf, 'rowOf').ptr : 0 };
+}
+
+/** A kernel's counter totals: `n` i64 at `scratch` (compiler/render/wasm.ts lays them out there). */
+export const counterTotals = (heap: Heap, scratch: number, n: number): number[] => Array.from(new BigInt64Array(heap.memory.buffer, scratch, n), Number);

@@ -2,6 +2,7 @@
 // cached by their text, so the same kernel on several backends (or threads) compiles once.
 
 import wabtInit from 'wabt';
+import { BackendError } from './backend.ts';
 import { prepare } from '../compiler/pipeline.ts';
 import type { Kernel } from '../compiler/kernel.ts';
 import type { Prepared } from '../compiler/pipeline.ts';
@@ -18,6 +19,16 @@ export const simdSupported: boolean = (() => {
     return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
   } catch { return false; }
 })();
+
+export type Engine = 'wasm' | 'js';
+
+/** The engine a JS backend runs: 'auto' picks 'wasm' where WebAssembly SIMD exists. */
+export function resolveEngine(requested: unknown, who: string): Engine {
+  const e = requested ?? 'auto';
+  if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`${who}: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
+  if (e === 'wasm' && !simdSupported) throw new BackendError(`${who}: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'`);
+  return e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
+}
 
 /** Compile WAT text to a module (once per distinct text). */
 export function watModule(wat: string, name: string): Promise<WebAssembly.Module> {

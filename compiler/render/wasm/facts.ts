@@ -1,5 +1,6 @@
-// Two cheap facts about IR values that let the WebAssembly renderer drop work without changing a
-// single result bit: "this f32 is never NaN" (so minNum/maxNum need no NaN select, and a bitcast
+// Cheap facts about IR values that let the WebAssembly renderer drop work without changing a
+// single result bit: "this f32 is never NaN" and its interval, from the range analysis both GPU
+// and CPU renderers share (so minNum/maxNum need no NaN select, and a bitcast
 // needs no NaN canonicalization) and "these are the only bits this integer can have" (so masking
 // with a superset is the identity, and an unsigned value below 2^31 converts as a signed one).
 // Both are conservative: when in doubt the answer is "maybe NaN" / "any bit".
@@ -12,31 +13,12 @@ const ALL = 0xffffffff;
 const smear = (m: number) => { let x = m >>> 0; x |= x >>> 1; x |= x >>> 2; x |= x >>> 4; x |= x >>> 8; x |= x >>> 16; return x >>> 0; };
 
 export class Facts {
-  private readonly nan = new Map<Expr, boolean>();
   /** The interval analysis the WGSL renderer uses too (ranges and NaN through arithmetic). */
-  readonly ranges = new Ranges();
+  private readonly ranges = new Ranges();
   private readonly bitMemo = new Map<Expr, number>();
 
   /** True only if `e` (an f32) can never be NaN. */
-  notNaN(e: Expr): boolean {
-    const hit = this.nan.get(e);
-    if (hit !== undefined) return hit;
-    let v = false;
-    switch (e.op) {
-      case 'const': v = !Number.isNaN(e.value); break;
-      case 'cast': v = e.x.type !== 'f32'; break; // integers and bools convert to finite floats
-      case 'unary':
-        v = ['abs', 'neg', 'floor', 'ceil', 'trunc', 'roundEven', 'roundAway', 'sign'].includes(e.fn) && this.notNaN(e.x);
-        break;
-      // minNum/maxNum return the other operand when one is NaN.
-      case 'binary': v = (e.fn === 'min' || e.fn === 'max') && (this.notNaN(e.a) || this.notNaN(e.b)); break;
-      case 'select': v = this.notNaN(e.a) && this.notNaN(e.b); break;
-      default: v = false;
-    }
-    v ||= e.type === 'f32' && !this.ranges.of(e).nan;
-    this.nan.set(e, v);
-    return v;
-  }
+  notNaN(e: Expr): boolean { return e.type === 'f32' && !this.ranges.of(e).nan; }
 
   /** An f32 that is never NaN and always in (−1, 2^31): converting it to u32 or i32 is the same. */
   smallNonNegative(e: Expr): boolean {
