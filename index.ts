@@ -5,25 +5,25 @@ export * as dsl from './dsl/ops.ts';
 export type { Codec, CodecField } from './dsl/codec.ts';
 
 // The compiler: kernels, passes and renderers.
-export { kernel, KernelError } from './compiler/kernel.ts';
-export type { Kernel, Output, Counter } from './compiler/kernel.ts';
-export { compile, compileStats } from './compiler/compile.ts';
-export type { CompiledKernel, RunArgs, FieldArray } from './compiler/compile.ts';
-export { rewrite, rules, RewriteLimitError, MAX_NESTING } from './compiler/rewrite.ts';
-export { prepare } from './compiler/pipeline.ts';
-export type { Prepared } from './compiler/pipeline.ts';
-export type { Rule, RuleSet } from './compiler/rewrite.ts';
-export type { Expr, Type, Storage } from './compiler/ir.ts';
+export { kernel, KernelError } from './compiler/ir/kernel.ts';
+export type { Kernel, Output, Counter } from './compiler/ir/kernel.ts';
+export { compile, compileStats } from './compiler/render/js/compile.ts';
+export type { CompiledKernel, RunArgs, FieldArray } from './compiler/render/js/compile.ts';
+export { rewrite, rules, RewriteLimitError, MAX_NESTING } from './compiler/ir/rewrite.ts';
+export { prepare } from './compiler/ir/pipeline.ts';
+export type { Prepared } from './compiler/ir/pipeline.ts';
+export type { Rule, RuleSet } from './compiler/ir/rewrite.ts';
+export type { Expr, Type, Storage } from './compiler/ir/ir.ts';
 
 // Backends.
-export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backend.ts';
-export { JsBackend } from './runtime/js.ts';
+export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backends/backend.ts';
+export { JsBackend } from './runtime/backends/js/js.ts';
 // The threaded JS backend needs node:worker_threads: import it from 'flashoptim/threads'.
-export { WebGpuBackend } from './runtime/webgpu.ts';
-export type { WebGpuOptions } from './runtime/webgpu.ts';
-export { findAdapter } from './runtime/webgpu-device.ts';
-export { GpujsBackend, gpujsModes } from './runtime/gpujs.ts';
-export type { GpujsMode } from './runtime/gpujs.ts';
+export { WebGpuBackend } from './runtime/backends/webgpu/webgpu.ts';
+export type { WebGpuOptions } from './runtime/backends/webgpu/webgpu.ts';
+export { findAdapter } from './runtime/backends/webgpu/device.ts';
+export { GpujsBackend, gpujsModes } from './runtime/backends/gpujs/gpujs.ts';
+export type { GpujsMode } from './runtime/backends/gpujs/gpujs.ts';
 
 // Codecs: how a value is stored (bf16 + correction, companded 8-bit with group scales, …).
 export { toBf16Bits, fromBf16Bits, toFp16Bits, fromFp16Bits, toBf16BitsUp } from './dsl/float.ts';
@@ -39,8 +39,8 @@ export type { QuantizeOptions, Quantized, EccOptions } from './runtime/codecs.ts
 export { adam, adamw, sgd, sgdw, lion, defineOptimizer, momentum, variance, f32, custom, ema, HyperError } from './optim/index.ts';
 export type { OptimizerDef, OptimizerSpec, StateSpec, StorageChoice, Hyper, UniformContext } from './optim/index.ts';
 export { Reference, agreement } from './optim/reference.ts';
-export { fuse } from './compiler/fuse.ts';
-export type { FuseSpec, Values, UniformOf } from './compiler/fuse.ts';
+export { fuse } from './optim/fuse.ts';
+export type { FuseSpec, Values, UniformOf } from './optim/fuse.ts';
 
 // Runtime: bind an optimizer to tensors, step, checkpoint.
 export { createOptimizer, fusedKernel } from './runtime/optimizer.ts';

@@ -12,15 +12,15 @@ import '../tfjs/gradients.ts';
 import '@tensorflow/tfjs-backend-cpu';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { JsThreadsBackend } from '../runtime/js-threads.ts';
-import { JsBackend } from '../runtime/js.ts';
-import type { GpujsMode } from '../runtime/gpujs.ts';
-import { GpujsBackend } from '../runtime/gpujs.ts';
-import { WebGpuBackend } from '../runtime/webgpu.ts';
-import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
-import type { Kernel } from '../compiler/kernel.ts';
-import { fields } from '../compiler/kernel.ts';
-import { compile } from '../compiler/compile.ts';
+import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
+import { JsBackend } from '../runtime/backends/js/js.ts';
+import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
+import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
+import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { fields } from '../compiler/ir/kernel.ts';
+import { compile } from '../compiler/render/js/compile.ts';
 
 export interface Row { readonly method: string; readonly log2n: number; readonly mparamPerS: number; readonly bytesPerParam: number; readonly msPerStep: number; readonly reps: number }
 

@@ -8,17 +8,17 @@
 // (compiler/render/wgsl/arith.ts; rows marked [not exact] do not match JS), other thread shapes,
 // loads+stores only, and stages removed. E=4 times every kernel at 4 elements a thread.
 
-import type { FieldArray } from '../compiler/compile.ts';
-import type { Kernel } from '../compiler/kernel.ts';
-import { fields, fieldsRead, kernel, storageBytes } from '../compiler/kernel.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { fields, fieldsRead, kernel, storageBytes } from '../compiler/ir/kernel.ts';
 import * as d from '../dsl/ops.ts';
-import { JsBackend } from '../runtime/js.ts';
-import { differences, resident } from '../runtime/conformance-harness.ts';
-import { randomData, rng } from '../runtime/conformance-kernels.ts';
+import { JsBackend } from '../runtime/backends/js/js.ts';
+import { differences, resident } from '../test/harness.ts';
+import { randomData, rng } from '../test/random-kernels.ts';
 import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
 import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
-import type { WebGpuOptions } from '../runtime/webgpu.ts';
-import { WebGpuBackend } from '../runtime/webgpu.ts';
+import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
+import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 
 const N = Number(process.env.N ?? 2 ** 24);
 const STEPS = Number(process.env.STEPS ?? 50);
@@ -99,7 +99,7 @@ async function buffersFor(gpu: WebGpuBackend, k: Kernel, n: number, cache: Buffe
 async function time(gpu: WebGpuBackend, k: Kernel, n: number, o: FlashOptimizer, opts: WebGpuOptions = {}, cache: Buffers = {}) {
   const bufs = await buffersFor(gpu, k, n, cache);
   const prog = await gpu.compile(k, opts);
-  const table = (await import('../compiler/compile.ts')).compile(k).uniformTable([flashUniforms(o, 10)]);
+  const table = (await import('../compiler/render/js/compile.ts')).compile(k).uniformTable([flashUniforms(o, 10)]);
   const launch = { bindings: bufs, uniforms: table, rowOf: null, groups: [0, Math.ceil(n / k.groupSize)] as const, length: n };
   // Warm up for 300 ms at least: an idle GPU needs that long to reach its clocks.
   for (const t0 = performance.now(); performance.now() - t0 < 300;) await gpu.timeSteps(prog, launch, 10);

@@ -8,7 +8,7 @@
 
 import { availableParallelism, loadavg } from 'node:os';
 import { adamw } from '../optim/index.ts';
-import { JsThreadsBackend } from '../runtime/js-threads.ts';
+import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 
 const arg = (k: string, d: number) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };

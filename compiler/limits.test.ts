@@ -2,10 +2,10 @@
 // settles, and run arguments (rowOf, group ranges) that do not describe the launch.
 import { describe, expect, it } from 'vitest';
 import * as d from '../dsl/ops.ts';
-import { compile } from './compile.ts';
-import { kernel } from './kernel.ts';
-import type { Rule } from './rewrite.ts';
-import { MAX_NESTING, rewrite, RewriteLimitError } from './rewrite.ts';
+import { compile } from './render/js/compile.ts';
+import { kernel } from './ir/kernel.ts';
+import type { Rule } from './ir/rewrite.ts';
+import { MAX_NESTING, rewrite, RewriteLimitError } from './ir/rewrite.ts';
 
 describe('rewrite step limit', () => {
   const x = d.field('a', 'f32'), y = d.field('b', 'f32');

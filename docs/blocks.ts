@@ -18,7 +18,7 @@ export function runBlocks(page: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'flashoptim-docs-'));
   try {
     const blocks = codeBlocks(page).map((b) => b
-      .replace(/from 'flashoptim\/([a-z]+)'/g, (_, sub) => `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/js-threads.ts', props: 'props/index.ts' } as Record<string, string>)[sub]}'`)
+      .replace(/from 'flashoptim\/([a-z]+)'/g, (_, sub) => `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/backends/js/threads.ts', props: 'props/index.ts' } as Record<string, string>)[sub]}'`)
       .replace(/from 'flashoptim'/g, `from '${root}index.ts'`)
       .replace(/from '\.\//g, `from '${root}`));
     blocks.forEach((b, i) => writeFileSync(join(dir, `block${i + 1}.mts`), b));

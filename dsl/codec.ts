@@ -3,8 +3,8 @@
 // Both directions are DSL expressions, so the compiler fuses them into every kernel (the optimizer
 // never knows how its state is stored). A codec that needs a group scale uses groupMax in encode.
 
-import type { Axis, Expr, Storage } from '../compiler/ir.ts';
-import { storageBytes } from '../compiler/kernel.ts';
+import type { Axis, Expr, Storage } from '../compiler/ir/ir.ts';
+import { storageBytes } from '../compiler/ir/kernel.ts';
 
 export interface CodecField {
   /** Suffix of the stored field's name: '' is the field itself, e.g. 'scale' gives `m_scale`. */

@@ -3,9 +3,9 @@
 // only depend on group reductions), so a mistake fails here with the codec's and field's names
 // instead of deep inside a compiled kernel.
 
-import type { Axis, Expr, Storage } from '../compiler/ir.ts';
-import { loadType } from '../compiler/ir.ts';
-import { elementwise } from '../compiler/kernel.ts';
+import type { Axis, Expr, Storage } from '../compiler/ir/ir.ts';
+import { loadType } from '../compiler/ir/ir.ts';
+import { elementwise } from '../compiler/ir/kernel.ts';
 import type { Codec, CodecField } from './codec.ts';
 import { field } from './ops.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { evaluate } from '../compiler/semantics.ts';
+import { evaluate } from '../compiler/ir/semantics.ts';
 import { field } from './ops.ts';
 import { fromBf16Bits, fromFp16Bits, pow2, scaleByPow2, toBf16Bits, toBf16BitsUp, toFp16Bits } from './float.ts';
 import { constant } from './ops.ts';

@@ -3,7 +3,7 @@
 // A 16-bit value travels as a u32 holding the bits in its low half (what a u16 field loads as).
 //
 // NaN convention (docs/codecs.md): a NaN stays a NaN. The bits of any f32 NaN read as 0x7fc00000
-// (compiler/semantics.ts), so NaN casts to 0x7FC0 (bf16) / 0x7E00 (fp16). The explicit quiet bit
+// (compiler/ir/semantics.ts), so NaN casts to 0x7FC0 (bf16) / 0x7E00 (fp16). The explicit quiet bit
 // (bf16 = (bits >> 16) | 0x40; fp16 = sign | 0x7E00 | (mantissa >> 13)) keeps any NaN from ever
 // truncating into ±Inf on a backend that does keep payloads.
 

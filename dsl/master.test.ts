@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { evaluate } from '../compiler/semantics.ts';
+import { evaluate } from '../compiler/ir/semantics.ts';
 import type { Expr } from './ops.ts';
 import { field } from './ops.ts';
 import { correctionMax, f32Codec, masterCodec } from './master.ts';

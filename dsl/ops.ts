@@ -5,8 +5,8 @@
 // numbers lift to constants of the other operand's type (f32 when there is none); booleans lift
 // to bool constants.
 
-import * as ir from '../compiler/ir.ts';
-import type { Axis, BinaryOp, Expr, NumType, Storage, Type, UnaryOp } from '../compiler/ir.ts';
+import * as ir from '../compiler/ir/ir.ts';
+import type { Axis, BinaryOp, Expr, NumType, Storage, Type, UnaryOp } from '../compiler/ir/ir.ts';
 
 export type { Expr, Type, NumType, Storage, Axis };
 /** Anything a builder accepts: an expression, or a literal to lift. */

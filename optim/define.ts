@@ -3,7 +3,7 @@
 // (computed in float64 per tensor and step, then rounded to f32), and a pure elementwise update
 // written in the DSL. The compiler fuses it with the codecs into one kernel.
 
-import type { UniformOf, Values } from '../compiler/fuse.ts';
+import type { UniformOf, Values } from './fuse.ts';
 import type { Codec } from '../dsl/codec.ts';
 import type { Expr, Like } from '../dsl/ops.ts';
 import { add, mul, sub } from '../dsl/ops.ts';

@@ -7,7 +7,7 @@
 // Whether there is a momentum buffer, and nesterov, shape the kernel: they are fixed at creation.
 
 import { add, mul, sub } from '../dsl/ops.ts';
-import type { Values } from '../compiler/fuse.ts';
+import type { Values } from './fuse.ts';
 import type { StateSpec, UniformContext } from './define.ts';
 import { defineOptimizer, HyperError, momentum } from './define.ts';
 

@@ -35,7 +35,7 @@ function refValue(t: Name, h: number): number {
 
 /**
  * Reference bits of the RNE cast of x. NaN payloads are not part of the semantics (V8 itself gives
- * 0x7fc00000 or 0xffc00000 for 0/0 depending on the tier; compiler/semantics.ts), so any NaN casts
+ * 0x7fc00000 or 0xffc00000 for 0/0 depending on the tier; compiler/ir/semantics.ts), so any NaN casts
  * to the canonical quiet NaN: positive, top mantissa bit set.
  */
 function refCast(t: Name, x: number): number {

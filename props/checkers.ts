@@ -6,9 +6,9 @@ import fc from 'fast-check';
 import type { Codec } from '../dsl/codec.ts';
 import { storedName } from '../dsl/codec.ts';
 import { field } from '../dsl/ops.ts';
-import type { FieldArray } from '../compiler/compile.ts';
-import { arrayFor, compile } from '../compiler/compile.ts';
-import { kernel } from '../compiler/kernel.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
 
 export type Stored = Record<string, FieldArray>;
 

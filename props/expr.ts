@@ -3,8 +3,8 @@
 // write their own rules or renderers and want the same properties.
 
 import fc from 'fast-check';
-import type { Expr, Storage } from '../compiler/ir.ts';
-import { binaryOps, unaryOps } from '../compiler/ir.ts';
+import type { Expr, Storage } from '../compiler/ir/ir.ts';
+import { binaryOps, unaryOps } from '../compiler/ir/ir.ts';
 import * as d from '../dsl/ops.ts';
 
 /** f32 values with the specials every renderer gets wrong first. */

@@ -3,10 +3,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import * as ir from '../compiler/ir.ts';
+import * as ir from '../compiler/ir/ir.ts';
 import { legalize } from '../compiler/render/gpujs/legalize.ts';
-import { rewrite } from '../compiler/rewrite.ts';
-import { evaluate } from '../compiler/semantics.ts';
+import { rewrite } from '../compiler/ir/rewrite.ts';
+import { evaluate } from '../compiler/ir/semantics.ts';
 
 const env = (v: number) => ({ load: () => v, uniform: () => 0 });
 

@@ -3,11 +3,11 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Expr } from '../compiler/ir.ts';
-import { evalDerived, fold, hoist, simplify } from '../compiler/passes.ts';
-import { rewrite, rules } from '../compiler/rewrite.ts';
-import type { Env } from '../compiler/semantics.ts';
-import { evaluate } from '../compiler/semantics.ts';
+import type { Expr } from '../compiler/ir/ir.ts';
+import { evalDerived, fold, hoist, simplify } from '../compiler/ir/passes.ts';
+import { rewrite, rules } from '../compiler/ir/rewrite.ts';
+import type { Env } from '../compiler/ir/semantics.ts';
+import { evaluate } from '../compiler/ir/semantics.ts';
 import { allOps, coveredOps, envArbitrary, exprArbitraries } from './expr.ts';
 
 const NUM_RUNS = 10_000;

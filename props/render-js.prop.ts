@@ -1,12 +1,12 @@
 // The JS-rendered kernel is bit-identical, element by element, to interpreting the same kernel
-// with semantics.ts (the cases: props/kernel-cases.ts).
+// with semantics.ts (the cases: test/kernels.ts).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../compiler/compile.ts';
-import { arrayFor, compile } from '../compiler/compile.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { arrayFor, compile } from '../compiler/render/js/compile.ts';
 import { exprFields } from './expr.ts';
-import { case_, interpret, narrowCase, storageOf } from './kernel-cases.ts';
+import { case_, interpret, narrowCase, storageOf } from '../test/kernels.ts';
 
 describe('JS renderer vs semantics.ts', () => {
   it('random kernels are bit-identical, element by element', () => {

@@ -1,20 +1,20 @@
 // The WebAssembly SIMD renderer (the JS backend's default engine) is bit-identical, element by
 // element, to interpreting the same kernel with semantics.ts: the same random kernels and launches
-// as the JS renderer's properties (props/kernel-cases.ts), run through JsBackend({ engine: 'wasm' }):
+// as the JS renderer's properties (test/kernels.ts), run through JsBackend({ engine: 'wasm' }):
 // four-lane passes, the scalar tail, lane-combined group maxima, stashes, counters, windowed fields.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../compiler/compile.ts';
-import { arrayFor, compile } from '../compiler/compile.ts';
-import type { Kernel } from '../compiler/kernel.ts';
-import { fields as fieldsOf } from '../compiler/kernel.ts';
-import type { DeviceBuffer } from '../runtime/backend.ts';
-import { JsBackend } from '../runtime/js.ts';
-import { simdSupported } from '../runtime/wasm-module.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { fields as fieldsOf } from '../compiler/ir/kernel.ts';
+import type { DeviceBuffer } from '../runtime/backends/backend.ts';
+import { JsBackend } from '../runtime/backends/js/js.ts';
+import { simdSupported } from '../runtime/backends/js/wasm-module.ts';
 import { exprFields } from './expr.ts';
-import type { Rows } from './kernel-cases.ts';
-import { case_, interpret, narrowCase, storageOf } from './kernel-cases.ts';
+import type { Rows } from '../test/kernels.ts';
+import { case_, interpret, narrowCase, storageOf } from '../test/kernels.ts';
 
 const RUNS = Number(process.env.FLASHOPTIM_WASM_RUNS ?? 1500);
 const backend = simdSupported ? new JsBackend({ engine: 'wasm' }) : null;

@@ -4,9 +4,9 @@
 
 import type { Codec } from '../dsl/codec.ts';
 import { storedName } from '../dsl/codec.ts';
-import type { Storage } from '../compiler/ir.ts';
-import { storageBytes } from '../compiler/kernel.ts';
-import type { Backend, DeviceBuffer } from './backend.ts';
+import type { Storage } from '../compiler/ir/ir.ts';
+import { storageBytes } from '../compiler/ir/kernel.ts';
+import type { Backend, DeviceBuffer } from './backends/backend.ts';
 
 export interface TensorSlot {
   readonly name: string;

@@ -3,14 +3,14 @@
 // `name::field` (correction bits, state codes, group scales). Hyperparameters, options, step counts
 // and groups go in the metadata. Loading validates everything before it writes anything.
 
-import type { Storage } from '../compiler/ir.ts';
-import { arrayFor } from '../compiler/compile.ts';
-import { PARAM } from '../compiler/fuse.ts';
+import type { Storage } from '../compiler/ir/ir.ts';
+import { arrayFor } from '../compiler/render/js/compile.ts';
+import { PARAM } from '../optim/fuse.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { adam, adamw } from '../optim/adam.ts';
 import { lion } from '../optim/lion.ts';
 import { sgd, sgdw } from '../optim/sgd.ts';
-import type { Backend } from './backend.ts';
+import type { Backend } from './backends/backend.ts';
 import type { OptimizerOptions } from './optimizer.ts';
 import { createOptimizer } from './optimizer.ts';
 import type { Dtype, Entry } from './safetensors.ts';

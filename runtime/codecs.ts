@@ -8,11 +8,11 @@ import { fromNarrowBits, narrowOf, toNarrowBits } from '../dsl/float.ts';
 import { correctedValue, correctionMax, correctionOf } from '../dsl/master.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
 import { quantCodec } from '../dsl/quant.ts';
-import type { Expr } from '../compiler/ir.ts';
-import type { Kernel } from '../compiler/kernel.ts';
-import { kernel } from '../compiler/kernel.ts';
-import type { FieldArray } from '../compiler/compile.ts';
-import { arrayFor, compile } from '../compiler/compile.ts';
+import type { Expr } from '../compiler/ir/ir.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { arrayFor, compile } from '../compiler/render/js/compile.ts';
 
 type NarrowName = 'bf16' | 'fp16';
 /** Elementwise kernels have no group state; a group is just the unit of the outer loop. */

@@ -4,9 +4,9 @@
 // can be checked and timed on the real workload's shape: every bit trick a codec needs (bf16 RNE,
 // exponent extraction, exact powers of two) and two group reductions.
 
-import type { Expr } from '../compiler/ir.ts';
-import type { Kernel } from '../compiler/kernel.ts';
-import { kernel } from '../compiler/kernel.ts';
+import type { Expr } from '../compiler/ir/ir.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
 import * as d from '../dsl/ops.ts';
 
 /** 2^k exactly for an integer i32 k ≥ −252: two normal powers built from exponent bits. */

@@ -3,7 +3,7 @@
 // nothing.
 
 import { describe, expect, it } from 'vitest';
-import { compileStats } from '../compiler/compile.ts';
+import { compileStats } from '../compiler/render/js/compile.ts';
 import { adam, adamw, lion, sgd } from '../optim/index.ts';
 import { HyperError } from '../optim/define.ts';
 import { fromBf16 } from './codecs.ts';

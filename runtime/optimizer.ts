@@ -3,16 +3,16 @@
 // the host in float64) and launches ONE fused kernel over all groups. Nothing recompiles when
 // hyperparameters change: they are uniforms.
 
-import type { FieldArray } from '../compiler/compile.ts';
-import { buildUniformTable } from '../compiler/compile.ts';
-import { fuse, GRAD, PARAM } from '../compiler/fuse.ts';
-import type { Kernel } from '../compiler/kernel.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { buildUniformTable } from '../compiler/render/js/compile.ts';
+import { fuse, GRAD, PARAM } from '../optim/fuse.ts';
+import type { Kernel } from '../compiler/ir/kernel.ts';
 import type { Codec } from '../dsl/codec.ts';
 import { f32Codec, masterCodec } from '../dsl/master.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import type { Backend, DeviceBuffer, Program } from './backend.ts';
-import { JsBackend } from './js.ts';
+import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
+import { JsBackend } from './backends/js/js.ts';
 import type { FieldSlot, Layout } from './arena.ts';
 import { allocate, fieldSlots, layout } from './arena.ts';
 import { Session } from './session.ts';

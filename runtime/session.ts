@@ -2,15 +2,15 @@
 // hyperparameters of each parameter group. Every public method validates its whole input before
 // it changes anything, so a bad call leaves the optimizer exactly as it was.
 
-import { buildUniformTable } from '../compiler/compile.ts';
-import type { FieldArray } from '../compiler/compile.ts';
-import { GRAD, PARAM } from '../compiler/fuse.ts';
-import { kernel } from '../compiler/kernel.ts';
+import { buildUniformTable } from '../compiler/render/js/compile.ts';
+import type { FieldArray } from '../compiler/render/js/compile.ts';
+import { GRAD, PARAM } from '../optim/fuse.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
 import { storedName } from '../dsl/codec.ts';
 import { field } from '../dsl/ops.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { fromBf16, toBf16 } from './codecs.ts';
-import type { Backend, DeviceBuffer, Program } from './backend.ts';
+import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
 import { slotBytes } from './arena.ts';
 import type { Codecs, GradInput, Resolved } from './optimizer.ts';

@@ -12,8 +12,8 @@ import { fromBf16Bits } from '../dsl/float.ts';
 import { masterCodec } from '../dsl/master.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
 import { momentumCodec, varianceCodec } from '../dsl/quant.ts';
-import type { Kernel, Output } from '../compiler/kernel.ts';
-import { kernel } from '../compiler/kernel.ts';
+import type { Kernel, Output } from '../compiler/ir/kernel.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
 
 export type FlashOptimizer = 'adamw' | 'lion' | 'sgd';
 export interface FlashOptions {

@@ -2,10 +2,10 @@
 // before writing a line: field and uniform-column numbering, which values vary per element, and
 // the groupMax levels (one pass over the group each).
 
-import type { Expr } from '../ir.ts';
-import type { FieldRef, Kernel } from '../kernel.ts';
-import { elementwise, fields, groupLevels } from '../kernel.ts';
-import type { Prepared } from '../pipeline.ts';
+import type { Expr } from '../ir/ir.ts';
+import type { FieldRef, Kernel } from '../ir/kernel.ts';
+import { elementwise, fields, groupLevels } from '../ir/kernel.ts';
+import type { Prepared } from '../ir/pipeline.ts';
 
 export interface Shape {
   readonly k: Kernel;

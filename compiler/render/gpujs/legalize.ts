@@ -1,10 +1,10 @@
 // Rewrites that make a kernel cheaper or possible to render for gpu.js, as rules (data) for
-// compiler/rewrite.ts. Each is exact under semantics.ts: integer multiplication by 2^k wraps the
+// compiler/ir/rewrite.ts. Each is exact under semantics.ts: integer multiplication by 2^k wraps the
 // same way as a left shift by k, and a u32 divided by 2^k truncates the same way as a logical
 // right shift by k. (i32 division rounds toward zero, an arithmetic shift toward −∞: not rewritten.)
 
-import * as ir from '../../ir.ts';
-import type { RuleSet } from '../../rewrite.ts';
+import * as ir from '../../ir/ir.ts';
+import type { RuleSet } from '../../ir/rewrite.ts';
 
 const log2Of = (e: ir.Expr): number | undefined => {
   if (e.op !== 'const' || (e.type !== 'i32' && e.type !== 'u32')) return undefined;

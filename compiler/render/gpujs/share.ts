@@ -5,8 +5,8 @@
 // integers are not shared, see below), which the output passes read instead. Exactness is
 // unchanged: the arrays hold the very values the passes would have recomputed.
 
-import type { Expr } from '../../ir.ts';
-import { children } from '../../ir.ts';
+import type { Expr } from '../../ir/ir.ts';
+import { children } from '../../ir/ir.ts';
 
 /** Rough cost of computing a node in gpu.js (integer and bit ops expand to many f32 operations). */
 function weight(e: Expr): number {

@@ -2,7 +2,7 @@
 // renderer forgets is a type error). f32 and bool values are one f32 each (bool as 0/1); i32/u32
 // values are Pairs of exact 16-bit halves (ints.ts); conversions between them live in bits.ts.
 
-import type { BinaryOp, Expr, Type, UnaryOp } from '../../ir.ts';
+import type { BinaryOp, Expr, Type, UnaryOp } from '../../ir/ir.ts';
 import type { Emit, Pair } from './emit.ts';
 import * as bits from './bits.ts';
 import * as int from './ints.ts';

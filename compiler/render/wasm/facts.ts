@@ -5,8 +5,8 @@
 // with a superset is the identity, and an unsigned value below 2^31 converts as a signed one).
 // Both are conservative: when in doubt the answer is "maybe NaN" / "any bit".
 
-import type { Expr } from '../../ir.ts';
-import { Ranges } from '../range.ts';
+import type { Expr } from '../../ir/ir.ts';
+import { Ranges } from '../../ir/range.ts';
 
 const ALL = 0xffffffff;
 /** Every bit at or below the highest bit of `m`. */

@@ -1,11 +1,11 @@
 // WebAssembly SIMD meanings of the IR ops, as folded WAT s-expressions over v128 values. Every value
 // is a v128 of four lanes: f32 as f32x4, i32/u32 as i32x4, bool as a lane mask (all ones or zero).
-// Each entry reproduces compiler/semantics.ts bit for bit; where WebAssembly's own instruction
+// Each entry reproduces compiler/ir/semantics.ts bit for bit; where WebAssembly's own instruction
 // differs (min/max with NaN, round-half-away, NaN bits on bitcast, rsqrt's f64 evaluation), the
 // entry composes exact instructions instead. Operands are always `local.get`s or constants, so
 // repeating one in an expression costs nothing.
 
-import type { BinaryOp, Type, UnaryOp } from '../../ir.ts';
+import type { BinaryOp, Type, UnaryOp } from '../../ir/ir.ts';
 
 type U = (x: string, t: Type) => string;
 type B = (a: string, b: string, t: Type) => string;

@@ -2,11 +2,11 @@
 // and the NaN-safe helpers dropped where the range analysis (range.ts) proves an operand is never
 // NaN. Measured on the H200 (docs/bench-gpu.md): each choice here is an ablation row of bench/gpu.ts.
 
-import type { Expr } from '../../ir.ts';
-import { children, topo } from '../../ir.ts';
-import { wgslBinary, wgslCast, wgslLiteral, wgslUnary } from '../wgsl.ts';
-import type { Fact } from '../range.ts';
-import { Ranges } from '../range.ts';
+import type { Expr } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
+import { wgslBinary, wgslCast, wgslLiteral, wgslUnary } from './ops.ts';
+import type { Fact } from '../../ir/range.ts';
+import { Ranges } from '../../ir/range.ts';
 
 export interface ArithOptions {
   /** JS-matching rounding (kernel.ts WgslOptions.exact). */

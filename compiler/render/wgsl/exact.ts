@@ -17,7 +17,7 @@
 //   (√ has no ties).
 // Each applies only where every residual is exact and normal (the exponent ranges below: no
 // subnormal, zero, Inf or NaN anywhere); elsewhere the older 3-candidate helpers div_exact /
-// sqrt_exact of compiler/render/wgsl.ts give the result (their special cases return the driver's
+// sqrt_exact of compiler/render/wgsl/ops.ts give the result (their special cases return the driver's
 // value). Inlined at every ÷ and √ of every element, that fallback branch costs about 1.1 of 5.4
 // ms at 2^28 on the H200 (docs/bench-gpu.md). The `_f` forms only flag the thread instead, for
 // kernel.ts's two-pass option (a fast pass, repeated with the branching forms for a subgroup

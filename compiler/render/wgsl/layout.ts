@@ -6,9 +6,9 @@
 // otherwise (a span shares words with the next thread's). A group-axis field narrower than 32 bits
 // shares its words with other groups, so its stores are atomicAnd + atomicOr of its own bits.
 
-import type { FieldRef, Kernel } from '../../kernel.ts';
-import { fields, fieldsRead, storageBytes } from '../../kernel.ts';
-import type { Storage, Type } from '../../ir.ts';
+import type { FieldRef, Kernel } from '../../ir/kernel.ts';
+import { fields, fieldsRead, storageBytes } from '../../ir/kernel.ts';
+import type { Storage, Type } from '../../ir/ir.ts';
 
 export type Access = 'vec4' | 'word' | 'atomic';
 

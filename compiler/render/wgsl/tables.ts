@@ -1,12 +1,12 @@
 // Table lookups for 8-bit fields: an f32 subexpression whose only input is one u8/i8 element field
 // (no uniforms, no other field) has at most 256 values, so it becomes a 256-entry table computed
-// on the host by the oracle (compiler/semantics.ts) and read with the stored byte as the index.
+// on the host by the oracle (compiler/ir/semantics.ts) and read with the stored byte as the index.
 // For the codecs this replaces a decode's divisions (code/127, the softsign inverse y/(2 − |y|))
 // with one cached load, and the result is bit-identical to the JS backend by construction.
 
-import type { Expr, Load } from '../../ir.ts';
-import { children, topo } from '../../ir.ts';
-import { evaluate } from '../../semantics.ts';
+import type { Expr, Load } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
+import { evaluate } from '../../ir/semantics.ts';
 
 export interface Table {
   readonly expr: Expr;

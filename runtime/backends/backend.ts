@@ -1,0 +1,52 @@
+// The one interface every backend implements (js, webgpu, gpujs). A small runtime with no math:
+// buffers in, a compiled kernel, one launch over a range of groups. The runtime above it (arena,
+// optimizer) never knows which backend it talks to.
+
+import type { FieldArray } from '../../compiler/render/js/compile.ts';
+import type { Storage } from '../../compiler/ir/ir.ts';
+import type { Kernel } from '../../compiler/ir/kernel.ts';
+import type { Prepared } from '../../compiler/ir/pipeline.ts';
+
+/** A device buffer of `length` values of `storage`. Opaque: only its backend looks inside. */
+export interface DeviceBuffer {
+  readonly storage: Storage;
+  readonly length: number;
+}
+
+/** A kernel compiled for one backend. `prepared.columns` is the uniform-table layout it reads. */
+export interface Program {
+  readonly prepared: Prepared;
+  /** Source text of what runs (JS, WGSL, or gpu.js kernel functions), for users to read. */
+  readonly source: string;
+}
+
+export interface Launch {
+  /** Every field the kernel touches, by name. */
+  readonly bindings: Readonly<Record<string, DeviceBuffer>>;
+  /** rows × columns f32 uniform table (compile's `uniformTable` builds it). */
+  readonly uniforms: Float32Array;
+  /** Row of each group (u32 per group), or null when there is one row. */
+  readonly rowOf: DeviceBuffer | null;
+  /** Groups to run, [start, end). */
+  readonly groups: readonly [number, number];
+  /** Element count: elements at or past it are neither read nor written. */
+  readonly length: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  alloc(storage: Storage, length: number): DeviceBuffer;
+  /** Copy `data` into `buf` starting at element `offset`. */
+  write(buf: DeviceBuffer, data: FieldArray, offset?: number): Promise<void>;
+  /** Copy `length` elements from `offset` (default: all) back to the host. */
+  read(buf: DeviceBuffer, offset?: number, length?: number): Promise<FieldArray>;
+  compile(kernel: Kernel): Promise<Program>;
+  /** One kernel launch; resolves to the kernel's counters, in declaration order. */
+  run(program: Program, launch: Launch): Promise<number[]>;
+  /** Kernel launches so far: one optimizer step must be exactly one. */
+  readonly launches: number;
+  free(buf: DeviceBuffer): void;
+  dispose(): void;
+}
+
+export class BackendError extends Error {}

@@ -1,0 +1,224 @@
+// The gpu.js backend: the same kernels through gpu.js, in the mode the user picks. Every field is
+// held as f32 arrays on the gpu.js side (an i32/u32 field as two arrays of 16-bit halves, see
+// compiler/render/gpujs/render.ts), so a narrow field costs 4 bytes per value on the device whatever its
+// storage. In `webgpu` mode arrays stay on the GPU between launches (pipeline results); in the
+// other modes they are host Float32Arrays. One `run` is one launch as the runtime counts them,
+// but several gpu.js kernel calls underneath (one per group maximum, output array and counter).
+
+import type { FieldArray } from '../../../compiler/render/js/compile.ts';
+import { arrayFor } from '../../../compiler/render/js/compile.ts';
+import type { Storage } from '../../../compiler/ir/ir.ts';
+import type { Kernel } from '../../../compiler/ir/kernel.ts';
+import { fields } from '../../../compiler/ir/kernel.ts';
+import { prepare } from '../../../compiler/ir/pipeline.ts';
+import type { GpujsPass, GpujsPlan } from '../../../compiler/render/gpujs/render.ts';
+import { HEAD, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
+import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
+import { BackendError } from '../backend.ts';
+import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsModule } from './device.ts';
+import { gpujsDevice, isDeviceArray } from './device.ts';
+
+export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | 'webgpu';
+export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];
+
+type Part = Float32Array | DeviceArray;
+interface GpujsBuffer extends DeviceBuffer { parts: Part[]; freed: boolean }
+interface GpujsProgram extends Program { readonly plan: GpujsPlan; readonly kernels: Map<string, GpujsKernel> }
+
+export class GpujsBackend implements Backend {
+  readonly name: string;
+  launches = 0;
+  /** gpu.js kernel calls (several per launch: see compiler/render/gpujs/render.ts). */
+  calls = 0;
+  /** The most bytes of arrays held at once, during a launch included (its new arrays and maxima). */
+  peakBytes = 0;
+  private readonly buffers = new Set<GpujsBuffer>();
+  private constructor(readonly mode: GpujsMode, private readonly gpu: GpujsModule, private readonly opts: DeviceOptions) { this.name = `gpujs-${mode}`; }
+
+  get threads(): boolean { return this.mode === 'webasm' && !!this.opts.threads; }
+  /** '' or the options that differ from the defaults, for reports: '-threads', '-noshare'. */
+  get variant(): string { return (this.threads ? '-threads' : '') + (this.opts.share === false ? '-noshare' : ''); }
+
+  /** A backend in `mode`; rejects with the reason when gpu.js cannot run that mode here. */
+  static async create(mode: GpujsMode, opts: DeviceOptions = {}): Promise<GpujsBackend> {
+    if (!gpujsModes.includes(mode)) throw new BackendError(`gpujs: unknown mode ${String(mode)} (one of ${gpujsModes.join(', ')})`);
+    return new GpujsBackend(mode, await gpujsDevice(mode, opts), opts);
+  }
+
+  alloc(storage: Storage, length: number): DeviceBuffer {
+    if (!Number.isInteger(length) || length < 0) throw new BackendError(`gpujs.alloc: length must be a non-negative integer, got ${length}`);
+    const parts = split(storage) ? [new Float32Array(length), new Float32Array(length)] : [new Float32Array(length)];
+    const b = { storage, length, parts, freed: false } as GpujsBuffer;
+    this.buffers.add(b);
+    this.peakBytes = Math.max(this.peakBytes, this.bytesHeld());
+    return b;
+  }
+
+  /** Bytes the buffers of this backend hold now: 4 per value (8 for an i32/u32 field). */
+  bytesHeld(): number {
+    let s = 0;
+    for (const b of this.buffers) s += b.parts.length * b.length * 4;
+    return s;
+  }
+
+  private check(buf: DeviceBuffer, op: string): GpujsBuffer {
+    const b = buf as GpujsBuffer;
+    if (!b.parts) throw new BackendError(`gpujs.${op}: not a buffer of this backend`);
+    if (b.freed) throw new BackendError(`gpujs.${op}: buffer was freed`);
+    return b;
+  }
+
+  private async host(p: Part): Promise<Float32Array> {
+    return isDeviceArray(p) ? await p.toArray() : p;
+  }
+
+  async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
+    const b = this.check(buf, 'write');
+    if (offset < 0 || offset + data.length > b.length) throw new BackendError(`gpujs.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
+    if (!(data instanceof arrayFor[b.storage])) throw new BackendError(`gpujs.write: a ${b.storage} buffer takes a ${arrayFor[b.storage].name}, got ${data.constructor.name}`);
+    // A whole-buffer write needs nothing old; otherwise a device array reads back as a copy and a
+    // host array is patched in place.
+    const whole = offset === 0 && data.length === b.length;
+    const fresh = whole ? b.parts.map(() => new Float32Array(b.length)) : await Promise.all(b.parts.map((p) => this.host(p)));
+    if (split(b.storage)) {
+      for (let j = 0; j < data.length; j++) { const u = data[j]! >>> 0; fresh[0]![offset + j] = Math.floor(u / 65536); fresh[1]![offset + j] = u % 65536; }
+    } else fresh[0]!.set(data, offset);
+    b.parts.forEach((p, i) => { if (isDeviceArray(p)) p.delete(); b.parts[i] = fresh[i]!; });
+    await this.upload(b);
+  }
+
+  /** webgpu: move host arrays to the device once, instead of once per kernel call that reads them. */
+  private async upload(b: GpujsBuffer): Promise<void> {
+    if (this.mode !== 'webgpu') return;
+    for (let i = 0; i < b.parts.length; i++) {
+      const p = b.parts[i]!;
+      if (!isDeviceArray(p) && p.length > 0) b.parts[i] = await this.gpu.upload(p);
+    }
+  }
+
+  async read(buf: DeviceBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
+    const b = this.check(buf, 'read');
+    if (offset < 0 || length < 0 || offset + length > b.length) throw new BackendError(`gpujs.read: [${offset}, ${offset + length}) outside a buffer of ${b.length}`);
+    const parts = await Promise.all(b.parts.map((p) => this.host(p)));
+    const out = new arrayFor[b.storage](length);
+    if (split(b.storage)) for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]! * 65536 + parts[1]![offset + j]!;
+    else for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]!;
+    return out;
+  }
+
+  async compile(kernel: Kernel): Promise<Program> {
+    const prepared = prepare(kernel);
+    let plan: GpujsPlan;
+    try { plan = renderGpujs(prepared, { fround: this.mode === 'cpu', signedZeros: this.mode === 'cpu' || this.mode === 'webasm', share: this.opts.share ?? true }); } catch (e) {
+      throw new BackendError(`gpujs.compile: kernel ${kernel.name}: ${(e as Error).message}`);
+    }
+    return { prepared, source: plan.source, plan, kernels: new Map() } as GpujsProgram;
+  }
+
+  private kernelFor(prog: GpujsProgram, pass: GpujsPass, length: number): GpujsKernel {
+    const key = `${pass.name}#${length}`;
+    let k = prog.kernels.get(key);
+    if (!k) { k = this.gpu.kernel(pass.source, length); prog.kernels.set(key, k); }
+    return k;
+  }
+
+  async run(program: Program, l: Launch): Promise<number[]> {
+    const prog = program as GpujsProgram;
+    const { plan, prepared } = prog;
+    const G = plan.groupSize, S = prepared.columns.length;
+    const nGroups = Math.ceil(l.length / G);
+    const [g0, g1] = l.groups;
+    if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups)) throw new BackendError(`gpujs.run: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
+    const counts = new Array<number>(prepared.kernel.counters.length).fill(0);
+    if (l.length === 0 || g0 === g1) { this.launches++; return counts; } // nothing to read or write
+    const bound = new Map<string, GpujsBuffer>();
+    const fieldOf = (name: string): GpujsBuffer => {
+      let b = bound.get(name);
+      if (!b) {
+        const d = l.bindings[name];
+        if (!d) throw new BackendError(`gpujs.run: field ${name} is not bound (kernel ${prepared.kernel.name})`);
+        b = this.check(d, 'run');
+        bound.set(name, b);
+      }
+      return b;
+    };
+    // aux: the launch scalars, constants, uniform rows, and the row of each group.
+    const rows = l.rowOf ? await this.read(l.rowOf, 0, nGroups) : null;
+    const nRows = Math.max(1, l.uniforms.length / Math.max(1, S));
+    const rowsAt = plan.uniformBase + l.uniforms.length;
+    const aux = new Float32Array(rowsAt + (rows ? nGroups : 1));
+    aux.set([l.length, g0, g1, rowsAt, rows ? 1 : 0]);
+    aux.set(plan.constants, HEAD);
+    aux.set(l.uniforms, plan.uniformBase);
+    if (rows) {
+      // (With no uniform columns the table is empty and a row index selects nothing.)
+      if (S > 0) for (let g = g0; g < g1; g++) if (rows[g]! >= nRows) throw new BackendError(`gpujs.run: rowOf[${g}] = ${rows[g]} but there are ${nRows} uniform rows`);
+      aux.set(rows, rowsAt);
+    }
+    const auxArg = aux;
+    for (const f of fields(prepared.kernel)) {
+      const need = f.axis === 'element' ? l.length : nGroups, have = fieldOf(f.field).length;
+      if (have < need) throw new BackendError(`gpujs.run: field ${f.field} has ${have} entries, needs ${need} (kernel ${prepared.kernel.name})`);
+    }
+    for (const name of new Set(plan.passes.flatMap((ps) => ps.arrays))) {
+      if (name !== 'aux' && !name.startsWith('max:') && !name.startsWith('shared:')) await this.upload(fieldOf(name.split(':')[0]!));
+    }
+
+    const maxima: Part[] = [];
+    const shared = new Map<string, Part>();
+    let extra = 0;
+    const fresh = new Map<string, Part[]>();
+    this.launches++;
+    try {
+      for (const pass of plan.passes) {
+        const args = pass.arrays.map((a): Part => {
+          if (a === 'aux') return auxArg;
+          if (a.startsWith('max:')) return maxima[Number(a.slice(4))]!;
+          if (a.startsWith('shared:')) return shared.get(a)!;
+          const [field, half] = a.split(':');
+          const b = fieldOf(field!);
+          return b.parts[half === 'l' ? 1 : 0]!;
+        });
+        const t = pass.target;
+        const length = t.kind === 'field' ? fieldOf(t.field).length : t.kind === 'shared' ? l.length : nGroups;
+        if (length === 0) continue;
+        this.calls++;
+        const out = await this.kernelFor(prog, pass, length).run(args);
+        extra += length * 4;
+        this.peakBytes = Math.max(this.peakBytes, this.bytesHeld() + extra);
+        if (t.kind === 'max') maxima[t.index] = out;
+        else if (t.kind === 'shared') shared.set(sharedName(t.index), out);
+        else if (t.kind === 'field') {
+          const parts = fresh.get(t.field) ?? [];
+          parts[t.half === 'l' ? 1 : 0] = out;
+          fresh.set(t.field, parts);
+        } else {
+          const sums = await this.host(out);
+          let s = 0;
+          for (let g = g0; g < g1; g++) s += sums[g]!;
+          counts[t.index]! += t.half === 'h' ? s * 65536 : s;
+          if (isDeviceArray(out)) out.delete();
+        }
+      }
+    } finally {
+      for (const m of [...maxima, ...shared.values()]) if (m && isDeviceArray(m)) m.delete();
+    }
+    // Every pass has read the old fields: now the new arrays replace them.
+    for (const [field, parts] of fresh) {
+      const b = fieldOf(field);
+      parts.forEach((p, i) => { const old = b.parts[i]; if (old && isDeviceArray(old)) old.delete(); b.parts[i] = p; });
+    }
+    return counts;
+  }
+
+  free(buf: DeviceBuffer): void {
+    const b = buf as GpujsBuffer;
+    if (b.freed) return;
+    for (const p of b.parts) if (isDeviceArray(p)) p.delete();
+    b.parts = [];
+    b.freed = true;
+    this.buffers.delete(b);
+  }
+
+  dispose(): void { this.gpu.destroy(); }
+}
