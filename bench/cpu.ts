@@ -21,6 +21,9 @@ import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fields } from '../compiler/ir/kernel.ts';
 import { compile } from '../compiler/render/js/compile.ts';
+import { adamw } from '../optim/index.ts';
+import { fusedKernel } from '../optim/storage.ts';
+import { createOptimizer } from '../runtime/optimizer.ts';
 
 export interface Row { readonly method: string; readonly log2n: number; readonly mparamPerS: number; readonly bytesPerParam: number; readonly msPerStep: number; readonly reps: number }
 
@@ -93,11 +96,7 @@ export async function bench(o: { sizes: readonly number[]; minSeconds: number; t
     const g = gradient(n), gb = bf16(g);
     const init = () => ({ w: { data: Float32Array.from(g, (x) => x * 10), shape: [n] } });
 
-    // The bare fused FlashAdamW kernel (runtime/optimizer.ts fusedKernel) on each backend.
-    const runtime = await import('../runtime/optimizer.ts').catch(() => null);
-    const optim = await import('../optim/index.ts').catch(() => null);
-    if (!runtime || !optim) throw new Error('bench: the optimizer runtime (runtime/optimizer.ts, optim/) is missing');
-    const { createOptimizer, fusedKernel } = runtime, { adamw } = optim;
+    // The bare fused FlashAdamW kernel (optim/storage.ts fusedKernel) on each backend.
     const fused = fusedKernel(adamw({ lr: 1e-3, weightDecay: 0.01 }));
     const engines = [() => new JsBackend() as Backend, () => new JsBackend({ engine: 'js' }) as Backend];
     for (const make of [...engines, ...o.threads.map((t) => () => new JsThreadsBackend({ threads: t }) as Backend)]) {

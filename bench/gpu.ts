@@ -8,7 +8,6 @@
 // (compiler/render/wgsl/arith.ts; rows marked [not exact] do not match JS), other thread shapes,
 // loads+stores only, and stages removed. E=4 times every kernel at 4 elements a thread.
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fields, fieldsRead, kernel, storageBytes } from '../compiler/ir/kernel.ts';
 import * as d from '../dsl/ops.ts';
@@ -19,6 +18,7 @@ import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
 import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 const N = Number(process.env.N ?? 2 ** 24);
 const STEPS = Number(process.env.STEPS ?? 50);

@@ -4,6 +4,8 @@
 // never knows how its state is stored). A codec that needs a group scale uses groupMax in encode.
 
 import type { Axis, Expr, Storage } from '../compiler/ir/ir.ts';
+import { load } from '../compiler/ir/ir.ts';
+import type { Output } from '../compiler/ir/kernel.ts';
 import { storageBytes } from '../compiler/ir/kernel.ts';
 
 export interface CodecField {
@@ -28,4 +30,16 @@ export const storedName = (base: string, f: CodecField): string => (f.name ? `${
 /** Bytes per element a codec holds, group-axis fields amortised over `groupSize`. */
 export function codecBytes(c: Codec, groupSize: number): number {
   return c.fields.reduce((s, f) => s + storageBytes[f.storage] / (f.axis === 'group' ? groupSize : 1), 0);
+}
+
+/** Loads of every stored field of `c` for the logical field `base`, in `c.fields` order. */
+export const loadStored = (base: string, c: Codec): Expr[] => c.fields.map((f) => load(storedName(base, f), f.storage, f.axis));
+
+/** The f32 value of the logical field `base` stored with `c`: decode of its loaded fields. */
+export const decodeStored = (base: string, c: Codec): Expr => c.decode(loadStored(base, c));
+
+/** Kernel outputs that store `value` into the fields of `base` with `c` (each field's expression from `encode`). */
+export function encodeStored(base: string, c: Codec, value: Expr): Output[] {
+  const enc = c.encode(value);
+  return c.fields.map((f, i) => ({ field: storedName(base, f), storage: f.storage, axis: f.axis, value: enc[i]! }));
 }

@@ -2,7 +2,8 @@
 // over 1M f32 elements and checked against a plain loop.
 // Run: npx tsx examples/sgd-momentum.ts
 
-import { compile, dsl, kernel } from '../index.ts';
+import { dsl } from '../index.ts';
+import { compile, kernel } from '../compiler/index.ts';
 const { add, field, mul, sub, uniform } = dsl;
 
 const p = field('p', 'f32'), g = field('g', 'f32'), m = field('m', 'f32');

@@ -7,7 +7,7 @@
 
 import { add, div, mul, sqrt, square, sub } from '../dsl/ops.ts';
 import type { UniformContext } from './define.ts';
-import { defineOptimizer, ema, HyperError, momentum, unitInterval, variance } from './define.ts';
+import { decayFactor, defineOptimizer, ema, HyperError, momentum, unitInterval, variance } from './define.ts';
 
 const defaults = { lr: 1e-3, betas: [0.9, 0.999] as readonly number[], eps: 1e-8, weightDecay: 0, decoupleLr: false };
 type AdamHyper = typeof defaults;
@@ -15,11 +15,10 @@ type AdamHyper = typeof defaults;
 function hostUniforms(h: AdamHyper, c: UniformContext, decoupled: boolean) {
   const [b1 = 0.9, b2 = 0.999] = h.betas;
   const t = Math.max(c.step, 1);
-  const lamEff = h.decoupleLr ? (c.initialLr > 0 ? (h.weightDecay * h.lr) / c.initialLr : 0) : h.weightDecay * h.lr;
   return {
     stepSize: h.lr / (1 - b1 ** t),
     bc2Sqrt: Math.sqrt(1 - b2 ** t),
-    decay: decoupled ? 1 - lamEff : 1,
+    decay: decoupled ? decayFactor(h, c) : 1,
     oneMinusBeta1: 1 - b1,
     oneMinusBeta2: 1 - b2,
   };

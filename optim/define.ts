@@ -114,6 +114,15 @@ export function defineOptimizer<H extends Hyper>(spec: OptimizerSpec<H>): (h?: P
  */
 export const ema = (old: Like, x: Like, beta: Like, oneMinusBeta: Like = sub(1, beta)): Expr => add(mul(beta, old), mul(oneMinusBeta, x));
 
+/**
+ * The decoupled weight-decay factor 1 − λ_eff of one step: λ_eff = λ·η, or λ·η/η0 with
+ * `decoupleLr` (η0 the optimizer's initial lr; 0 when η0 is 0). Computed on the host in float64.
+ */
+export function decayFactor(h: { readonly lr: number; readonly weightDecay: number; readonly decoupleLr: boolean }, c: UniformContext): number {
+  const lamEff = h.decoupleLr ? (c.initialLr > 0 ? (h.weightDecay * h.lr) / c.initialLr : 0) : h.weightDecay * h.lr;
+  return 1 - lamEff;
+}
+
 /** Validate that every entry of a tuple hyperparameter lies in [0, 1]. */
 export function unitInterval(name: string, key: string, v: readonly number[]): void {
   v.forEach((b, i) => { if (!(b >= 0 && b <= 1)) throw new HyperError(`${name}: ${key}[${i}] must be in [0, 1], got ${b}`); });

@@ -10,9 +10,9 @@
 // scale is shared), and is counted in the `nonFinite` counter.
 
 import type { Codec } from '../dsl/codec.ts';
-import { storedName } from '../dsl/codec.ts';
+import { loadStored, storedName } from '../dsl/codec.ts';
 import type { Expr } from '../dsl/ops.ts';
-import { and, field, isFinite, ne, not, select, uniform } from '../dsl/ops.ts';
+import { and, isFinite, ne, not, select, uniform } from '../dsl/ops.ts';
 import type { Kernel, Output } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
 
@@ -36,17 +36,15 @@ export interface FuseSpec {
 export const PARAM = 'p';
 export const GRAD = 'g';
 
-const loads = (base: string, c: Codec): Expr[] => c.fields.map((f) => field(storedName(base, f), f.storage, f.axis));
-
 export function fuse(spec: FuseSpec): Kernel {
   for (const s of Object.keys(spec.states)) if (s === PARAM || s === GRAD || !/^[A-Za-z]\w*$/.test(s))
     throw new RangeError(`fuse ${spec.name}: state name ${JSON.stringify(s)} is reserved or not an identifier`);
-  const pStored = loads(PARAM, spec.param);
-  const g = spec.grad.decode(loads(GRAD, spec.grad));
+  const pStored = loadStored(PARAM, spec.param);
+  const g = spec.grad.decode(loadStored(GRAD, spec.grad));
   const old: Record<string, Expr> = { [PARAM]: spec.param.decode(pStored), [GRAD]: g };
   const stored: Record<string, Expr[]> = { [PARAM]: pStored };
   for (const [name, c] of Object.entries(spec.states)) {
-    stored[name] = loads(name, c);
+    stored[name] = loadStored(name, c);
     old[name] = c.decode(stored[name]);
   }
   const next = spec.update(old, uniform);

@@ -2,7 +2,7 @@
 // θ ← θ(1 − λ_eff) − η·u. Decoupled decay only; no step counter in the math.
 
 import { mul, sign, sub } from '../dsl/ops.ts';
-import { defineOptimizer, ema, momentum, unitInterval } from './define.ts';
+import { decayFactor, defineOptimizer, ema, momentum, unitInterval } from './define.ts';
 
 export const lion = defineOptimizer({
   name: 'lion',
@@ -12,7 +12,7 @@ export const lion = defineOptimizer({
   uniforms: (h, c) => ({
     oneMinusBeta1: 1 - h.betas[0]!,
     oneMinusBeta2: 1 - h.betas[1]!,
-    decay: 1 - (h.decoupleLr ? (c.initialLr > 0 ? (h.weightDecay * h.lr) / c.initialLr : 0) : h.weightDecay * h.lr),
+    decay: decayFactor(h, c),
   }),
   update: ({ p, g, m }, u) => {
     const direction = sign(ema(m!, g!, u('betas0'), u('oneMinusBeta1')));

@@ -9,7 +9,7 @@
 import { add, mul, sub } from '../dsl/ops.ts';
 import type { Values } from './fuse.ts';
 import type { StateSpec, UniformContext } from './define.ts';
-import { defineOptimizer, HyperError, momentum } from './define.ts';
+import { decayFactor, defineOptimizer, HyperError, momentum } from './define.ts';
 
 const defaults = { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, decoupleLr: false };
 type SgdHyper = typeof defaults;
@@ -25,8 +25,7 @@ function make(name: 'sgd' | 'sgdw', decoupled: boolean) {
     // Presence of the buffer is structural; a def with momentum 0 has no state at all.
     state: (h: SgdHyper): Record<string, StateSpec> => (h.momentum > 0 ? { m: momentum() } : {}),
     uniforms: (h: SgdHyper, c: UniformContext) => {
-      const lamEff = h.decoupleLr ? (c.initialLr > 0 ? (h.weightDecay * h.lr) / c.initialLr : 0) : h.weightDecay * h.lr;
-      return { decay: decoupled ? 1 - lamEff : 1, keep: 1 - h.dampening };
+      return { decay: decoupled ? decayFactor(h, c) : 1, keep: 1 - h.dampening };
     },
     update: ({ p, g, m }, u, h): Values => {
       const grad = decoupled ? g! : add(g!, mul(u('weightDecay'), p!));

@@ -4,11 +4,12 @@
 
 import fc from 'fast-check';
 import type { Codec } from '../dsl/codec.ts';
-import { storedName } from '../dsl/codec.ts';
+import { decodeStored, encodeStored, storedName } from '../dsl/codec.ts';
 import { field } from '../dsl/ops.ts';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import { compile } from '../compiler/render/js/compile.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import { arrayFor } from '../compiler/ir/kernel.ts';
 
 export type Stored = Record<string, FieldArray>;
 
@@ -29,11 +30,11 @@ export function runCodec(codec: Codec, groupSize = 32): CodecRunner {
     throw new RangeError(`codec ${codec.name}: encode returned ${values.length} values for ${codec.fields.length} fields`);
   const enc = compile(kernel({
     name: `encode_${codec.name}`, groupSize,
-    outputs: codec.fields.map((f, i) => ({ field: storedName('v', f), storage: f.storage, axis: f.axis, value: values[i]! })),
+    outputs: encodeStored('v', codec, field('x', 'f32')),
   }));
   const dec = compile(kernel({
     name: `decode_${codec.name}`, groupSize,
-    outputs: [{ field: 'y', storage: 'f32', axis: 'element', value: codec.decode(codec.fields.map((f) => field(storedName('v', f), f.storage, f.axis))) }],
+    outputs: [{ field: 'y', storage: 'f32', axis: 'element', value: decodeStored('v', codec) }],
   }));
   const encode = (x: Float32Array): Stored => {
     const out: Stored = {};

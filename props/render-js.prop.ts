@@ -3,10 +3,11 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import { compile } from '../compiler/render/js/compile.ts';
 import { exprFields } from './expr.ts';
-import { case_, interpret, narrowCase, storageOf } from '../test/kernels.ts';
+import { case_, narrowCase, oracle, storageOf } from '../test/kernels.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import { arrayFor } from '../compiler/ir/kernel.ts';
 
 describe('JS renderer vs semantics.ts', () => {
   it('random kernels are bit-identical, element by element', () => {
@@ -14,7 +15,7 @@ describe('JS renderer vs semantics.ts', () => {
       const storage: Record<string, keyof typeof arrayFor> = Object.fromEntries([...exprFields.map((f) => [f.name, f.storage]), ['n', 'f32']]);
       const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, (arrayFor[storage[f]!] as unknown as { from(v: number[]): FieldArray }).from(v as number[])])) as Record<string, FieldArray>;
       const R = Uint8Array.from(rowOf);
-      const want = interpret(k, fields, rows, R, range, n);
+      const want = oracle(k, fields, rows, R, range, n);
       const c = compile(k);
       const got = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
       const used = Object.fromEntries(c.fields.map((f) => [f.field, got[f.field]!]));
@@ -32,7 +33,7 @@ describe('JS renderer vs semantics.ts: narrow and integer storages, windowed fie
     fc.assert(fc.property(narrowCase, ({ k, n, arrays, rows, rowPick, range }) => {
       const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, (arrayFor[storageOf[f]![0]] as unknown as { from(v: number[]): FieldArray }).from(v)])) as Record<string, FieldArray>;
       const R = Uint8Array.from(rowPick.map((r) => r % rows.length));
-      const want = interpret(k, fields, rows, R, range, n);
+      const want = oracle(k, fields, rows, R, range, n);
       const c = compile(k);
       const got = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
       const G = k.groupSize;

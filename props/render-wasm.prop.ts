@@ -5,8 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import { compile } from '../compiler/render/js/compile.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fields as fieldsOf } from '../compiler/ir/kernel.ts';
 import type { DeviceBuffer } from '../runtime/backends/backend.ts';
@@ -14,7 +13,9 @@ import { JsBackend } from '../runtime/backends/js/js.ts';
 import { simdSupported } from '../runtime/backends/js/wasm-module.ts';
 import { exprFields } from './expr.ts';
 import type { Rows } from '../test/kernels.ts';
-import { case_, interpret, narrowCase, storageOf } from '../test/kernels.ts';
+import { case_, narrowCase, oracle, storageOf } from '../test/kernels.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import { arrayFor } from '../compiler/ir/kernel.ts';
 
 const RUNS = Number(process.env.FLASHOPTIM_WASM_RUNS ?? 1500);
 const backend = simdSupported ? new JsBackend({ engine: 'wasm' }) : null;
@@ -52,7 +53,7 @@ describe.runIf(simdSupported)('WebAssembly renderer vs semantics.ts', () => {
       const storage: Record<string, keyof typeof arrayFor> = Object.fromEntries([...exprFields.map((f) => [f.name, f.storage]), ['n', 'f32']]);
       const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, typed(storage[f]!, v as number[])]));
       const R = Uint8Array.from(rowOf);
-      const want = interpret(k, fields, rows, R, range, n);
+      const want = oracle(k, fields, rows, R, range, n);
       const got = await runWasm(k, fields, rows, R, range, n);
       check(got.out, want.out, `n ${n}, groupSize ${k.groupSize}, groups ${range}`, (await backend!.compile(k)).source);
       expect(got.counters).toEqual(want.counters);
@@ -63,7 +64,7 @@ describe.runIf(simdSupported)('WebAssembly renderer vs semantics.ts', () => {
     await fc.assert(fc.asyncProperty(narrowCase, async ({ k, n, arrays, rows, rowPick, range }) => {
       const fields = Object.fromEntries(Object.entries(arrays).map(([f, v]) => [f, typed(storageOf[f]![0], v)]));
       const R = Uint8Array.from(rowPick.map((r) => r % rows.length));
-      const want = interpret(k, fields, rows, R, range, n);
+      const want = oracle(k, fields, rows, R, range, n);
       const G = k.groupSize;
       const window = { b: fields.b!.slice(range[0] * G, Math.min(n, range[1] * G)) };
       const got = await runWasm(k, fields, rows, rows.length === 1 ? null : R, range, n, window);

@@ -4,7 +4,6 @@
 // and groups go in the metadata. Loading validates everything before it writes anything.
 
 import type { Storage } from '../compiler/ir/ir.ts';
-import { arrayFor } from '../compiler/render/js/compile.ts';
 import { PARAM } from '../optim/fuse.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { adam, adamw } from '../optim/adam.ts';
@@ -16,6 +15,7 @@ import { createOptimizer } from './optimizer.ts';
 import type { Dtype, Entry } from './safetensors.ts';
 import { CheckpointError, decode, encode, writeFileAtomic } from './safetensors.ts';
 import type { Session } from './session.ts';
+import { arrayFor } from '../compiler/ir/kernel.ts';
 
 export { CheckpointError };
 const FORMAT = 'flashoptim/1';

@@ -2,17 +2,17 @@
 // kernel on the JS backend, so they compute exactly what a fused optimizer kernel stores and reads.
 
 import type { Codec } from '../dsl/codec.ts';
-import { storedName } from '../dsl/codec.ts';
+import { decodeStored, encodeStored } from '../dsl/codec.ts';
 import { field } from '../dsl/ops.ts';
 import { fromNarrowBits, narrowOf, toNarrowBits } from '../dsl/float.ts';
 import { correctedValue, correctionMax, correctionOf } from '../dsl/master.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
 import { quantCodec } from '../dsl/quant.ts';
-import type { Expr } from '../compiler/ir/ir.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../compiler/render/js/compile.ts';
+import { compile } from '../compiler/render/js/compile.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import { arrayFor } from '../compiler/ir/kernel.ts';
 
 type NarrowName = 'bf16' | 'fp16';
 /** Elementwise kernels have no group state; a group is just the unit of the outer loop. */
@@ -117,15 +117,11 @@ function codecFor(fn: string, opts: QuantizeOptions): { codec: Codec; G: number;
   return { codec, G, key: `${codec.name}/${G}` };
 }
 
-/** Expressions of the codec's stored fields, named after `base` (`q`, `q_scale`). */
-const loadsOf = (c: Codec, base: string): Expr[] => c.fields.map((f) => field(storedName(base, f), f.storage, f.axis));
-
 /** Group quantization (spec §2): one code per element, one scale per group of `groupSize`. */
 export function quantize(x: Float32Array, opts: QuantizeOptions): Quantized {
   const { codec, G, key } = codecFor('quantize', opts);
   const k = cached(`quant-${key}`, () => {
-    const values = codec.encode(field('x', 'f32'));
-    return kernel({ name: `quantize_${codec.name}`, groupSize: G, outputs: codec.fields.map((f, i) => ({ field: storedName('q', f), storage: f.storage, axis: f.axis, value: values[i]! })) });
+    return kernel({ name: `quantize_${codec.name}`, groupSize: G, outputs: encodeStored('q', codec, field('x', 'f32')) });
   });
   const [cf, sf] = codec.fields as [typeof codec.fields[0], typeof codec.fields[0]];
   const codes = new arrayFor[cf.storage](x.length) as Int8Array | Uint8Array;
@@ -144,7 +140,7 @@ export function dequantize(q: Quantized, opts: QuantizeOptions): Float32Array {
   if (q.scales.length !== groups)
     throw new RangeError(`dequantize: codes has ${q.codes.length} elements (${groups} groups of ${G}) but scales has ${q.scales.length}`);
   const k = cached(`dequant-${key}`, () => kernel({ name: `dequantize_${codec.name}`, groupSize: G, outputs: [
-    { field: 'x', storage: 'f32', axis: 'element', value: codec.decode(loadsOf(codec, 'q')) }] }));
+    { field: 'x', storage: 'f32', axis: 'element', value: decodeStored('q', codec) }] }));
   const x = new Float32Array(q.codes.length);
   run(k, { x, q: q.codes, q_scale: q.scales }, x.length);
   return x;

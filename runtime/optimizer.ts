@@ -3,31 +3,17 @@
 // the host in float64) and launches ONE fused kernel over all groups. Nothing recompiles when
 // hyperparameters change: they are uniforms.
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import { buildUniformTable } from '../compiler/render/js/compile.ts';
-import { fuse, GRAD, PARAM } from '../optim/fuse.ts';
-import type { Kernel } from '../compiler/ir/kernel.ts';
-import type { Codec } from '../dsl/codec.ts';
-import { f32Codec, masterCodec } from '../dsl/master.ts';
-import type { ScaleStorage } from '../dsl/quant.ts';
+import { GRAD, PARAM } from '../optim/fuse.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
+import type { Storage, StorageOptions } from '../optim/storage.ts';
+import { codecsFor, fusedKernel, oneOf, resolveStorage } from '../optim/storage.ts';
+import type { Backend, Program } from './backends/backend.ts';
 import { JsBackend } from './backends/js/js.ts';
 import type { FieldSlot, Layout } from './arena.ts';
 import { allocate, fieldSlots, layout } from './arena.ts';
 import { Session } from './session.ts';
 
-export interface OptimizerOptions<H extends Hyper = Hyper> {
-  /** 24 (int8 correction, default), 32 (int16) or null (the narrow value alone). */
-  readonly masterWeightBits?: 24 | 32 | null;
-  /** Parameter storage: 'bf16' (default, with the correction) or 'f32' (full precision, no correction). */
-  readonly paramDtype?: 'bf16' | 'f32';
-  /** 8-bit companded states (default) or states in the parameter's dtype. */
-  readonly quantize?: boolean;
-  readonly groupSize?: number;
-  readonly scale?: ScaleStorage;
-  /** Gradient storage: 'bf16' (default; Float32Array gradients are rounded to bf16) or 'f32'. */
-  readonly gradDtype?: 'bf16' | 'f32';
+export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
   /** Parameter groups: per-group hyperparameters (e.g. no weight decay on biases and norms). */
   readonly groups?: readonly { readonly params: readonly string[]; readonly hyper: Partial<H> }[];
   /** A schedule: hyperparameters as a function of the step (applied before each step). */
@@ -44,56 +30,20 @@ export interface OptimizerOptions<H extends Hyper = Hyper> {
 export type ParamInput = Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
 export type GradInput = Float32Array | Uint16Array;
 
-export interface Resolved {
-  readonly masterWeightBits: 24 | 32 | null;
-  readonly paramDtype: 'bf16' | 'f32';
-  readonly quantize: boolean;
-  readonly groupSize: number;
-  readonly scale: ScaleStorage;
-  readonly gradDtype: 'bf16' | 'f32';
+/** Every option resolved: the storage, and how the session behaves. */
+export interface Resolved extends Storage {
   readonly onNonFinite: 'skip' | 'error';
   readonly checkNumerics: boolean;
   readonly gradientRelease: boolean;
 }
 
 function resolve(o: OptimizerOptions<Hyper>): Resolved {
-  const paramDtype = o.paramDtype ?? 'bf16';
-  const bits = o.masterWeightBits === undefined ? (paramDtype === 'f32' ? null : 24) : o.masterWeightBits;
-  const oneOf = <T>(name: string, v: T, allowed: readonly T[]) => {
-    if (!allowed.includes(v)) throw new RangeError(`createOptimizer: ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  oneOf('paramDtype', paramDtype, ['bf16', 'f32'] as const);
-  oneOf('masterWeightBits', bits, [24, 32, null] as const);
-  if (paramDtype === 'f32' && bits !== null)
-    throw new RangeError(`createOptimizer: masterWeightBits ${bits} has no effect on f32 parameters (the reference raises too); use null`);
-  const groupSize = o.groupSize ?? 32;
-  if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > 4096) throw new RangeError(`createOptimizer: groupSize must be an integer in [1, 4096], got ${groupSize}`);
   return {
-    masterWeightBits: bits, paramDtype, groupSize,
-    quantize: o.quantize ?? true,
-    scale: oneOf('scale', o.scale ?? 'bf16', ['bf16', 'fp16', 'f32'] as const),
-    gradDtype: oneOf('gradDtype', o.gradDtype ?? 'bf16', ['bf16', 'f32'] as const),
-    onNonFinite: oneOf('onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
+    ...resolveStorage(o),
+    onNonFinite: oneOf('createOptimizer', 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
     checkNumerics: o.checkNumerics ?? false,
     gradientRelease: o.gradientRelease ?? false,
   };
-}
-
-export interface Codecs { readonly param: Codec; readonly grad: Codec; readonly states: Record<string, Codec> }
-
-export function codecsFor<H extends Hyper>(def: OptimizerDef<H>, r: Resolved): Codecs {
-  const param = r.paramDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: r.masterWeightBits });
-  const grad = r.gradDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null });
-  const states = Object.fromEntries(Object.entries(def.states).map(([k, s]) => [k, s({ quantize: r.quantize, scale: r.scale, paramDtype: r.paramDtype })]));
-  return { param, grad, states };
-}
-
-/** The fused kernel of an optimizer under the given options (what every backend compiles). */
-export function fusedKernel<H extends Hyper>(def: OptimizerDef<H>, opts: OptimizerOptions<H> = {}, windowGrad = false): Kernel {
-  const r = resolve(opts as OptimizerOptions<Hyper>);
-  const c = codecsFor(def, r);
-  return fuse({ name: `${def.name}`, groupSize: r.groupSize, param: c.param, grad: c.grad, states: c.states, update: (v, u) => def.update(v, u), windowGrad });
 }
 
 function asEntry(name: string, p: ParamInput): { name: string; data: Float32Array | Uint16Array; shape: number[] } {
@@ -118,8 +68,8 @@ export async function createOptimizer<H extends Hyper>(def: OptimizerDef<H>, par
   ];
   const gradSlots = fieldSlots(GRAD, codecs.grad);
   const { buffers, rowOf } = await allocate(backend, l, r.gradientRelease ? slots : [...slots, ...gradSlots]);
-  const program: Program = await backend.compile(fusedKernel(def, opts, false));
-  const release = r.gradientRelease ? await backend.compile(fusedKernel(def, opts, true)) : null;
+  const program: Program = await backend.compile(fusedKernel(def, r, false));
+  const release = r.gradientRelease ? await backend.compile(fusedKernel(def, r, true)) : null;
   const groups = (opts.groups ?? []).map((g, i) => {
     for (const n of g.params) if (!l.byName.has(n)) throw new RangeError(`createOptimizer: groups[${i}] names unknown tensor ${n}`);
     return { params: new Set(g.params), def: def.with(g.hyper) };
@@ -128,6 +78,3 @@ export async function createOptimizer<H extends Hyper>(def: OptimizerDef<H>, par
   await s.importValues(Object.fromEntries(entries.map((e) => [e.name, e.data])), true);
   return s;
 }
-
-export type { FieldArray, DeviceBuffer, Uniforms };
-type Uniforms = Parameters<typeof buildUniformTable>[1][number];

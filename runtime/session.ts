@@ -2,19 +2,20 @@
 // hyperparameters of each parameter group. Every public method validates its whole input before
 // it changes anything, so a bad call leaves the optimizer exactly as it was.
 
-import { buildUniformTable } from '../compiler/render/js/compile.ts';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import { GRAD, PARAM } from '../optim/fuse.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
-import { storedName } from '../dsl/codec.ts';
+import { decodeStored, encodeStored, storedName } from '../dsl/codec.ts';
 import { field } from '../dsl/ops.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { fromBf16, toBf16 } from './codecs.ts';
 import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
 import { slotBytes } from './arena.ts';
-import type { Codecs, GradInput, Resolved } from './optimizer.ts';
+import type { GradInput, Resolved } from './optimizer.ts';
+import type { Codecs } from '../optim/storage.ts';
 import { NonFiniteError, NumericsError, numericsProblem } from './numerics.ts';
+import { uniformTable as buildUniformTable } from '../compiler/ir/pipeline.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 export interface SessionParts<H extends Hyper> {
   def: OptimizerDef<H>; backend: Backend; layout: Layout; resolved: Resolved; codecs: Codecs;
@@ -196,7 +197,7 @@ export class Session<H extends Hyper> {
   async exportFp32(): Promise<Record<string, Float32Array>> {
     const c = this.p.codecs.param;
     const x = this.backend.alloc('f32', this.layout.length);
-    const k = kernel({ name: 'export', groupSize: this.layout.groupSize, outputs: [{ field: 'x', storage: 'f32', axis: 'element', value: c.decode(c.fields.map((f) => field(storedName(PARAM, f), f.storage, f.axis))) }] });
+    const k = kernel({ name: 'export', groupSize: this.layout.groupSize, outputs: [{ field: 'x', storage: 'f32', axis: 'element', value: decodeStored(PARAM, c) }] });
     await this.backend.run(await this.backend.compile(k), { bindings: { ...this.p.buffers, x }, uniforms: new Float32Array(1), rowOf: null, groups: [0, this.layout.groups], length: this.layout.length });
     const out: Record<string, Float32Array> = {};
     for (const t of this.layout.tensors) out[t.name] = (await this.backend.read(x, t.offset, t.length)) as Float32Array;
@@ -221,7 +222,7 @@ export class Session<H extends Hyper> {
     });
     const c = this.p.codecs.param;
     const x = this.backend.alloc('f32', this.layout.length);
-    const k = kernel({ name: 'import', groupSize: this.layout.groupSize, outputs: c.encode(field('x', 'f32')).map((value, i) => ({ field: storedName(PARAM, c.fields[i]!), storage: c.fields[i]!.storage, axis: c.fields[i]!.axis, value })) });
+    const k = kernel({ name: 'import', groupSize: this.layout.groupSize, outputs: encodeStored(PARAM, c, field('x', 'f32')) });
     const program = await this.backend.compile(k);
     for (const [t, v] of items) {
       // bf16 bits widen exactly to f32, and the codec's encode gives them back with a zero correction.

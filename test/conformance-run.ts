@@ -4,7 +4,6 @@
 // failing configuration it also prints the first differing elements of one step with their
 // inputs (DIAG=0 turns that off), so a rounding difference can be traced on the host.
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import { fields } from '../compiler/ir/kernel.ts';
 import { compareOptimizer, describeAgreement, optimizerConfigs } from './optimizers.ts';
 import type { OptimizerConfig } from './optimizers.ts';
@@ -13,6 +12,7 @@ import { rng } from './random-kernels.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
 import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 const bf16Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0]! >>> 16;
 

@@ -5,7 +5,6 @@
 // correction quanta of the JS backend's.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { FieldArray, Uniforms } from '../compiler/render/js/compile.ts';
 import { compile } from '../compiler/render/js/compile.ts';
 import { fields as kernelFields } from '../compiler/ir/kernel.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
@@ -13,6 +12,8 @@ import { availableBackends } from './backends.ts';
 import { differences, resident } from './harness.ts';
 import { randomData, randomKernel, rng } from './random-kernels.ts';
 import { compareOptimizer, describeAgreement, optimizerConfigs } from './optimizers.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import type { Uniforms } from '../compiler/ir/pipeline.ts';
 
 const backends = await availableBackends();
 console.log(`conformance: backends ${backends.map((b) => b.name).join(', ')}`);

@@ -5,7 +5,6 @@
 // 'webasm-threads' is webasm on gpu.js's worker pool, 'webasm-noshare' (any mode) computes shared
 // values again in each output pass. A step is: write the bf16 gradient to the device, then one launch.
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import { compile } from '../compiler/render/js/compile.ts';
 import { fields } from '../compiler/ir/kernel.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
@@ -13,6 +12,7 @@ import { adamwUniforms, flashAdamW } from '../runtime/gpujs-flashadamw.ts';
 import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 export interface BenchRow { backend: string; msPerStep: number; paramsPerSecond: number; deviceBytesPerParam: number; peakBytesPerParam: number; identical: string }
 

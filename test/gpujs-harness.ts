@@ -3,7 +3,6 @@
 // reproduces) over every IR op except exp2, log2 and rsqrt, with inputs that include the awkward
 // f32 values (±0, ±∞, NaN, subnormals, powers of two, halves for rounding ties).
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import { compile } from '../compiler/render/js/compile.ts';
 import type { Expr, Storage } from '../compiler/ir/ir.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
@@ -11,6 +10,7 @@ import { fields, kernel } from '../compiler/ir/kernel.ts';
 import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import * as d from '../dsl/ops.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 type T = 'f32' | 'i32' | 'u32' | 'bool';
 

@@ -8,10 +8,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import { both, randomKernel, testModes } from './gpujs-harness.ts';
 import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 const modes: GpujsMode[] = await testModes();
 // lavapipe compiles each pass (about 0.15 s a kernel on 2 cores), so webgpu runs fewer by default.

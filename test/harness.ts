@@ -1,11 +1,12 @@
 // Running one kernel on any Backend from host arrays, and comparing stored results: what the
 // conformance suite and bench/gpu.ts share.
 
-import type { FieldArray, Uniforms } from '../compiler/render/js/compile.ts';
 import { compile } from '../compiler/render/js/compile.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fields } from '../compiler/ir/kernel.ts';
 import type { Backend, DeviceBuffer, Program } from '../runtime/backends/backend.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import type { Uniforms } from '../compiler/ir/pipeline.ts';
 
 export interface Resident {
   readonly program: Program;

@@ -6,40 +6,23 @@
 // case 1 leaves out.
 
 import fc from 'fast-check';
-import type { FieldArray } from '../compiler/render/js/compile.ts';
-import type { Expr, Storage } from '../compiler/ir/ir.ts';
+import type { Storage } from '../compiler/ir/ir.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
-import type { Env } from '../compiler/ir/semantics.ts';
-import { evaluate, fmax } from '../compiler/ir/semantics.ts';
+import { interpret } from '../compiler/ir/interpret.ts';
 import * as d from '../dsl/ops.ts';
 import { exprArbitraries, exprFields, f32Value, i32Value, u32Value } from '../props/expr.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 export type Rows = Record<string, number>[];
 
-/** The oracle: evaluate every output of every element with semantics.ts, reading only old values. */
-export function interpret(k: Kernel, fields: Record<string, FieldArray>, rows: Rows, rowOf: Uint8Array, [g0, g1]: [number, number], n: number) {
+/** The oracle on copies of `fields`: every array after the launch, and the counters. */
+export function oracle(k: Kernel, fields: Record<string, FieldArray>, rows: Rows, rowOf: ArrayLike<number> | null, [g0, g1]: [number, number], n: number) {
   const out = Object.fromEntries(Object.entries(fields).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
-  const counters = k.counters.map(() => 0);
+  // A windowed field holds only the launched groups' elements (the oracle reads it relative to g0).
   const G = k.groupSize;
-  for (let g = g0; g < g1; g++) {
-    const base = g * G, end = Math.min(base + G, n);
-    const maxes = new Map<Expr, number>();
-    const env = (i: number): Env => ({
-      load: (f, axis) => fields[f]![axis === 'group' ? g : i]!,
-      uniform: (u) => Math.fround(rows[rowOf[g]!]![u]!),
-      groupMax: (e) => {
-        if (!maxes.has(e)) { let m = NaN; for (let j = base; j < end; j++) m = fmax(m, evaluate((e as Expr & { x: Expr }).x, env(j))); maxes.set(e, m); }
-        return maxes.get(e)!;
-      },
-    });
-    for (let i = base; i < end; i++) {
-      const e = env(i);
-      for (const o of k.outputs) if (o.axis === 'element') out[o.field]![i] = evaluate(o.value, e);
-      k.counters.forEach((c, ci) => { counters[ci] = counters[ci]! + evaluate(c.value, e); });
-    }
-    if (end > base) for (const o of k.outputs) if (o.axis === 'group') out[o.field]![g] = evaluate(o.value, env(base));
-  }
+  const bound = { ...out, ...Object.fromEntries(k.windowed.map((f) => [f, out[f]!.slice(g0 * G, Math.min(n, g1 * G))])) };
+  const counters = interpret(k, { fields: bound, uniforms: rows, rowOf, groups: [g0, g1], length: n });
   return { out, counters };
 }
 

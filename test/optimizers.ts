@@ -3,7 +3,6 @@
 // not compounded over the run), with fresh random bf16 gradients. Shared by the conformance suite
 // and by test/conformance-run.ts (the same check as a plain script, for the H200).
 
-import type { FieldArray } from '../compiler/render/js/compile.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
 import { resident } from './harness.ts';
 import { rng } from './random-kernels.ts';
@@ -12,6 +11,7 @@ import { JsBackend } from '../runtime/backends/js/js.ts';
 import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
 import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 
 export interface OptimizerConfig { readonly o: FlashOptimizer; readonly scale: ScaleStorage; readonly bits: 24 | 32 | null }
 export const optimizerConfigs: OptimizerConfig[] = (['adamw', 'lion', 'sgd'] as const).flatMap((o) =>

@@ -2,7 +2,7 @@
 // when the kernel is built, naming the kernel, the field and what is wrong.
 import { describe, expect, it } from 'vitest';
 import * as d from '../../dsl/ops.ts';
-import { fieldsRead, groupLevels, kernel, KernelError } from './kernel.ts';
+import { fieldsRead, groupLevels, kernel } from './kernel.ts';
 
 const x = d.field('x', 'f32');
 const out = (value = x) => [{ field: 'y', storage: 'f32' as const, axis: 'element' as const, value }];

@@ -120,3 +120,9 @@ export function groupLevels(k: Kernel): Expr[][] {
 }
 
 export const storageBytes: Record<Storage, number> = { f32: 4, i32: 4, u32: 4, u16: 2, i16: 2, u8: 1, i8: 1 };
+
+/** The typed array that holds a field of each storage on the host. */
+export type FieldArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Int8Array;
+export const arrayFor: Record<Storage, new (n: number) => FieldArray> = {
+  f32: Float32Array, i32: Int32Array, u32: Uint32Array, u16: Uint16Array, i16: Int16Array, u8: Uint8Array, i8: Int8Array,
+};

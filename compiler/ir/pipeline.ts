@@ -6,7 +6,7 @@ import { structuralKey } from './ir.ts';
 import type { Kernel } from './kernel.ts';
 import { kernel, roots, uniformsOf } from './kernel.ts';
 import type { Derived } from './passes.ts';
-import { fold, hoist, simplify } from './passes.ts';
+import { evalDerived, fold, hoist, simplify } from './passes.ts';
 import { rewrite, rules } from './rewrite.ts';
 
 export interface Prepared {
@@ -53,4 +53,24 @@ export function prepare(k: Kernel): Prepared {
     structuralKey([...h.roots, ...h.derived.map((d) => d.value)]),
   ].join('#');
   return { kernel: out, inputs, derived: h.derived, columns, key };
+}
+
+/** One row of uniforms by name (a parameter group's learning rate, step, …). */
+export type Uniforms = Readonly<Record<string, number>>;
+
+/** The rows × columns f32 uniform table of a prepared kernel; derived uniforms are computed here. */
+export function uniformTable(p: Prepared, rows: readonly Uniforms[]): Float32Array {
+  const S = p.columns.length;
+  const U = new Float32Array(Math.max(1, rows.length) * S);
+  rows.forEach((row, r) => {
+    const value = (name: string): number => {
+      const v = row[name];
+      if (typeof v !== 'number') throw new RangeError(`kernel ${p.kernel.name}: uniform ${name} is missing (row ${r})`);
+      return Math.fround(v);
+    };
+    const vals = evalDerived(p.derived, value);
+    const derived = new Map(p.derived.map((d, i) => [d.name, vals[i]!]));
+    p.columns.forEach((c, j) => { U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c); });
+  });
+  return U;
 }

@@ -2,10 +2,10 @@
 // buffers in, a compiled kernel, one launch over a range of groups. The runtime above it (arena,
 // optimizer) never knows which backend it talks to.
 
-import type { FieldArray } from '../../compiler/render/js/compile.ts';
 import type { Storage } from '../../compiler/ir/ir.ts';
 import type { Kernel } from '../../compiler/ir/kernel.ts';
 import type { Prepared } from '../../compiler/ir/pipeline.ts';
+import type { FieldArray } from '../../compiler/ir/kernel.ts';
 
 /** A device buffer of `length` values of `storage`. Opaque: only its backend looks inside. */
 export interface DeviceBuffer {

@@ -1,20 +1,12 @@
 // compile(kernel, { target }) → a runnable kernel with its source, cached by structural key.
 // Uniforms are data, not source: changing a learning rate between calls never compiles.
 
-import type { Storage } from '../../ir/ir.ts';
-import type { FieldRef, Kernel } from '../../ir/kernel.ts';
-import { fields, storageBytes } from '../../ir/kernel.ts';
-import { evalDerived } from '../../ir/passes.ts';
-import type { Prepared } from '../../ir/pipeline.ts';
-import { prepare } from '../../ir/pipeline.ts';
+import type { FieldArray, FieldRef, Kernel } from '../../ir/kernel.ts';
+import { arrayFor, fields, storageBytes } from '../../ir/kernel.ts';
+import type { Prepared, Uniforms } from '../../ir/pipeline.ts';
+import { prepare, uniformTable as table } from '../../ir/pipeline.ts';
 import { renderJs } from './render.ts';
 
-export type FieldArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Int8Array;
-export type Uniforms = Readonly<Record<string, number>>;
-
-export const arrayFor: Record<Storage, new (n: number) => FieldArray> = {
-  f32: Float32Array, i32: Int32Array, u32: Uint32Array, u16: Uint16Array, i16: Int16Array, u8: Uint8Array, i8: Int8Array,
-};
 
 export interface RunArgs {
   /** The arrays of every field the kernel touches, by name; outputs are written in place. */
@@ -63,29 +55,12 @@ export function compile(k: Kernel, opts: { target: 'js' } = { target: 'js' }): C
   return c;
 }
 
-/** The rows × columns f32 uniform table of a prepared kernel; derived uniforms are computed here. */
-export function buildUniformTable(p: Prepared, rows: readonly Uniforms[]): Float32Array {
-  const S = p.columns.length;
-  const U = new Float32Array(Math.max(1, rows.length) * S);
-  rows.forEach((row, r) => {
-    const value = (name: string): number => {
-      const v = row[name];
-      if (typeof v !== 'number') throw new RangeError(`kernel ${p.kernel.name}: uniform ${name} is missing (row ${r})`);
-      return Math.fround(v);
-    };
-    const vals = evalDerived(p.derived, value);
-    const derived = new Map(p.derived.map((d, i) => [d.name, vals[i]!]));
-    p.columns.forEach((c, j) => { U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c); });
-  });
-  return U;
-}
-
 function build(p: Prepared): CompiledKernel {
   const source = renderJs(p);
   const raw = new Function(source)() as RawKernel;
   const fs = fields(p.kernel);
   const G = p.kernel.groupSize;
-  const uniformTable = (rows: readonly Uniforms[]) => buildUniformTable(p, rows);
+  const uniformTable = (rows: readonly Uniforms[]) => table(p, rows);
   const run = (args: RunArgs) => {
     const F = fs.map((f) => {
       const a = args.fields[f.field];

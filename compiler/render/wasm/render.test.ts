@@ -4,13 +4,13 @@
 // round-half-away at its edges. Each is checked against the generated-JS reference.
 
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../js/compile.ts';
 import { compile } from '../js/compile.ts';
 import type { Kernel } from '../../ir/kernel.ts';
 import { fields, kernel } from '../../ir/kernel.ts';
 import * as d from '../../../dsl/ops.ts';
 import { JsBackend } from '../../../runtime/backends/js/js.ts';
 import { simdSupported } from '../../../runtime/backends/js/wasm-module.ts';
+import type { FieldArray } from '../../ir/kernel.ts';
 
 async function both(k: Kernel, data: Record<string, FieldArray>, n: number) {
   const ref = Object.fromEntries(Object.entries(data).map(([f, a]) => [f, a.slice()]));

@@ -4,16 +4,16 @@
 // where lavapipe's fast-math differences do not arise; docs/gpujs.md).
 
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor } from '../../../compiler/render/js/compile.ts';
 import { kernel } from '../../../compiler/ir/kernel.ts';
 import type { Codec } from '../../../dsl/codec.ts';
-import { storedName } from '../../../dsl/codec.ts';
+import { decodeStored, encodeStored, storedName } from '../../../dsl/codec.ts';
 import { masterCodec } from '../../../dsl/master.ts';
 import * as d from '../../../dsl/ops.ts';
 import { momentumCodec, varianceCodec } from '../../../dsl/quant.ts';
 import { both, testModes } from '../../../test/gpujs-harness.ts';
 import { GpujsBackend } from './gpujs.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 const modes = await testModes();
 const codecs: Codec[] = [
@@ -44,10 +44,8 @@ function data(c: Codec, n: number, G: number): Record<string, FieldArray> {
 describe.each(modes)('gpu.js %s mode: the project codecs', (mode) => {
   it.each(codecs.map((c) => [c.name, c] as const))('%s: decode, update, encode', async (_name, c) => {
     const G = 32, n = 300;
-    const loads = c.fields.map((f) => d.field(storedName('x', f), f.storage, f.axis));
-    const x = d.add(d.mul(c.decode(loads), d.uniform('a')), d.field('g', 'f32'));
-    const enc = c.encode(x);
-    const k = kernel({ name: `codec-${c.name}`, groupSize: G, outputs: c.fields.map((f, i) => ({ field: storedName('x', f), storage: f.storage, axis: f.axis, value: enc[i]! })) });
+    const x = d.add(d.mul(decodeStored('x', c), d.uniform('a')), d.field('g', 'f32'));
+    const k = kernel({ name: `codec-${c.name}`, groupSize: G, outputs: encodeStored('x', c, x) });
     const b = await GpujsBackend.create(mode);
     const r = await both(b, k, data(c, n, G), { a: 0.75 }, n);
     let same = 0, total = 0;

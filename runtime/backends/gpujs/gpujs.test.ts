@@ -3,7 +3,6 @@
 // that cannot run here must fail with a clear error.
 
 import { describe, expect, it } from 'vitest';
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
 import { kernel } from '../../../compiler/ir/kernel.ts';
 import * as d from '../../../dsl/ops.ts';
 import { compile } from '../../../compiler/render/js/compile.ts';
@@ -13,6 +12,7 @@ import { bench } from '../../../test/gpujs-bench.ts';
 import { flashAdamW } from '../../gpujs-flashadamw.ts';
 import { JsBackend } from '../js/js.ts';
 import type { GpujsMode } from './gpujs.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 
 const modes: GpujsMode[] = await testModes();
 

@@ -5,8 +5,6 @@
 // other modes they are host Float32Arrays. One `run` is one launch as the runtime counts them,
 // but several gpu.js kernel calls underneath (one per group maximum, output array and counter).
 
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { fields } from '../../../compiler/ir/kernel.ts';
@@ -17,6 +15,8 @@ import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsModule } from './device.ts';
 import { gpujsDevice, isDeviceArray } from './device.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | 'webgpu';
 export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];

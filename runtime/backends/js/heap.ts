@@ -3,12 +3,12 @@
 // (whole v128 accesses) and address 0 is never handed out (a kernel reads 0 as "no table").
 // Growing a non-shared memory detaches its old ArrayBuffer, so views are made on demand, never kept.
 
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import type { DeviceBuffer, Launch } from '../backend.ts';
 import { BackendError } from '../backend.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB; a shared memory must declare its maximum up front. */

@@ -7,8 +7,7 @@
 //          the reference every other backend is checked against.
 // Both give bit-identical results (test/conformance.test.ts, props/render-wasm.prop.ts).
 
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../../../compiler/render/js/compile.ts';
+import { compile } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { fields } from '../../../compiler/ir/kernel.ts';
@@ -18,6 +17,8 @@ import type { HeapBuffer } from './heap.ts';
 import { Heap, counterTotals, heapBuffer, launchPointers } from './heap.ts';
 import type { Engine } from './wasm-module.ts';
 import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 export type { Engine };
 export interface JsBackendOptions {

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernel } from '../../../compiler/ir/kernel.ts';
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
 import { compile } from '../../../compiler/render/js/compile.ts';
 import * as d from '../../../dsl/ops.ts';
 import type { Backend, DeviceBuffer } from '../backend.ts';
@@ -8,6 +7,7 @@ import { JsBackend } from './js.ts';
 import { JsThreadsBackend } from './threads.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import { adamw } from '../../../optim/index.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 
 // A momentum step with an int8 state and a per-group scale: a group reduction, group-axis and
 // element-axis outputs, two uniform rows and a counter, which is everything a split could break.

@@ -6,8 +6,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../../../compiler/render/js/compile.ts';
+import { compile } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { fields, storageBytes } from '../../../compiler/ir/kernel.ts';
@@ -17,6 +16,8 @@ import type { HeapBuffer } from './heap.ts';
 import { Heap, counterTotals, heapBuffer, launchPointers } from './heap.ts';
 import type { Engine } from './wasm-module.ts';
 import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 /** A buffer whose typed array lives in a SharedArrayBuffer every worker can see. */
 export interface SharedBuffer extends DeviceBuffer { readonly data: FieldArray }

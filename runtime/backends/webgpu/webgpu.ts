@@ -4,8 +4,7 @@
 // what failed (which kernel, which field); a lost device turns every later call, and every call
 // waiting on the GPU, into a BackendError instead of a hang.
 
-import type { FieldArray } from '../../../compiler/render/js/compile.ts';
-import { arrayFor, compile } from '../../../compiler/render/js/compile.ts';
+import { compile } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
@@ -16,6 +15,8 @@ import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
 import { requestDevice } from './device.ts';
+import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 export interface GpuBuffer extends DeviceBuffer { readonly buffer: GPUBuffer; readonly bytes: number }
 interface GpuProgram extends Program { readonly pipeline: GPUComputePipeline; readonly wgsl: WgslKernel; uniforms: GPUBuffer | null; readonly tables: GPUBuffer | null }
