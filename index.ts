@@ -29,11 +29,11 @@ export type { StorageOptions } from './optim/storage.ts';
 export { Reference, agreement } from './optim/reference.ts';
 
 // Runtime: bind an optimizer to tensors, step, checkpoint.
-export { createOptimizer } from './runtime/optimizer.ts';
-export type { OptimizerOptions, ParamInput, GradInput } from './runtime/optimizer.ts';
+export { createOptimizer, loadOptimizer } from './runtime/optimizer.ts';
+export type { OptimizerOptions, ParamInput, GradInput } from './runtime/options.ts';
 export type { Session, Memory } from './runtime/session.ts';
 export { NonFiniteError, NumericsError } from './runtime/numerics.ts';
-export { loadOptimizer, saveCheckpointFile, loadCheckpointFile, saveFp32, CheckpointError } from './runtime/checkpoint.ts';
+export { saveCheckpointFile, loadCheckpointFile, saveFp32, CheckpointError } from './runtime/checkpoint.ts';
 
 // Backends: where the kernel runs.
 export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backends/backend.ts';
@@ -43,5 +43,6 @@ export type { JsBackendOptions, Engine } from './runtime/backends/js/js.ts';
 export { WebGpuBackend } from './runtime/backends/webgpu/webgpu.ts';
 export type { WebGpuOptions } from './runtime/backends/webgpu/webgpu.ts';
 export { findAdapter } from './runtime/backends/webgpu/device.ts';
-export { GpujsBackend, gpujsModes } from './runtime/backends/gpujs/gpujs.ts';
-export type { GpujsMode } from './runtime/backends/gpujs/gpujs.ts';
+export { GpujsBackend } from './runtime/backends/gpujs/gpujs.ts';
+export { gpujsModes } from './runtime/backends/gpujs/device.ts';
+export type { GpujsMode } from './runtime/backends/gpujs/device.ts';

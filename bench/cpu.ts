@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
-import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
+import type { GpujsMode } from '../runtime/backends/gpujs/device.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';

@@ -2,7 +2,7 @@
 // and zero gradients, for every built-in optimizer.
 
 import { describe, expect, it } from 'vitest';
-import type { OptimizerOptions } from '../runtime/optimizer.ts';
+import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import { fromBf16 } from '../runtime/codecs.ts';
 import { adam, adamw, lion, sgd, sgdw } from './index.ts';

@@ -12,8 +12,9 @@ import { describe, expect, test } from 'vitest';
 import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
 import type { OptimizerDef } from '../optim/define.ts';
 import { Reference, type RefHyper, type RefName } from '../optim/reference.ts';
-import { createOptimizer, type OptimizerOptions } from '../runtime/optimizer.ts';
-import { loadOptimizer } from '../runtime/checkpoint.ts';
+import { createOptimizer } from '../runtime/optimizer.ts';
+import type { OptimizerOptions } from '../runtime/options.ts';
+import { loadOptimizer } from '../runtime/optimizer.ts';
 
 const RUNS = 100;
 const makers: Record<RefName, (h: RefHyper) => OptimizerDef> = {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { adamw, lion, sgd } from '../optim/index.ts';
-import { loadCheckpointFile, loadOptimizer, saveCheckpointFile, saveFp32 } from './checkpoint.ts';
-import { createOptimizer } from './optimizer.ts';
+import { loadCheckpointFile, saveCheckpointFile, saveFp32 } from './checkpoint.ts';
+import { createOptimizer, loadOptimizer } from './optimizer.ts';
 import { CheckpointError, decode } from './safetensors.ts';
 
 const rand = (n: number, seed = 1) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 48271) + 11) >>> 0) / 2 ** 32 - 0.5)); };

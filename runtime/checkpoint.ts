@@ -6,21 +6,33 @@
 import type { Storage } from '../compiler/ir/ir.ts';
 import { PARAM } from '../optim/fuse.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import { adam, adamw } from '../optim/adam.ts';
-import { lion } from '../optim/lion.ts';
-import { sgd, sgdw } from '../optim/sgd.ts';
-import type { Backend } from './backends/backend.ts';
-import type { OptimizerOptions } from './optimizer.ts';
-import { createOptimizer } from './optimizer.ts';
+import type { FieldSlot, Layout } from './arena.ts';
+import type { Backend, DeviceBuffer } from './backends/backend.ts';
+import type { Resolved } from './options.ts';
 import type { Dtype, Entry } from './safetensors.ts';
 import { CheckpointError, decode, encode, writeFileAtomic } from './safetensors.ts';
-import type { Session } from './session.ts';
 import { arrayFor } from '../compiler/ir/kernel.ts';
 
 export { CheckpointError };
-const FORMAT = 'flashoptim/1';
+export const FORMAT = 'flashoptim/1';
 
-function dtypeOf(s: Session<Hyper>, field: string, storage: Storage): Dtype {
+/** What a checkpoint reads from and restores into: a session (runtime/session.ts) implements it. */
+export interface Checkpointable {
+  readonly def: OptimizerDef<Hyper>;
+  readonly options: Resolved;
+  readonly layout: Layout;
+  readonly backend: Backend;
+  readonly fields: readonly FieldSlot[];
+  buffer(name: string): DeviceBuffer;
+  readonly steps: Int32Array;
+  stepCount: number;
+  hyperOf(name: string): Hyper;
+  restoreHyper(perTensor: readonly Hyper[]): void;
+  recomputeParamStats(): void;
+  exportFp32(): Promise<Record<string, Float32Array>>;
+}
+
+function dtypeOf(s: Checkpointable, field: string, storage: Storage): Dtype {
   if (storage === 'u16') {
     if (field === PARAM) return 'BF16';
     if (field.endsWith('_scale')) return s.options.scale === 'fp16' ? 'F16' : 'BF16';
@@ -31,7 +43,7 @@ function dtypeOf(s: Session<Hyper>, field: string, storage: Storage): Dtype {
 
 const keyOf = (tensor: string, field: string) => (field === PARAM ? tensor : `${tensor}::${field}`);
 
-export async function saveCheckpoint(s: Session<Hyper>): Promise<Uint8Array> {
+export async function saveCheckpoint(s: Checkpointable): Promise<Uint8Array> {
   const tensors: Record<string, Entry> = {};
   for (const f of s.fields) {
     const buf = s.buffer(f.name);
@@ -54,7 +66,7 @@ export async function saveCheckpoint(s: Session<Hyper>): Promise<Uint8Array> {
 }
 
 /** Restore a checkpoint into an optimizer of the same tensors and storage options. */
-export async function loadCheckpoint(s: Session<Hyper>, bytes: Uint8Array): Promise<void> {
+export async function loadCheckpoint(s: Checkpointable, bytes: Uint8Array): Promise<void> {
   const { tensors, metadata } = decode(bytes);
   if (metadata['format'] !== FORMAT) throw new CheckpointError(`checkpoint: format ${JSON.stringify(metadata['format'])} is not ${FORMAT}`);
   if (metadata['optimizer'] !== s.def.name) throw new CheckpointError(`checkpoint: saved by ${metadata['optimizer']}, loading into ${s.def.name}`);
@@ -85,35 +97,14 @@ export async function loadCheckpoint(s: Session<Hyper>, bytes: Uint8Array): Prom
   s.recomputeParamStats();
 }
 
-const builtins: Record<string, (h?: never) => OptimizerDef<never>> = { adam, adamw, sgd, sgdw, lion } as never;
-
-/** Create an optimizer from a checkpoint alone (built-ins by name; pass `def` for your own). */
-export async function loadOptimizer(bytes: Uint8Array, opts: { def?: OptimizerDef<Hyper>; backend?: 'js' | Backend } = {}): Promise<Session<Hyper>> {
-  const { tensors, metadata } = decode(bytes);
-  const name = metadata['optimizer'] ?? '';
-  const hyper = JSON.parse(metadata['hyper'] ?? '[]') as Hyper[];
-  const make = opts.def ?? builtins[name]?.(hyper[0] as never);
-  if (!make) throw new CheckpointError(`loadOptimizer: ${JSON.stringify(name)} is not a built-in optimizer; pass { def } for your own`);
-  const saved = JSON.parse(metadata['options'] ?? '{}') as OptimizerOptions;
-  const list = JSON.parse(metadata['tensors'] ?? '[]') as { name: string; shape: number[] }[];
-  const params = Object.fromEntries(list.map((t) => {
-    const e = tensors[t.name];
-    if (!e) throw new CheckpointError(`loadOptimizer: tensor ${t.name} is missing`);
-    return [t.name, { data: e.data as Float32Array | Uint16Array, shape: t.shape }];
-  }));
-  const s = await createOptimizer(make as OptimizerDef<Hyper>, params, { ...saved, backend: opts.backend ?? 'js' });
-  await loadCheckpoint(s, bytes);
-  return s;
-}
-
 /** Master weights as f32 safetensors: loadable by any reader (torch, numpy, TF.js, …). */
-export async function saveFp32(s: Session<Hyper>): Promise<Uint8Array> {
+export async function saveFp32(s: Checkpointable): Promise<Uint8Array> {
   const all = await s.exportFp32();
   return encode(Object.fromEntries(s.layout.tensors.map((t) => [t.name, { dtype: 'F32' as const, shape: t.shape, data: all[t.name]! }])), { format: 'flashoptim-fp32/1' });
 }
 
-export async function saveCheckpointFile(s: Session<Hyper>, path: string): Promise<void> { await writeFileAtomic(path, await saveCheckpoint(s)); }
-export async function loadCheckpointFile(s: Session<Hyper>, path: string): Promise<void> {
+export async function saveCheckpointFile(s: Checkpointable, path: string): Promise<void> { await writeFileAtomic(path, await saveCheckpoint(s)); }
+export async function loadCheckpointFile(s: Checkpointable, path: string): Promise<void> {
   const fs = await import('node:fs/promises');
   await loadCheckpoint(s, new Uint8Array(await fs.readFile(path)));
 }

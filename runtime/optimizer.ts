@@ -5,46 +5,20 @@
 
 import { GRAD, PARAM } from '../optim/fuse.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import type { Storage, StorageOptions } from '../optim/storage.ts';
-import { codecsFor, fusedKernel, oneOf, resolveStorage } from '../optim/storage.ts';
-import type { Backend, Program } from './backends/backend.ts';
+import { codecsFor, fusedKernel } from '../optim/storage.ts';
+import type { OptimizerOptions, ParamInput } from './options.ts';
+import { resolveOptions } from './options.ts';
+import type { Program } from './backends/backend.ts';
 import { JsBackend } from './backends/js/js.ts';
 import type { FieldSlot, Layout } from './arena.ts';
 import { allocate, fieldSlots, layout } from './arena.ts';
 import { Session } from './session.ts';
-
-export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
-  /** Parameter groups: per-group hyperparameters (e.g. no weight decay on biases and norms). */
-  readonly groups?: readonly { readonly params: readonly string[]; readonly hyper: Partial<H> }[];
-  /** A schedule: hyperparameters as a function of the step (applied before each step). */
-  readonly schedule?: (step: number) => Partial<H>;
-  /** 'skip' (default): count non-finite gradient elements and leave them out; 'error': also throw. */
-  readonly onNonFinite?: 'skip' | 'error';
-  /** Throw NumericsError when lr is too small to move the largest weights (spec §4.4, 0.49 ULP). */
-  readonly checkNumerics?: boolean;
-  /** Gradient release: only stepTensor(), no arena-sized gradient buffer. */
-  readonly gradientRelease?: boolean;
-  readonly backend?: 'js' | Backend;
-}
-
-export type ParamInput = Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
-export type GradInput = Float32Array | Uint16Array;
-
-/** Every option resolved: the storage, and how the session behaves. */
-export interface Resolved extends Storage {
-  readonly onNonFinite: 'skip' | 'error';
-  readonly checkNumerics: boolean;
-  readonly gradientRelease: boolean;
-}
-
-function resolve(o: OptimizerOptions<Hyper>): Resolved {
-  return {
-    ...resolveStorage(o),
-    onNonFinite: oneOf('createOptimizer', 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
-    checkNumerics: o.checkNumerics ?? false,
-    gradientRelease: o.gradientRelease ?? false,
-  };
-}
+import { adam, adamw } from '../optim/adam.ts';
+import { lion } from '../optim/lion.ts';
+import { sgd, sgdw } from '../optim/sgd.ts';
+import type { Backend } from './backends/backend.ts';
+import { loadCheckpoint } from './checkpoint.ts';
+import { CheckpointError, decode } from './safetensors.ts';
 
 function asEntry(name: string, p: ParamInput): { name: string; data: Float32Array | Uint16Array; shape: number[] } {
   const data = p instanceof Float32Array || p instanceof Uint16Array ? p : p?.data;
@@ -56,7 +30,7 @@ function asEntry(name: string, p: ParamInput): { name: string; data: Float32Arra
 }
 
 export async function createOptimizer<H extends Hyper>(def: OptimizerDef<H>, params: Readonly<Record<string, ParamInput>>, opts: OptimizerOptions<H> = {}): Promise<Session<H>> {
-  const r = resolve(opts as OptimizerOptions<Hyper>);
+  const r = resolveOptions(opts as OptimizerOptions<Hyper>);
   const entries = Object.entries(params).map(([n, p]) => asEntry(n, p));
   if (entries.length === 0) throw new RangeError('createOptimizer: no parameters');
   const backend = opts.backend === undefined || opts.backend === 'js' ? new JsBackend() : opts.backend;
@@ -76,5 +50,26 @@ export async function createOptimizer<H extends Hyper>(def: OptimizerDef<H>, par
   });
   const s = new Session<H>({ def, backend, layout: l, resolved: r, codecs, slots, gradSlots, buffers, rowOf, program, release, groups, schedule: opts.schedule, initialLr: Number(def.hyper['lr'] ?? 0) });
   await s.importValues(Object.fromEntries(entries.map((e) => [e.name, e.data])), true);
+  return s;
+}
+
+const builtins: Record<string, (h?: never) => OptimizerDef<never>> = { adam, adamw, sgd, sgdw, lion } as never;
+
+/** Create an optimizer from a checkpoint alone (built-ins by name; pass `def` for your own). */
+export async function loadOptimizer(bytes: Uint8Array, opts: { def?: OptimizerDef<Hyper>; backend?: 'js' | Backend } = {}): Promise<Session<Hyper>> {
+  const { tensors, metadata } = decode(bytes);
+  const name = metadata['optimizer'] ?? '';
+  const hyper = JSON.parse(metadata['hyper'] ?? '[]') as Hyper[];
+  const make = opts.def ?? builtins[name]?.(hyper[0] as never);
+  if (!make) throw new CheckpointError(`loadOptimizer: ${JSON.stringify(name)} is not a built-in optimizer; pass { def } for your own`);
+  const saved = JSON.parse(metadata['options'] ?? '{}') as OptimizerOptions;
+  const list = JSON.parse(metadata['tensors'] ?? '[]') as { name: string; shape: number[] }[];
+  const params = Object.fromEntries(list.map((t) => {
+    const e = tensors[t.name];
+    if (!e) throw new CheckpointError(`loadOptimizer: tensor ${t.name} is missing`);
+    return [t.name, { data: e.data as Float32Array | Uint16Array, shape: t.shape }];
+  }));
+  const s = await createOptimizer(make as OptimizerDef<Hyper>, params, { ...saved, backend: opts.backend ?? 'js' });
+  await loadCheckpoint(s, bytes);
   return s;
 }

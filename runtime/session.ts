@@ -11,7 +11,8 @@ import { fromBf16, toBf16 } from './codecs.ts';
 import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
 import { slotBytes } from './arena.ts';
-import type { GradInput, Resolved } from './optimizer.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { GradInput, Resolved } from './options.ts';
 import type { Codecs } from '../optim/storage.ts';
 import { NonFiniteError, NumericsError, numericsProblem } from './numerics.ts';
 import { uniformTable as buildUniformTable } from '../compiler/ir/pipeline.ts';
@@ -87,9 +88,9 @@ export class Session<H extends Hyper> {
   }
 
   /** A checkpoint (safetensors bytes): bf16 params, corrections, codes, scales, hyperparameters, steps. */
-  async save(): Promise<Uint8Array> { return (await import('./checkpoint.ts')).saveCheckpoint(this as never); }
+  async save(): Promise<Uint8Array> { return saveCheckpoint(this); }
   /** Restore a checkpoint; a corrupted, truncated or mismatched file throws and changes nothing. */
-  async load(bytes: Uint8Array): Promise<void> { return (await import('./checkpoint.ts')).loadCheckpoint(this as never, bytes); }
+  async load(bytes: Uint8Array): Promise<void> { return loadCheckpoint(this, bytes); }
 
   /** The hyperparameters in force for a tensor's group. */
   hyperOf(name: string): H { return this.groupDefs[this.groupOf(this.tensor(name))]!.hyper; }

@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
 import type { OptimizerDef } from '../optim/define.ts';
 import { availableBackends } from './backends.ts';
-import type { OptimizerOptions } from '../runtime/optimizer.ts';
+import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 
 const backends = (await availableBackends()).filter((b) => b.name !== 'js');

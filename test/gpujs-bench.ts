@@ -9,7 +9,7 @@ import { compile } from '../compiler/render/js/compile.ts';
 import { fields } from '../compiler/ir/kernel.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
 import { adamwUniforms, flashAdamW } from '../runtime/gpujs-flashadamw.ts';
-import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
+import type { GpujsMode } from '../runtime/backends/gpujs/device.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
 import type { FieldArray } from '../compiler/ir/kernel.ts';

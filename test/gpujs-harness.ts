@@ -7,7 +7,7 @@ import { compile } from '../compiler/render/js/compile.ts';
 import type { Expr, Storage } from '../compiler/ir/ir.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fields, kernel } from '../compiler/ir/kernel.ts';
-import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
+import type { GpujsMode } from '../runtime/backends/gpujs/device.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import * as d from '../dsl/ops.ts';
 import type { FieldArray } from '../compiler/ir/kernel.ts';

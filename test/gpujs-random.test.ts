@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { both, randomKernel, testModes } from './gpujs-harness.ts';
-import type { GpujsMode } from '../runtime/backends/gpujs/gpujs.ts';
+import type { GpujsMode } from '../runtime/backends/gpujs/device.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import type { FieldArray } from '../compiler/ir/kernel.ts';
 

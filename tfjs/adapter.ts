@@ -17,7 +17,7 @@ import type { NamedTensorMap, Scalar, Variable } from '@tensorflow/tfjs-core';
 /** tfjs-core's NamedTensor (not exported from its package entry). */
 export interface NamedTensor { name: string; tensor: tf.Tensor }
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import type { OptimizerOptions } from '../runtime/optimizer.ts';
+import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Memory, Session } from '../runtime/session.ts';
 

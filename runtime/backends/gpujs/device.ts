@@ -4,7 +4,10 @@
 // first (../shared/docs/gpu.md: a hot loop beside a live device can crash the process otherwise).
 
 import { BackendError } from '../backend.ts';
-import type { GpujsMode } from './gpujs.ts';
+import { installNavigatorGpu } from '../dawn.ts';
+
+export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | 'webgpu';
+export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];
 
 /** A gpu.js WebGPU pipeline result: an f32 array that stays on the GPU. */
 export interface DeviceArray { toArray(): Promise<Float32Array>; delete(): void; readonly output: number[] }
@@ -24,8 +27,6 @@ interface GpuInstance { createKernel(src: string, settings: object): RawKernel; 
 type RawKernel = ((...args: Part[]) => Part | Promise<Part>) & { kernel?: { constructor: { name: string }; fallbackReason?: string | null } };
 interface WebGpuContextStatic { acquire(): Promise<{ device: unknown }> }
 
-const inNode = typeof process !== 'undefined' && !!process.versions?.node;
-
 /** gpu.js itself (CommonJS in Node; bundlers pick its browser build). Loaded on first use only. */
 async function loadGpujs(): Promise<{ GPU: GpuCtor; WebGPUContext: WebGpuContextStatic }> {
   const m = await import('gpu.js') as unknown as { default?: unknown };
@@ -36,16 +37,7 @@ async function loadGpujs(): Promise<{ GPU: GpuCtor; WebGPUContext: WebGpuContext
  *  (gpu.js asks for the default 8 per shader stage; a fused optimizer step binds more). */
 async function acquireWebGpu(ctx: WebGpuContextStatic): Promise<void> {
   const g = globalThis as { navigator?: { gpu?: { requestAdapter(o?: object): Promise<unknown> } } };
-  // In Node, before any device exists: a hot loop beside a live device crashes V8's OSR (gpu.md).
-  if (inNode) (await import('node:v8')).default.setFlagsFromString('--no-use-osr');
-  if (!g.navigator?.gpu && inNode) {
-    const pkg = 'webgpu'; // a variable, so browser bundlers do not try to resolve the Node package
-    const webgpu = await import(/* @vite-ignore */ pkg) as { create(flags: string[]): unknown; globals: Record<string, unknown> };
-    // Dawn's enums and classes (GPUBufferUsage, …) as globals, as a browser has them.
-    for (const [k, v] of Object.entries(webgpu.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    g.navigator ??= {};
-    g.navigator.gpu = webgpu.create([]) as never;
-  }
+  if (!(await installNavigatorGpu())) throw new Error('no WebGPU entry point (navigator.gpu, or the webgpu package in Node)');
   const real = g.navigator!.gpu!;
   const wrapped = {
     requestAdapter: async (o?: object) => {

@@ -11,7 +11,7 @@ import { both, testModes } from '../../../test/gpujs-harness.ts';
 import { bench } from '../../../test/gpujs-bench.ts';
 import { flashAdamW } from '../../gpujs-flashadamw.ts';
 import { JsBackend } from '../js/js.ts';
-import type { GpujsMode } from './gpujs.ts';
+import type { GpujsMode } from './device.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 
 const modes: GpujsMode[] = await testModes();

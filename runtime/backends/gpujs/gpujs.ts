@@ -13,13 +13,11 @@ import type { GpujsPass, GpujsPlan } from '../../../compiler/render/gpujs/render
 import { HEAD, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsModule } from './device.ts';
-import { gpujsDevice, isDeviceArray } from './device.ts';
+import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsMode, GpujsModule } from './device.ts';
+import { gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
-export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | 'webgpu';
-export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];
 
 type Part = Float32Array | DeviceArray;
 interface GpujsBuffer extends DeviceBuffer { parts: Part[]; freed: boolean }

@@ -1,46 +1,10 @@
 /// <reference types="@webgpu/types" />
 // Getting a GPUDevice: `navigator.gpu` in browsers, the `webgpu` package (Dawn) in Node.
-//
-// In Node, V8's on-stack replacement of a hot loop while a Dawn device is alive kills the process
-// about half the time (segfaults, futex and mutex assertion failures; ../shared/docs/gpu.md). It
-// never happens with OSR off, so before the first device is created this module calls
-// `v8.setFlagsFromString('--no-use-osr')` (NODE_OPTIONS refuses that flag). Functions are still
-// optimized; only the replacement of a running loop is off. runtime/backends/webgpu/webgpu.test.ts proves a
-// 500 ms busy loop after device creation no longer kills the process.
+// In Node the entry point comes from Dawn (../dawn.ts), which also turns V8's on-stack
+// replacement off before the first device exists.
 
 import { BackendError } from '../backend.ts';
-
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-let osrOff = false;
-
-/** Turn V8 on-stack replacement off (Node only; idempotent). */
-export async function disableOsr(): Promise<void> {
-  if (!isNode || osrOff) return;
-  const v8 = await import('node:v8');
-  v8.setFlagsFromString('--no-use-osr');
-  osrOff = true;
-}
-
-let nodeGpu: Promise<GPU | null> | undefined;
-
-/** The GPU entry point: navigator.gpu, or Dawn's through the `webgpu` package; null if none. */
-export function gpuEntry(): Promise<GPU | null> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return Promise.resolve(nav.gpu);
-  if (!isNode) return Promise.resolve(null);
-  nodeGpu ??= (async () => {
-    try {
-      const pkg = 'webgpu';
-      const dawn = (await import(/* @vite-ignore */ pkg)) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
-      // Dawn's enums and classes (GPUBufferUsage, …) as globals, as a browser has them.
-      for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-      return dawn.create([]);
-    } catch {
-      return null;
-    }
-  })();
-  return nodeGpu;
-}
+import { disableOsr, gpuEntry } from '../dawn.ts';
 
 /** An adapter if this machine has one (lavapipe counts), else null. Never throws. */
 export async function findAdapter(): Promise<GPUAdapter | null> {

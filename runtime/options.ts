@@ -1,0 +1,40 @@
+// Options of createOptimizer: the storage (optim/storage.ts) and how the session behaves, resolved
+// once with every default filled in and every value checked.
+
+import type { Hyper } from '../optim/define.ts';
+import type { Storage, StorageOptions } from '../optim/storage.ts';
+import { oneOf, resolveStorage } from '../optim/storage.ts';
+import type { Backend } from './backends/backend.ts';
+
+export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
+  /** Parameter groups: per-group hyperparameters (e.g. no weight decay on biases and norms). */
+  readonly groups?: readonly { readonly params: readonly string[]; readonly hyper: Partial<H> }[];
+  /** A schedule: hyperparameters as a function of the step (applied before each step). */
+  readonly schedule?: (step: number) => Partial<H>;
+  /** 'skip' (default): count non-finite gradient elements and leave them out; 'error': also throw. */
+  readonly onNonFinite?: 'skip' | 'error';
+  /** Throw NumericsError when lr is too small to move the largest weights (spec §4.4, 0.49 ULP). */
+  readonly checkNumerics?: boolean;
+  /** Gradient release: only stepTensor(), no arena-sized gradient buffer. */
+  readonly gradientRelease?: boolean;
+  readonly backend?: 'js' | Backend;
+}
+
+export type ParamInput = Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
+export type GradInput = Float32Array | Uint16Array;
+
+/** Every option resolved: the storage, and how the session behaves. */
+export interface Resolved extends Storage {
+  readonly onNonFinite: 'skip' | 'error';
+  readonly checkNumerics: boolean;
+  readonly gradientRelease: boolean;
+}
+
+export function resolveOptions(o: OptimizerOptions<Hyper>): Resolved {
+  return {
+    ...resolveStorage(o),
+    onNonFinite: oneOf('createOptimizer', 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
+    checkNumerics: o.checkNumerics ?? false,
+    gradientRelease: o.gradientRelease ?? false,
+  };
+}
