@@ -3,6 +3,9 @@
 // scale) like real optimizer states. User-facing: import these into your own property tests.
 
 import fc from 'fast-check';
+import { prng } from './prng.ts';
+
+export { prng };
 
 const word = new Uint32Array(1);
 const float = new Float32Array(word.buffer);
@@ -33,18 +36,6 @@ export const finiteF32 = (): fc.Arbitrary<number> =>
 export const f32InBinades = (lo: number, hi: number): fc.Arbitrary<number> =>
   fc.tuple(fc.boolean(), fc.integer({ min: lo, max: hi - 1 }), fc.integer({ min: 0, max: 0x7fffff }))
     .map(([neg, e, m]) => Math.fround((neg ? -1 : 1) * (1 + m / 2 ** 23) * 2 ** e));
-
-/** A small deterministic PRNG (mulberry32), so a fast-check seed fixes a whole data set. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A standard normal sample (Box–Muller). */
 export function normal(rand: () => number): number {

@@ -1,53 +1,85 @@
-// Running one kernel on any Backend from host arrays, and comparing stored results: what the
-// conformance suite and bench/gpu.ts share.
+// Running one random case on a backend and on the oracle, and comparing what they stored. Shared by
+// the conformance suite's kernel tests and the backend unit tests that check a hand-written kernel.
 
-import { compile } from '../compiler/render/js/compile.ts';
-import type { Kernel } from '../compiler/ir/kernel.ts';
+import type { FieldArray, Kernel } from '../compiler/ir/kernel.ts';
 import { fields } from '../compiler/ir/kernel.ts';
-import type { Backend, DeviceBuffer, Program } from '../runtime/backends/backend.ts';
-import type { FieldArray } from '../compiler/ir/kernel.ts';
+import type { Expr } from '../compiler/ir/ir.ts';
+import { children } from '../compiler/ir/ir.ts';
+import { interpret } from '../compiler/ir/interpret.ts';
+import { uniformTable } from '../compiler/ir/pipeline.ts';
 import type { Uniforms } from '../compiler/ir/pipeline.ts';
+import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
+import type { Case } from './kernels.ts';
 
-export interface Resident {
-  readonly program: Program;
-  readonly buffers: Record<string, DeviceBuffer>;
-  readonly rowOf: DeviceBuffer | null;
-  /** One launch over `groups` (default all) with these uniform rows; resolves to the counters. */
-  step(rows: readonly Uniforms[], groups?: readonly [number, number]): Promise<number[]>;
-  read(): Promise<Record<string, FieldArray>>;
-  free(): void;
+export interface Result { readonly arrays: Record<string, FieldArray>; readonly counters: number[]; readonly source: string }
+
+const copy = (arrays: Readonly<Record<string, FieldArray>>) => Object.fromEntries(Object.entries(arrays).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
+
+/** The elements a windowed field holds: the launched groups' only. */
+function windowOf(c: Case, a: FieldArray): FieldArray {
+  const G = c.k.groupSize;
+  return a.slice(c.range[0] * G, Math.min(c.n, c.range[1] * G));
 }
 
-/** Upload `data` (every field the kernel touches) to `backend` and keep it there. */
-export async function resident(backend: Backend, k: Kernel, data: Readonly<Record<string, FieldArray>>, length: number, rowOf?: Uint32Array): Promise<Resident> {
-  const program = await backend.compile(k);
-  const buffers: Record<string, DeviceBuffer> = {};
-  for (const f of fields(k)) {
-    const a = data[f.field];
-    if (!a) throw new RangeError(`resident: no data for field ${f.field}`);
-    buffers[f.field] = backend.alloc(f.storage, a.length);
-    await backend.write(buffers[f.field]!, a);
-  }
-  let rows: DeviceBuffer | null = null;
-  if (rowOf) { rows = backend.alloc('u32', rowOf.length); await backend.write(rows, rowOf); }
-  const table = compile(k).uniformTable;
-  const nGroups = Math.ceil(length / k.groupSize);
-  return {
-    program, buffers, rowOf: rows,
-    step: (r, groups = [0, nGroups]) => backend.run(program, { bindings: buffers, uniforms: table(r), rowOf: rows, groups, length }),
-    read: async () => Object.fromEntries(await Promise.all(Object.entries(buffers).map(async ([n, b]) => [n, await backend.read(b)] as const))),
-    free: () => { for (const b of Object.values(buffers)) backend.free(b); if (rows) backend.free(rows); },
-  };
+/** What the oracle stores: every array after the launch (unbound ones unchanged), and the counters. */
+export function onOracle(c: Case): Result {
+  const arrays = copy(c.arrays);
+  const bound = { ...arrays, ...Object.fromEntries(c.k.windowed.map((f) => [f, windowOf(c, arrays[f]!)])) };
+  const counters = interpret(c.k, { fields: bound, uniforms: c.rows, rowOf: c.rowOf, groups: c.range, length: c.n });
+  return { arrays, counters, source: '' };
 }
 
-/** Indices where two stored arrays differ (NaN equals NaN; −0 differs from +0). */
-export function differences(a: FieldArray, b: FieldArray, limit = 5): { count: number; first: { i: number; a: number; b: number }[] } {
-  const first: { i: number; a: number; b: number }[] = [];
-  let count = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Object.is(a[i], b[i])) continue;
-    count++;
-    if (first.length < limit) first.push({ i, a: a[i]!, b: b[i]! });
+/** The same launch on `backend`: upload, one run, read every bound field back. */
+export async function onBackend(backend: Backend, c: Case): Promise<Result> {
+  const program = await backend.compile(c.k);
+  const arrays = copy(c.arrays);
+  const bind: Record<string, DeviceBuffer> = {};
+  for (const f of fields(c.k)) {
+    const a = c.k.windowed.includes(f.field) ? windowOf(c, arrays[f.field]!) : arrays[f.field]!;
+    bind[f.field] = backend.alloc(f.storage, a.length);
+    await backend.write(bind[f.field]!, a);
   }
-  return { count, first };
+  const rowOf = c.rowOf ? backend.alloc('u32', c.rowOf.length) : null;
+  try {
+    if (rowOf) await backend.write(rowOf, c.rowOf!);
+    const counters = await backend.run(program, { bindings: bind, uniforms: uniformTable(program.prepared, c.rows), rowOf, groups: c.range, length: c.n });
+    for (const [f, b] of Object.entries(bind)) if (!c.k.windowed.includes(f)) arrays[f] = await backend.read(b);
+    return { arrays, counters, source: program.source };
+  } finally {
+    for (const b of Object.values(bind)) backend.free(b);
+    if (rowOf) backend.free(rowOf);
+  }
+}
+
+/** A hand-written kernel over whole arrays, as a Case (one row, all groups). */
+export function caseOf(k: Kernel, arrays: Readonly<Record<string, FieldArray>>, n: number, rows: readonly Uniforms[] = [{}], rowOf: Uint32Array | null = null): Case {
+  return { k, n, arrays, rows, rowOf, range: [0, Math.ceil(n / k.groupSize)] };
+}
+
+/** Elements where two results differ (NaN equals NaN; −0 differs from +0), with the first few. */
+export function differences(got: Result, want: Result, limit = 5): { count: number; total: number; first: string[] } {
+  let count = 0, total = 0;
+  const first: string[] = [];
+  for (const [f, a] of Object.entries(want.arrays)) {
+    const b = got.arrays[f]!;
+    for (let i = 0; i < a.length; i++) {
+      total++;
+      if (Object.is(a[i], b[i])) continue;
+      count++;
+      if (first.length < limit) first.push(`${f}[${i}]: ${b[i]} (backend) vs ${a[i]} (oracle)`);
+    }
+  }
+  return { count, total, first };
+}
+
+/** An expression as text, for failure messages: `add(mul(a, x), 1.5)`; shared nodes are printed again. */
+export function show(e: Expr, depth = 0): string {
+  if (depth > 40) return '…';
+  switch (e.op) {
+    case 'const': return e.type === 'f32' ? String(e.value) : `${e.value}${e.type === 'bool' ? '' : e.type[0]}`;
+    case 'load': return e.axis === 'group' ? `${e.field}[g]` : e.field;
+    case 'uniform': return `$${e.name}`;
+    case 'unary': case 'binary': return `${e.fn}(${children(e).map((c) => show(c, depth + 1)).join(', ')})`;
+    default: return `${e.op}<${e.type}>(${children(e).map((c) => show(c, depth + 1)).join(', ')})`;
+  }
 }

@@ -12,12 +12,12 @@
 //   element that writes it, before it writes it; group outputs are written after the group);
 // - a windowed field holds only the launched elements: element i lives at i − g0·groupSize;
 // - uniform u of the group's row is Math.fround(rows[rowOf[g]][u]) (row 0 without rowOf);
-// - a counter is the sum over elements of its value (a bool counts 1).
+// - a counter is the sum over elements of its value (a bool counts 1), modulo 2^32, read as its type.
 
 import type { Expr } from './ir.ts';
 import { children, topo } from './ir.ts';
 import type { FieldArray, Kernel } from './kernel.ts';
-import { groupLevels, roots } from './kernel.ts';
+import { counterValue, groupLevels, roots } from './kernel.ts';
 import type { Uniforms } from './pipeline.ts';
 import { apply, fmax } from './semantics.ts';
 
@@ -47,6 +47,7 @@ export function interpret(k: Kernel, launch: Launch): number[] {
   };
   const windowStart = g0 * G;
   const vals = new Float64Array(order.length);
+  const args = [0, 0, 0]; // children's values of the node being applied (reused: no allocation per node)
   const counters = k.counters.map(() => 0);
   const groupValue = new Map<Expr, number>();
 
@@ -74,7 +75,11 @@ export function interpret(k: Kernel, launch: Launch): number[] {
           // A level not reduced yet reads NaN; only a higher level's argument could see it, and
           // those are evaluated after this level is known.
           case 'groupMax': vals[j] = groupValue.get(e) ?? NaN; break;
-          default: vals[j] = apply(e, kids[j]!.map((c) => vals[c]!));
+          default: {
+            const c = kids[j]!;
+            for (let m = 0; m < c.length; m++) args[m] = vals[c[m]!]!;
+            vals[j] = apply(e, args);
+          }
         }
       }
     };
@@ -90,7 +95,7 @@ export function interpret(k: Kernel, launch: Launch): number[] {
     for (let i = base; i < end; i++) {
       evalAt(i);
       for (const o of k.outputs) if (o.axis === 'element') pending.push([field(o.field), vals[at.get(o.value)!]!]);
-      k.counters.forEach((c, ci) => { counters[ci]! += vals[at.get(c.value)!]!; });
+      k.counters.forEach((c, ci) => { counters[ci] = counterValue(c, counters[ci]! + vals[at.get(c.value)!]!); });
       // Element i is written once all of its reads are done; no other element reads it.
       for (const [a, v] of pending) a[i] = v;
       pending.length = 0;

@@ -8,8 +8,15 @@ import { children, loadType, topo } from './ir.ts';
 
 export interface FieldRef { readonly field: string; readonly storage: Storage; readonly axis: Axis }
 export interface Output extends FieldRef { readonly value: Expr }
-/** A count summed over every element processed (a bool counts 1 when true). */
+/**
+ * A count summed over every element processed (a bool counts 1 when true). The sum wraps modulo
+ * 2^32 and reads as the counter's type (i32 signed; bool and u32 unsigned) on every backend, as a
+ * GPU's 32-bit atomics do; a count of booleans cannot wrap on an arena 32-bit indices address.
+ */
 export interface Counter { readonly name: string; readonly value: Expr }
+
+/** A counter's total as its type, from any integer sum of its values (exact below 2^53). */
+export const counterValue = (c: Counter, total: number): number => (c.value.type === 'i32' ? total | 0 : total >>> 0);
 
 export interface Kernel {
   readonly name: string;

@@ -20,32 +20,37 @@ export interface Program {
   readonly source: string;
 }
 
-export interface Launch {
+export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
   /** Every field the kernel touches, by name. */
-  readonly bindings: Readonly<Record<string, DeviceBuffer>>;
-  /** rows × columns f32 uniform table (compile's `uniformTable` builds it). */
+  readonly bindings: Readonly<Record<string, B>>;
+  /** rows × columns f32 uniform table (compiler/ir/pipeline.ts `uniformTable` builds it). */
   readonly uniforms: Float32Array;
   /** Row of each group (u32 per group), or null when there is one row. */
-  readonly rowOf: DeviceBuffer | null;
+  readonly rowOf: B | null;
   /** Groups to run, [start, end). */
   readonly groups: readonly [number, number];
   /** Element count: elements at or past it are neither read nor written. */
   readonly length: number;
 }
 
-export interface Backend {
+/**
+ * A backend is generic in its own buffer and program types, so it reads its own fields without
+ * downcasts; the runtime holds any backend as `Backend` (methods are bivariant in their
+ * parameters). A buffer or program from another backend is still refused at run time, by name.
+ */
+export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Program = Program> {
   readonly name: string;
-  alloc(storage: Storage, length: number): DeviceBuffer;
+  alloc(storage: Storage, length: number): B;
   /** Copy `data` into `buf` starting at element `offset`. */
-  write(buf: DeviceBuffer, data: FieldArray, offset?: number): Promise<void>;
+  write(buf: B, data: FieldArray, offset?: number): Promise<void>;
   /** Copy `length` elements from `offset` (default: all) back to the host. */
-  read(buf: DeviceBuffer, offset?: number, length?: number): Promise<FieldArray>;
-  compile(kernel: Kernel): Promise<Program>;
+  read(buf: B, offset?: number, length?: number): Promise<FieldArray>;
+  compile(kernel: Kernel): Promise<P>;
   /** One kernel launch; resolves to the kernel's counters, in declaration order. */
-  run(program: Program, launch: Launch): Promise<number[]>;
+  run(program: P, launch: Launch<B>): Promise<number[]>;
   /** Kernel launches so far: one optimizer step must be exactly one. */
   readonly launches: number;
-  free(buf: DeviceBuffer): void;
+  free(buf: B): void;
   dispose(): void;
 }
 

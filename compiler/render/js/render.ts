@@ -160,7 +160,8 @@ export function renderJs(p: Prepared): string {
   for (const o of k.outputs) if (o.axis === 'element') stores.push(`f${fieldIx.get(o.field)}[i] = ${ref(o.value, last)};`);
   k.counters.forEach((c, ci) => {
     const v = ref(c.value, last);
-    stores.push(`c${ci} += ${c.value.type === 'bool' ? `(${v} ? 1 : 0)` : v};`);
+    // Counters wrap modulo 2^32 as their type (compiler/ir/kernel.ts Counter).
+    stores.push(`c${ci} = (c${ci} + ${c.value.type === 'bool' ? `(${v} ? 1 : 0)` : v}) ${c.value.type === 'i32' ? '| 0' : '>>> 0'};`);
   });
   sections[last]!.body.push(...stores);
   const post: { pre: string[]; body: string[] } = { pre: [], body: [] };

@@ -7,7 +7,7 @@
 
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
-import { fields } from '../../../compiler/ir/kernel.ts';
+import { counterValue, fields } from '../../../compiler/ir/kernel.ts';
 import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { GpujsPass, GpujsPlan } from '../../../compiler/render/gpujs/render.ts';
 import { HEAD, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
@@ -20,10 +20,11 @@ import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
 
 type Part = Float32Array | DeviceArray;
-interface GpujsBuffer extends DeviceBuffer { parts: Part[]; freed: boolean }
-interface GpujsProgram extends Program { readonly plan: GpujsPlan; readonly kernels: Map<string, GpujsKernel> }
+/** A field as gpu.js holds it: one f32 array (two for i32/u32: 16-bit halves), on the host or the GPU. */
+export interface GpujsBuffer extends DeviceBuffer { parts: Part[]; freed: boolean; readonly owner: GpujsBackend }
+export interface GpujsProgram extends Program { readonly plan: GpujsPlan; readonly kernels: Map<string, GpujsKernel> }
 
-export class GpujsBackend implements Backend {
+export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   readonly name: string;
   launches = 0;
   /** gpu.js kernel calls (several per launch: see compiler/render/gpujs/render.ts). */
@@ -43,10 +44,10 @@ export class GpujsBackend implements Backend {
     return new GpujsBackend(mode, await gpujsDevice(mode, opts), opts);
   }
 
-  alloc(storage: Storage, length: number): DeviceBuffer {
+  alloc(storage: Storage, length: number): GpujsBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`gpujs.alloc: length must be a non-negative integer, got ${length}`);
     const parts = split(storage) ? [new Float32Array(length), new Float32Array(length)] : [new Float32Array(length)];
-    const b = { storage, length, parts, freed: false } as GpujsBuffer;
+    const b: GpujsBuffer = { storage, length, parts, freed: false, owner: this };
     this.buffers.add(b);
     this.peakBytes = Math.max(this.peakBytes, this.bytesHeld());
     return b;
@@ -59,9 +60,8 @@ export class GpujsBackend implements Backend {
     return s;
   }
 
-  private check(buf: DeviceBuffer, op: string): GpujsBuffer {
-    const b = buf as GpujsBuffer;
-    if (!b.parts) throw new BackendError(`gpujs.${op}: not a buffer of this backend`);
+  private check(b: GpujsBuffer, op: string): GpujsBuffer {
+    if (b?.owner !== this) throw new BackendError(`gpujs.${op}: not a buffer of this backend`);
     if (b.freed) throw new BackendError(`gpujs.${op}: buffer was freed`);
     return b;
   }
@@ -70,7 +70,7 @@ export class GpujsBackend implements Backend {
     return isDeviceArray(p) ? await p.toArray() : p;
   }
 
-  async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
+  async write(buf: GpujsBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = this.check(buf, 'write');
     if (offset < 0 || offset + data.length > b.length) throw new BackendError(`gpujs.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     if (!(data instanceof arrayFor[b.storage])) throw new BackendError(`gpujs.write: a ${b.storage} buffer takes a ${arrayFor[b.storage].name}, got ${data.constructor.name}`);
@@ -94,7 +94,7 @@ export class GpujsBackend implements Backend {
     }
   }
 
-  async read(buf: DeviceBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
+  async read(buf: GpujsBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
     const b = this.check(buf, 'read');
     if (offset < 0 || length < 0 || offset + length > b.length) throw new BackendError(`gpujs.read: [${offset}, ${offset + length}) outside a buffer of ${b.length}`);
     const parts = await Promise.all(b.parts.map((p) => this.host(p)));
@@ -104,13 +104,13 @@ export class GpujsBackend implements Backend {
     return out;
   }
 
-  async compile(kernel: Kernel): Promise<Program> {
+  async compile(kernel: Kernel): Promise<GpujsProgram> {
     const prepared = prepare(kernel);
     let plan: GpujsPlan;
     try { plan = renderGpujs(prepared, { fround: this.mode === 'cpu', signedZeros: this.mode === 'cpu' || this.mode === 'webasm', share: this.opts.share ?? true }); } catch (e) {
       throw new BackendError(`gpujs.compile: kernel ${kernel.name}: ${(e as Error).message}`);
     }
-    return { prepared, source: plan.source, plan, kernels: new Map() } as GpujsProgram;
+    return { prepared, source: plan.source, plan, kernels: new Map() };
   }
 
   private kernelFor(prog: GpujsProgram, pass: GpujsPass, length: number): GpujsKernel {
@@ -120,8 +120,7 @@ export class GpujsBackend implements Backend {
     return k;
   }
 
-  async run(program: Program, l: Launch): Promise<number[]> {
-    const prog = program as GpujsProgram;
+  async run(prog: GpujsProgram, l: Launch<GpujsBuffer>): Promise<number[]> {
     const { plan, prepared } = prog;
     const G = plan.groupSize, S = prepared.columns.length;
     const nGroups = Math.ceil(l.length / G);
@@ -206,12 +205,12 @@ export class GpujsBackend implements Backend {
       const b = fieldOf(field);
       parts.forEach((p, i) => { const old = b.parts[i]; if (old && isDeviceArray(old)) old.delete(); b.parts[i] = p; });
     }
-    return counts;
+    // Counters wrap modulo 2^32 as their type, as on every backend (compiler/ir/kernel.ts).
+    return prepared.kernel.counters.map((c, i) => counterValue(c, counts[i]!));
   }
 
-  free(buf: DeviceBuffer): void {
-    const b = buf as GpujsBuffer;
-    if (b.freed) return;
+  free(b: GpujsBuffer): void {
+    if (b.freed || b.owner !== this) return;
     for (const p of b.parts) if (isDeviceArray(p)) p.delete();
     b.parts = [];
     b.freed = true;

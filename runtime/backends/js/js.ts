@@ -7,38 +7,36 @@
 //          the reference every other backend is checked against.
 // Both give bit-identical results (test/conformance.test.ts, props/render-wasm.prop.ts).
 
-import { compile } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
-import type { Kernel } from '../../../compiler/ir/kernel.ts';
+import type { FieldArray, Kernel } from '../../../compiler/ir/kernel.ts';
 import { fields } from '../../../compiler/ir/kernel.ts';
-import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
+import type { CompiledKernel } from '../../../compiler/render/js/compile.ts';
+import { compile } from '../../../compiler/render/js/compile.ts';
+import type { Backend, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import type { HeapBuffer } from './heap.ts';
-import { Heap, counterTotals, heapBuffer, launchPointers } from './heap.ts';
+import type { JsBuffer } from './heap.ts';
+import { Heap, arrayBuffer, counterTotals, heapBuffer, launchArrays, launchPointers, own } from './heap.ts';
 import type { Engine } from './wasm-module.ts';
 import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
-import type { FieldArray } from '../../../compiler/ir/kernel.ts';
-import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
-export type { Engine };
+export type { Engine, JsBuffer };
 export interface JsBackendOptions {
   /** 'auto' (default): 'wasm' where the engine has WebAssembly SIMD, else 'js'. */
   readonly engine?: Engine | 'auto';
 }
 
-export interface JsBuffer extends DeviceBuffer {
-  /** The values, as a typed array (for the wasm engine a fresh view into the heap each time). */
-  readonly data: FieldArray;
-}
-interface JsProgram extends Program { readonly kernel: ReturnType<typeof compile> }
-interface WasmProgram extends Program {
-  readonly run: (...args: number[]) => void;
-  readonly fieldNames: readonly string[];
-  readonly scratch: number;
-  readonly counters: number;
-}
+/** A kernel compiled by a JS backend: a generated function (engine 'js') or a WebAssembly instance. */
+export type JsProgram =
+  | (Program & { readonly kind: 'js'; readonly kernel: CompiledKernel })
+  | (Program & {
+      readonly kind: 'wasm';
+      readonly run: (...args: number[]) => void;
+      readonly fieldNames: readonly string[];
+      /** Address of this program's scratch (counter totals, stashes) in the heap. */
+      readonly scratch: number;
+    });
 
-export class JsBackend implements Backend {
+export class JsBackend implements Backend<JsBuffer, JsProgram> {
   readonly name: string;
   readonly engine: Engine;
   launches = 0;
@@ -57,21 +55,21 @@ export class JsBackend implements Backend {
 
   alloc(storage: Storage, length: number): JsBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`js.alloc: length must be a non-negative integer, got ${length}`);
-    return this.heap ? heapBuffer(this.heap, storage, length) : { storage, length, data: new arrayFor[storage](length) };
+    return this.heap ? heapBuffer(this.heap, storage, length) : arrayBuffer(this, storage, length);
   }
 
-  async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
-    const b = buf as JsBuffer;
+  async write(buf: JsBuffer, data: FieldArray, offset = 0): Promise<void> {
+    const b = own(this.heap ?? this, buf, 'buffer', 'js');
     if (offset < 0 || offset + data.length > b.length) throw new BackendError(`js.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     b.data.set(data as never, offset);
   }
 
-  async read(buf: DeviceBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
-    return (buf as JsBuffer).data.slice(offset, offset + length);
+  async read(buf: JsBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
+    return own(this.heap ?? this, buf, 'buffer', 'js').data.slice(offset, offset + length);
   }
 
-  async compile(kernel: Kernel): Promise<Program> {
-    const asJs = () => { const k = compile(kernel, { target: 'js' }); return { prepared: k.prepared, source: k.source, kernel: k } as JsProgram; };
+  async compile(kernel: Kernel): Promise<JsProgram> {
+    const asJs = (): JsProgram => { const k = compile(kernel, { target: 'js' }); return { kind: 'js', prepared: k.prepared, source: k.source, kernel: k }; };
     if (!this.heap) return asJs();
     let w: Awaited<ReturnType<typeof compileWasm>>;
     try { w = await compileWasm(kernel); } catch (e) {
@@ -82,26 +80,20 @@ export class JsBackend implements Backend {
       return asJs();
     }
     const instance = new WebAssembly.Instance(w.module, imports(this.heap.memory));
-    const p: WasmProgram = {
-      prepared: w.prepared, source: w.wat, run: instance.exports['run'] as WasmProgram['run'],
-      fieldNames: fields(w.prepared.kernel).map((f) => f.field), scratch: this.heap.alloc(w.scratchBytes), counters: w.prepared.kernel.counters.length,
+    return {
+      kind: 'wasm', prepared: w.prepared, source: w.wat, run: instance.exports['run'] as (...args: number[]) => void,
+      fieldNames: fields(w.prepared.kernel).map((f) => f.field), scratch: this.heap.alloc(w.scratchBytes),
     };
-    return p;
   }
 
-  async run(program: Program, l: Launch): Promise<number[]> {
+  async run(p: JsProgram, l: Launch<JsBuffer>): Promise<number[]> {
     this.launches++;
-    if (!('run' in program)) {
-      const k = (program as JsProgram).kernel;
-      const F = k.fields.map((f) => {
-        const b = l.bindings[f.field] as JsBuffer | undefined;
-        if (!b) throw new BackendError(`js.run: field ${f.field} is not bound`);
-        return b.data;
-      });
-      const R = l.rowOf ? (l.rowOf as JsBuffer).data : null;
-      return k.raw(F, l.uniforms, program.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
+    if (p.kind === 'js') {
+      const k = p.kernel;
+      const { F, R } = launchArrays(this.heap ?? this, k.fields.map((f) => f.field), l, 'js');
+      return k.raw(F, l.uniforms, p.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
     }
-    const p = program as WasmProgram, heap = this.heap!;
+    const heap = this.heap!;
     const { ptrs, R } = launchPointers(heap, p.fieldNames, l, 'js');
     if (l.uniforms.byteLength > this.table.bytes) {
       if (this.table.at) heap.release(this.table.at);
@@ -109,12 +101,11 @@ export class JsBackend implements Backend {
     }
     new Float32Array(heap.memory.buffer, this.table.at, l.uniforms.length).set(l.uniforms);
     p.run(...ptrs, this.table.at, R, l.groups[0], l.groups[1], l.length, p.scratch);
-    return counterTotals(heap, p.scratch, p.counters);
+    return counterTotals(heap, p.scratch, p.prepared.kernel.counters);
   }
 
-  free(buf: DeviceBuffer): void {
-    const b = buf as HeapBuffer;
-    if (this.heap && b.heap === this.heap) this.heap.release(b.ptr);
+  free(buf: JsBuffer): void {
+    if (this.heap && buf.owner === this.heap) this.heap.release(buf.ptr!);
   }
 
   dispose(): void {}

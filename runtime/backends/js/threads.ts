@@ -9,19 +9,15 @@ import { availableParallelism } from 'node:os';
 import { compile } from '../../../compiler/render/js/compile.ts';
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
-import { fields, storageBytes } from '../../../compiler/ir/kernel.ts';
-import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
+import { counterValue, fields, storageBytes } from '../../../compiler/ir/kernel.ts';
+import type { Counter, FieldArray } from '../../../compiler/ir/kernel.ts';
+import type { CompiledKernel } from '../../../compiler/render/js/compile.ts';
+import type { Backend, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import type { HeapBuffer } from './heap.ts';
-import { Heap, counterTotals, heapBuffer, launchPointers } from './heap.ts';
+import type { JsBuffer } from './heap.ts';
+import { Heap, arrayBuffer, counterTotals, heapBuffer, launchArrays, launchPointers, own } from './heap.ts';
 import type { Engine } from './wasm-module.ts';
 import { compileWasm, imports, resolveEngine } from './wasm-module.ts';
-import type { FieldArray } from '../../../compiler/ir/kernel.ts';
-import { arrayFor } from '../../../compiler/ir/kernel.ts';
-
-/** A buffer whose typed array lives in a SharedArrayBuffer every worker can see. */
-export interface SharedBuffer extends DeviceBuffer { readonly data: FieldArray }
-interface ThreadProgram extends Program { readonly id: number; readonly fieldNames: readonly string[] }
 
 // Workers are plain JS (eval'd), so they run the same under node, tsx and vitest. A worker keeps
 // the kernels it was sent by id and answers each run with its counters.
@@ -40,7 +36,7 @@ parentPort.on('message', (m) => {
   try {
     const k = kernels.get(m.id);
     let counts;
-    if (m.args) { k.run(...m.args); counts = Array.from(new BigInt64Array(k.memory.buffer, m.scr, m.nc), Number); }
+    if (m.args) { k.run(...m.args); counts = Array.from(new BigInt64Array(k.memory.buffer, m.scr, m.nc), (x) => Number(BigInt.asUintN(32, x))); }
     else counts = k(m.F, m.U, m.S, m.R, m.g0, m.g1, m.n);
     parentPort.postMessage({ seq: m.seq, counts });
   } catch (e) {
@@ -80,8 +76,8 @@ class Thread {
  * worker's, or the two cores trade the line back and forth: a block padded so that its used part
  * starts and ends 128 bytes (a line and its prefetch pair) away from any neighbour.
  */
-/** Counters of the slices, added up. */
-const sum = (counts: number[][]) => counts[0]!.map((_, i) => counts.reduce((s, c) => s + c[i]!, 0));
+/** Counters of the slices, added up and wrapped as each counter's type (compiler/ir/kernel.ts). */
+const sum = (counters: readonly Counter[], counts: number[][]) => counters.map((c, i) => counterValue(c, counts.reduce((s, x) => s + x[i]!, 0)));
 
 function privateBlock(heap: Heap, bytes: number): number {
   const at = heap.alloc(bytes + 384);
@@ -100,15 +96,16 @@ export interface ThreadsOptions {
   readonly engine?: Engine | 'auto';
 }
 
-interface WasmThreadProgram extends Program {
-  readonly id: number;
-  readonly fieldNames: readonly string[];
-  readonly local: (...args: number[]) => void; // the calling thread's instance, for small launches
-  readonly scratch: readonly number[]; // one per worker, then the calling thread's
-  readonly counters: number;
-}
+/** A kernel every worker holds under `id`: generated JS, or a WebAssembly module over the shared heap. */
+export type ThreadProgram = Program & { readonly id: number; readonly fieldNames: readonly string[] } & (
+  | { readonly kind: 'js'; readonly kernel: CompiledKernel }
+  | {
+      readonly kind: 'wasm';
+      readonly local: (...args: number[]) => void; // the calling thread's instance, for small launches
+      readonly scratch: readonly number[]; // one per worker, then the calling thread's
+    });
 
-export class JsThreadsBackend implements Backend {
+export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   readonly name: string;
   readonly threads: number;
   readonly engine: Engine;
@@ -133,28 +130,23 @@ export class JsThreadsBackend implements Backend {
     this.pool = Array.from({ length: t }, () => new Thread());
   }
 
-  alloc(storage: Storage, length: number): SharedBuffer {
+  alloc(storage: Storage, length: number): JsBuffer {
     if (!Number.isInteger(length) || length < 0) throw new BackendError(`js-threads.alloc: length must be a non-negative integer, got ${length}`);
-    if (this.heap) return heapBuffer(this.heap, storage, length);
-    const Ctor = arrayFor[storage] as unknown as new (b: SharedArrayBuffer) => FieldArray;
-    // Round the byte size up to 4 so every view is aligned and a zero-length buffer still exists.
-    const bytes = Math.max(4, Math.ceil((length * storageBytes[storage]) / 4) * 4);
-    const data = new Ctor(new SharedArrayBuffer(bytes)).subarray(0, length) as FieldArray;
-    return { storage, length, data };
+    return this.heap ? heapBuffer(this.heap, storage, length) : arrayBuffer(this, storage, length, true);
   }
 
-  async write(buf: DeviceBuffer, data: FieldArray, offset = 0): Promise<void> {
-    const b = buf as SharedBuffer;
+  async write(buf: JsBuffer, data: FieldArray, offset = 0): Promise<void> {
+    const b = own(this.heap ?? this, buf, 'buffer', 'js-threads');
     if (offset < 0 || offset + data.length > b.length) throw new BackendError(`js-threads.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     b.data.set(data as never, offset);
   }
 
-  async read(buf: DeviceBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
+  async read(buf: JsBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
     // slice() of a shared view copies into an ordinary ArrayBuffer: the caller owns the result.
-    return (buf as SharedBuffer).data.slice(offset, offset + length);
+    return own(this.heap ?? this, buf, 'buffer', 'js-threads').data.slice(offset, offset + length);
   }
 
-  async compile(kernel: Kernel): Promise<Program> {
+  async compile(kernel: Kernel): Promise<ThreadProgram> {
     this.live();
     if (this.heap) return this.compileWasm(kernel, this.heap);
     const k = compile(kernel, { target: 'js' });
@@ -164,41 +156,35 @@ export class JsThreadsBackend implements Backend {
       this.sent.set(k.prepared.key, id);
       for (const t of this.pool) t.worker.postMessage({ type: 'compile', id, source: k.source });
     }
-    return { prepared: k.prepared, source: k.source, id, fieldNames: k.fields.map((f) => f.field), kernel: k } as ThreadProgram;
+    return { kind: 'js', prepared: k.prepared, source: k.source, id, fieldNames: k.fields.map((f) => f.field), kernel: k };
   }
 
-  private async compileWasm(kernel: Kernel, heap: Heap): Promise<WasmThreadProgram> {
+  private async compileWasm(kernel: Kernel, heap: Heap): Promise<ThreadProgram> {
     const w = await compileWasm(kernel, { shared: true });
     const id = this.nextId++;
     for (const t of this.pool) t.worker.postMessage({ type: 'wasm', id, module: w.module, memory: heap.memory });
     return {
-      prepared: w.prepared, source: w.wat, id, fieldNames: fields(w.prepared.kernel).map((f) => f.field),
-      local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as WasmThreadProgram['local'],
-      scratch: Array.from({ length: this.threads + 1 }, () => privateBlock(heap, w.scratchBytes)), counters: w.prepared.kernel.counters.length,
+      kind: 'wasm', prepared: w.prepared, source: w.wat, id, fieldNames: fields(w.prepared.kernel).map((f) => f.field),
+      local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as (...args: number[]) => void,
+      scratch: Array.from({ length: this.threads + 1 }, () => privateBlock(heap, w.scratchBytes)),
     };
   }
 
-  async run(program: Program, l: Launch): Promise<number[]> {
+  async run(p: ThreadProgram, l: Launch<JsBuffer>): Promise<number[]> {
     this.live();
-    if ('local' in program) return this.runWasm(program as WasmThreadProgram, l, this.heap!);
-    const p = program as ThreadProgram & { kernel: ReturnType<typeof compile> };
-    const F = p.fieldNames.map((name) => {
-      const b = l.bindings[name] as SharedBuffer | undefined;
-      if (!b) throw new BackendError(`js-threads.run: field ${name} is not bound`);
-      if (!(b.data.buffer instanceof SharedArrayBuffer)) throw new BackendError(`js-threads.run: field ${name} was not allocated by this backend`);
-      return b.data;
-    });
-    const R = l.rowOf ? (l.rowOf as SharedBuffer).data : null;
+    if (p.kind === 'wasm') return this.runWasm(p, l, this.heap!);
+    const { F, R } = launchArrays(this, p.fieldNames, l, 'js-threads');
     const S = p.prepared.columns.length;
     const [g0, g1] = l.groups;
     this.launches++;
     const parts = this.slices(g0, g1);
     if (!parts) return p.kernel.raw(F, l.uniforms, S, R, g0, g1, l.length);
+    const counters = p.prepared.kernel.counters;
     // A windowed field holds only the launch's groups and the kernel indexes it from its own first
     // group (i − g0·G); a slice starting at group a gets a view that starts (a − g0)·G further in.
     const G = p.prepared.kernel.groupSize;
     const windowed = new Set(p.prepared.kernel.windowed);
-    return sum(await Promise.all(parts.map(([a, b], w) => {
+    return sum(counters, await Promise.all(parts.map(([a, b], w) => {
       const Fw = windowed.size === 0 ? F : F.map((f, i) => (windowed.has(p.fieldNames[i]!) ? f.subarray((a - g0) * G) as FieldArray : f));
       const seq = this.seq++;
       return this.pool[w]!.run(seq, { seq, id: p.id, F: Fw, U: l.uniforms, S, R, g0: a, g1: b, n: l.length });
@@ -213,7 +199,7 @@ export class JsThreadsBackend implements Backend {
     return Array.from({ length: parts }, (_, w) => [g0 + Math.floor((total * w) / parts), g0 + Math.floor((total * (w + 1)) / parts)]);
   }
 
-  private async runWasm(p: WasmThreadProgram, l: Launch, heap: Heap): Promise<number[]> {
+  private async runWasm(p: ThreadProgram & { kind: 'wasm' }, l: Launch<JsBuffer>, heap: Heap): Promise<number[]> {
     const k = p.prepared.kernel, G = k.groupSize;
     const { ptrs, R } = launchPointers(heap, p.fieldNames, l, 'js-threads');
     // Each launch gets its own copy of the uniform table, so launches in flight never share one.
@@ -224,21 +210,20 @@ export class JsThreadsBackend implements Backend {
     try {
       const parts = this.slices(g0, g1);
       const own = p.scratch[this.threads]!;
-      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, own); return counterTotals(heap, own, p.counters); }
+      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, own); return counterTotals(heap, own, k.counters); }
       // A windowed field holds only the launch's groups from its own first group: a slice starting
       // at group a reads it (a − g0)·G elements further in.
-      const bytes = p.fieldNames.map((n) => (k.windowed.includes(n) ? storageBytes[(l.bindings[n] as SharedBuffer).storage] : 0));
-      return sum(await Promise.all(parts.map(([a, b], w) => {
+      const bytes = p.fieldNames.map((n) => (k.windowed.includes(n) ? storageBytes[l.bindings[n]!.storage] : 0));
+      return sum(k.counters, await Promise.all(parts.map(([a, b], w) => {
         const args = [...ptrs.map((ptr, i) => ptr + (a - g0) * G * bytes[i]!), U, R, a, b, l.length, p.scratch[w]!];
         const seq = this.seq++;
-        return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: p.counters });
+        return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: k.counters.length });
       })));
     } finally { heap.release(U); }
   }
 
-  free(buf: DeviceBuffer): void {
-    const b = buf as HeapBuffer;
-    if (this.heap && b.heap === this.heap) this.heap.release(b.ptr);
+  free(buf: JsBuffer): void {
+    if (this.heap && buf.owner === this.heap) this.heap.release(buf.ptr!);
   }
 
   dispose(): void {
