@@ -24,6 +24,7 @@ import { compile } from '../compiler/render/js/compile.ts';
 import { adamw } from '../optim/index.ts';
 import { fusedKernel } from '../optim/storage.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
+import { uniformF32 } from '../props/prng.ts';
 
 export interface Row { readonly method: string; readonly log2n: number; readonly mparamPerS: number; readonly bytesPerParam: number; readonly msPerStep: number; readonly reps: number }
 
@@ -48,12 +49,7 @@ function plainAdamW(p: Float32Array, g: Float32Array, m: Float32Array, v: Float3
   }
 }
 
-function gradient(n: number): Float32Array {
-  const g = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; g[i] = (s / 2 ** 32 - 0.5) * 1e-2; }
-  return g;
-}
+const gradient = (n: number): Float32Array => uniformF32(n, 12345, 1e-2);
 
 /** The gradient as bf16 words (what a bf16 training loop hands the optimizer). */
 function bf16(g: Float32Array): Uint16Array {

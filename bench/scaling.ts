@@ -10,6 +10,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { adamw } from '../optim/index.ts';
 import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
+import { prng } from '../props/prng.ts';
 
 const arg = (k: string, d: number) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const log2n = arg('--log2n', 24), rounds = arg('--rounds', 6), seconds = arg('--seconds', 3);
@@ -17,8 +18,8 @@ const n = 2 ** log2n;
 
 function bf16Gradient(): Uint16Array {
   const out = new Uint16Array(n), f = new Float32Array(1), u = new Uint32Array(f.buffer);
-  let s = 12345;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; f[0] = (s / 2 ** 32 - 0.5) * 1e-2; out[i] = (u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 16; }
+  const r = prng(12345);
+  for (let i = 0; i < n; i++) { f[0] = (r() - 0.5) * 1e-2; out[i] = (u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 16; }
   return out;
 }
 

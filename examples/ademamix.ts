@@ -6,6 +6,7 @@
 // Run: npx tsx examples/ademamix.ts
 
 import { dsl, defineOptimizer, ema, momentum, variance, createOptimizer } from '../index.ts';
+import { uniformF32 } from '../props/prng.ts';
 const { add, div, mul, sqrt, square, sub } = dsl;
 
 export const ademamix = defineOptimizer({
@@ -30,9 +31,7 @@ export const ademamix = defineOptimizer({
 
 /** Fit w to a random linear target with AdEMAMix; returns the losses. */
 export async function fit(steps = 100, n = 4096): Promise<number[]> {
-  let s = 7;
-  const rnd = () => ((s = (Math.imul(s, 48271) + 11) >>> 0) / 2 ** 32 - 0.5);
-  const target = Float32Array.from({ length: n }, rnd);
+  const target = uniformF32(n, 7);
   const opt = await createOptimizer(ademamix({ lr: 3e-3, alpha: 2 }), { w: new Float32Array(n) });
   const losses: number[] = [];
   for (let t = 0; t < steps; t++) {

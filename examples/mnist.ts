@@ -13,6 +13,7 @@ import { FlashTfOptimizer } from '../tfjs/adapter.ts';
 import { families, type Family } from './families.ts';
 import { bytesChart, lineChart, markdownTable, meanStd, type Point, writeOut } from './report.ts';
 import { memoryBars } from './families.ts';
+import { prng } from '../props/prng.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -47,10 +48,9 @@ export function loadDigits(): { train: Digits; test: Digits } {
   };
 }
 
-/** A seeded permutation (mulberry32 + Fisher–Yates): every optimizer sees the same batches. */
+/** A seeded permutation (Fisher–Yates): every optimizer sees the same batches. */
 export function permutation(n: number, seed: number): Int32Array {
-  let s = seed >>> 0;
-  const rnd = () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32; };
+  const rnd = prng(seed);
   const p = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [p[i], p[j]] = [p[j]!, p[i]!]; }
   return p;

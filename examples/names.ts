@@ -13,6 +13,7 @@ import { FlashTfOptimizer } from '../tfjs/adapter.ts';
 import { families, type Side } from './families.ts';
 import { permutation } from './mnist.ts';
 import { lineChart, markdownTable, meanStd, type Point, writeOut } from './report.ts';
+import { prng } from '../props/prng.ts';
 
 const require = createRequire(import.meta.url);
 const CONTEXT = 3;
@@ -86,8 +87,7 @@ export async function trainNames(data: NameData, opt: tf.Optimizer, o: { seed: n
 
 /** A few names drawn from the model (seeded), to show it learned something name-like. */
 function sample(vocab: string, logits: (x: tf.Tensor2D) => tf.Tensor2D, seed: number, count: number): string[] {
-  let s = seed * 9973 + 17;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = prng(seed * 9973 + 17);
   const out: string[] = [];
   for (let k = 0; k < count; k++) {
     const ctx = [0, 0, 0];

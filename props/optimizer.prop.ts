@@ -15,6 +15,7 @@ import { Reference, type RefHyper, type RefName } from '../optim/reference.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
 import { loadOptimizer } from '../runtime/optimizer.ts';
+import { prng } from './prng.ts';
 
 const RUNS = 100;
 const makers: Record<RefName, (h: RefHyper) => OptimizerDef> = {
@@ -36,8 +37,7 @@ const hyper: fc.Arbitrary<[RefName, RefHyper]> = fc.oneof(
 
 /** Deterministic gradients for step s of a model (seeded so two optimizers see the same ones). */
 function grads(params: Record<string, Float32Array>, s: number, seed: number): Record<string, Float32Array> {
-  let x = (seed * 2654435761 + s * 40503) >>> 0;
-  const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const r = prng(seed * 2654435761 + s * 40503), rnd = () => r() * 2 - 1;
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float32Array.from(v, () => rnd())]));
 }
 

@@ -6,8 +6,9 @@ import { adamw, lion, sgd } from '../optim/index.ts';
 import { loadCheckpointFile, saveCheckpointFile, saveFp32 } from './checkpoint.ts';
 import { createOptimizer, loadOptimizer } from './optimizer.ts';
 import { CheckpointError, decode } from './safetensors.ts';
+import { uniformF32 } from '../props/prng.ts';
 
-const rand = (n: number, seed = 1) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 48271) + 11) >>> 0) / 2 ** 32 - 0.5)); };
+const rand = (n: number, seed = 1) => uniformF32(n, seed);
 
 async function state(opt: Awaited<ReturnType<typeof createOptimizer>>) {
   const out: Record<string, number[]> = {};

@@ -9,8 +9,9 @@ import { HyperError } from '../optim/define.ts';
 import { fromBf16 } from './codecs.ts';
 import { createOptimizer } from './optimizer.ts';
 import { NonFiniteError } from './numerics.ts';
+import { uniformF32 } from '../props/prng.ts';
 
-const rand = (n: number, seed = 1) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 48271) + 11) >>> 0) / 2 ** 32 - 0.5)); };
+const rand = (n: number, seed = 1) => uniformF32(n, seed);
 
 /** A snapshot of every stored field, to prove that a failed call changed nothing. */
 async function snapshot(opt: Awaited<ReturnType<typeof createOptimizer>>) {

@@ -8,6 +8,7 @@ import { JsThreadsBackend } from './threads.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import { adamw } from '../../../optim/index.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import { prng } from '../../../props/prng.ts';
 
 // A momentum step with an int8 state and a per-group scale: a group reduction, group-axis and
 // element-axis outputs, two uniform rows and a counter, which is everything a split could break.
@@ -27,8 +28,8 @@ const K = kernel({
 });
 
 function random(n: number, seed: number, f: (r: number) => number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return f(s / 2 ** 32); });
+  const r = prng(seed);
+  return Array.from({ length: n }, () => f(r()));
 }
 
 async function runOn(b: Backend, n: number, groups: [number, number], steps: number): Promise<{ out: FieldArray[]; counts: number[][] }> {
