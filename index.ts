@@ -16,7 +16,16 @@ export type { MasterOptions } from './dsl/master.ts';
 export { quantCodec, momentumCodec, varianceCodec, linearCodec } from './dsl/quant.ts';
 export type { QuantOptions, ScaleStorage } from './dsl/quant.ts';
 // The same codecs over host arrays (checkpoints, tests, interop).
-export { toBf16, fromBf16, toFp16, fromFp16, computeErrorBits, reconstructFp32, quantize, dequantize } from './runtime/codecs.ts';
+export {
+  toBf16,
+  fromBf16,
+  toFp16,
+  fromFp16,
+  computeErrorBits,
+  reconstructFp32,
+  quantize,
+  dequantize,
+} from './runtime/codecs.ts';
 export type { QuantizeOptions, Quantized, EccOptions } from './runtime/codecs.ts';
 
 // Optimizers: built-ins and your own.

@@ -9,7 +9,9 @@ import { rewrite, RewriteLimitError } from './ir/rewrite.ts';
 
 describe('dsl', () => {
   it('an ill-typed expression throws when built, naming the op and the operand types', () => {
-    expect(() => d.add(d.field('a', 'f32'), d.field('h', 'u16'))).toThrow('add: operand types (f32, u32) are not allowed');
+    expect(() => d.add(d.field('a', 'f32'), d.field('h', 'u16'))).toThrow(
+      'add: operand types (f32, u32) are not allowed',
+    );
     expect(() => d.sqrt(d.field('c', 'i8'))).toThrow('sqrt: operand types (i32) are not allowed');
     expect(() => d.shl(d.field('a', 'f32'), 3)).toThrow(/shl: operand types \(f32, number literal\)/);
     expect(() => d.select(d.field('a', 'f32'), 1, 2)).toThrow(/select/);
@@ -35,7 +37,8 @@ describe('ir', () => {
 describe('rewrite', () => {
   it('rewrites bottom-up to a fixpoint, and a rule set that never settles hits the step limit', () => {
     const x = d.field('a', 'f32');
-    const negneg: Rule = (e) => (e.op === 'unary' && e.fn === 'neg' && e.x.op === 'unary' && e.x.fn === 'neg' ? e.x.x : undefined);
+    const negneg: Rule = (e) =>
+      e.op === 'unary' && e.fn === 'neg' && e.x.op === 'unary' && e.x.fn === 'neg' ? e.x.x : undefined;
     expect(rewrite([d.neg(d.neg(d.neg(d.neg(x))))], { unary: [negneg] })[0]).toBe(x);
     const grow: Rule = (e) => (e.op === 'unary' && e.fn === 'abs' ? d.abs(d.add(e, 1)) : undefined);
     expect(() => rewrite([d.abs(x)], { unary: [grow] }, 50)).toThrow(RewriteLimitError);
@@ -45,22 +48,39 @@ describe('rewrite', () => {
 describe('kernel', () => {
   it('rejects outputs of the wrong type, group outputs that read elements, and fields written twice', () => {
     const a = d.field('a', 'f32');
-    expect(() => kernel({ outputs: [{ field: 'c', storage: 'i8', axis: 'element', value: a }] })).toThrow(/stores i8 from a i32, got a f32/);
+    expect(() => kernel({ outputs: [{ field: 'c', storage: 'i8', axis: 'element', value: a }] })).toThrow(
+      /stores i8 from a i32, got a f32/,
+    );
     expect(() => kernel({ outputs: [{ field: 's', storage: 'f32', axis: 'group', value: a }] })).toThrow(KernelError);
-    expect(() => kernel({ outputs: [{ field: 'a', storage: 'f32', axis: 'element', value: a }, { field: 'a', storage: 'f32', axis: 'element', value: a }] })).toThrow(/written twice/);
+    expect(() =>
+      kernel({
+        outputs: [
+          { field: 'a', storage: 'f32', axis: 'element', value: a },
+          { field: 'a', storage: 'f32', axis: 'element', value: a },
+        ],
+      }),
+    ).toThrow(/written twice/);
   });
 });
 
 describe('compile', () => {
   it('changing a uniform (the learning rate) between calls compiles nothing new', () => {
-    const p = d.field('p', 'f32'), g = d.field('g', 'f32');
-    const k = kernel({ name: 'sgd-cache', outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }] });
-    const P = new Float32Array(64).fill(1), G = new Float32Array(64).fill(1);
+    const p = d.field('p', 'f32'),
+      g = d.field('g', 'f32');
+    const k = kernel({
+      name: 'sgd-cache',
+      outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }],
+    });
+    const P = new Float32Array(64).fill(1),
+      G = new Float32Array(64).fill(1);
     compile(k).run({ fields: { p: P, g: G }, uniforms: { lr: 0.1 } });
     const { hits, misses } = compileStats;
     for (const lr of [0.2, 0.05, 1e-3]) compile(k).run({ fields: { p: P, g: G }, uniforms: { lr } });
     // The same kernel built again from scratch is found by its structural key.
-    const again = kernel({ name: 'sgd-cache', outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }] });
+    const again = kernel({
+      name: 'sgd-cache',
+      outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.sub(p, d.mul(d.uniform('lr'), g)) }],
+    });
     compile(again);
     expect(compileStats.misses).toBe(misses);
     expect(compileStats.hits).toBe(hits + 4);
@@ -68,16 +88,23 @@ describe('compile', () => {
   });
 
   it('a missing uniform or field is a clear error', () => {
-    const k = kernel({ outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.mul(d.field('p', 'f32'), d.uniform('lr')) }] });
+    const k = kernel({
+      outputs: [{ field: 'p', storage: 'f32', axis: 'element', value: d.mul(d.field('p', 'f32'), d.uniform('lr')) }],
+    });
     expect(() => compile(k).run({ fields: { p: new Float32Array(4) } })).toThrow(/uniform lr is missing/);
     expect(() => compile(k).run({ fields: {}, uniforms: { lr: 1 } })).toThrow(/field p is missing/);
-    expect(() => compile(k).run({ fields: { p: new Int8Array(4) }, uniforms: { lr: 1 } })).toThrow(/must be a Float32Array, got Int8Array/);
+    expect(() => compile(k).run({ fields: { p: new Int8Array(4) }, uniforms: { lr: 1 } })).toThrow(
+      /must be a Float32Array, got Int8Array/,
+    );
   });
 
   it('the IR and every renderer stay within their line budget (growth is a decision: change the number in review)', () => {
     // Every non-test file under compiler/ir and compiler/render, counted, not hand-picked.
-    const files = ['ir', 'render'].flatMap((d) => (readdirSync(new URL(d, import.meta.url), { recursive: true }) as string[])
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => new URL(`${d}/${f}`, import.meta.url)));
+    const files = ['ir', 'render'].flatMap((d) =>
+      (readdirSync(new URL(d, import.meta.url), { recursive: true }) as string[])
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+        .map((f) => new URL(`${d}/${f}`, import.meta.url)),
+    );
     const lines = files.reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').length, 0);
     console.log(`compiler ir + renderers: ${files.length} files, ${lines} lines`);
     expect(files.length).toBeGreaterThan(20);

@@ -33,7 +33,8 @@ export function codecBytes(c: Codec, groupSize: number): number {
 }
 
 /** Loads of every stored field of `c` for the logical field `base`, in `c.fields` order. */
-export const loadStored = (base: string, c: Codec): Expr[] => c.fields.map((f) => load(storedName(base, f), f.storage, f.axis));
+export const loadStored = (base: string, c: Codec): Expr[] =>
+  c.fields.map((f) => load(storedName(base, f), f.storage, f.axis));
 
 /** The f32 value of the logical field `base` stored with `c`: decode of its loaded fields. */
 export const decodeStored = (base: string, c: Codec): Expr => c.decode(loadStored(base, c));

@@ -6,13 +6,25 @@ import { constant } from './ops.ts';
 
 /** Evaluate a one-input expression with the semantic oracle. */
 const at = (e: ReturnType<typeof field>, x: number) => evaluate(e, { load: () => x, uniform: () => 0 });
-const x = field('x', 'f32'), h = field('h', 'u16');
+const x = field('x', 'f32'),
+  h = field('h', 'u16');
 
 describe('narrow casts (oracle)', () => {
   test.each([
-    [1, 0x3f80, 0x3c00], [-2, 0xc000, 0xc000], [0, 0, 0], [-0, 0x8000, 0x8000],
-    [65504, 0x4780, 0x7bff], [65520, 0x4780, 0x7c00], [2 ** -24, 0x3380, 0x0001], [2 ** -25, 0x3300, 0x0000],
-    [1 + 2 ** -8, 0x3f80, 0x3c04], [1 + 3 * 2 ** -8, 0x3f82, 0x3c0c], [1 + 2 ** -11, 0x3f80, 0x3c00], [1 + 3 * 2 ** -11, 0x3f80, 0x3c02], [Infinity, 0x7f80, 0x7c00], [-Infinity, 0xff80, 0xfc00],
+    [1, 0x3f80, 0x3c00],
+    [-2, 0xc000, 0xc000],
+    [0, 0, 0],
+    [-0, 0x8000, 0x8000],
+    [65504, 0x4780, 0x7bff],
+    [65520, 0x4780, 0x7c00],
+    [2 ** -24, 0x3380, 0x0001],
+    [2 ** -25, 0x3300, 0x0000],
+    [1 + 2 ** -8, 0x3f80, 0x3c04],
+    [1 + 3 * 2 ** -8, 0x3f82, 0x3c0c],
+    [1 + 2 ** -11, 0x3f80, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3f80, 0x3c02],
+    [Infinity, 0x7f80, 0x7c00],
+    [-Infinity, 0xff80, 0xfc00],
   ])('%f → bf16 %i, fp16 %i', (v, b, f) => {
     expect(at(toBf16Bits(x), v)).toBe(b);
     expect(at(toFp16Bits(x), v)).toBe(f);

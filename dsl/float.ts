@@ -76,7 +76,11 @@ export function fromFp16Bits(h: Expr): Expr {
 }
 
 /** The parameters of a narrow float type. */
-export interface Narrow { readonly name: 'bf16' | 'fp16'; readonly mantissa: number; readonly bias: number }
+export interface Narrow {
+  readonly name: 'bf16' | 'fp16';
+  readonly mantissa: number;
+  readonly bias: number;
+}
 export const bf16: Narrow = { name: 'bf16', mantissa: 7, bias: 127 };
 export const fp16: Narrow = { name: 'fp16', mantissa: 10, bias: 15 };
 export const narrowOf = (n: 'bf16' | 'fp16'): Narrow => (n === 'bf16' ? bf16 : fp16);

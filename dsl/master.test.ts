@@ -8,7 +8,9 @@ const run = (e: Expr, env: Record<string, number>) => evaluate(e, { load: (f) =>
 
 test('fields follow the options', () => {
   expect(masterCodec({ narrow: 'bf16', bits: 24 }).fields).toEqual([
-    { name: '', storage: 'u16', axis: 'element' }, { name: 'ecc', storage: 'i8', axis: 'element' }]);
+    { name: '', storage: 'u16', axis: 'element' },
+    { name: 'ecc', storage: 'i8', axis: 'element' },
+  ]);
   expect(masterCodec({ narrow: 'fp16', bits: 32 }).fields[1]!.storage).toBe('i16');
   expect(masterCodec({ narrow: 'bf16', bits: null }).fields).toHaveLength(1);
   expect(f32Codec.fields).toEqual([{ name: '', storage: 'f32', axis: 'element' }]);

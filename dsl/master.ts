@@ -52,7 +52,9 @@ export function correctionOf(n: Narrow, Q: number, theta: Expr, h: Expr): Expr {
  * result lies on the f32 subnormal grid, and everywhere above 2^−103.
  */
 export function correctedValue(n: Narrow, Q: number, h: Expr, q: Expr): Expr {
-  const L = halfUlpExponent(n, h), value = fromNarrowBits(n.name, h), frac = div(f32(q), Q);
+  const L = halfUlpExponent(n, h),
+    value = fromNarrowBits(n.name, h),
+    frac = div(f32(q), Q);
   if (n.name === 'fp16') return add(value, mul(frac, pow2(L))); // c is always an f32 normal
   const F = i32(shr(and(h, 0x7fff), n.mantissa));
   const k = select(le(F, 1), 0, min(0, sub(F, 24)));
@@ -61,8 +63,10 @@ export function correctedValue(n: Narrow, Q: number, h: Expr, q: Expr): Expr {
 
 export function masterCodec(opts: MasterOptions): Codec {
   const n = narrowOf(opts.narrow);
-  if (opts.narrow !== 'bf16' && opts.narrow !== 'fp16') throw new RangeError(`masterCodec: narrow must be 'bf16' or 'fp16', got ${String(opts.narrow)}`);
-  if (opts.bits !== 24 && opts.bits !== 32 && opts.bits !== null) throw new RangeError(`masterCodec: bits must be 24, 32 or null, got ${String(opts.bits)}`);
+  if (opts.narrow !== 'bf16' && opts.narrow !== 'fp16')
+    throw new RangeError(`masterCodec: narrow must be 'bf16' or 'fp16', got ${String(opts.narrow)}`);
+  if (opts.bits !== 24 && opts.bits !== 32 && opts.bits !== null)
+    throw new RangeError(`masterCodec: bits must be 24, 32 or null, got ${String(opts.bits)}`);
   if (opts.bits === null) {
     return {
       name: opts.narrow,

@@ -3,7 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import * as d from './ops.ts';
 
-const f = d.field('a', 'f32'), i = d.field('c', 'i8'), u = d.field('h', 'u16'), b = d.lt(f, 1);
+const f = d.field('a', 'f32'),
+  i = d.field('c', 'i8'),
+  u = d.field('h', 'u16'),
+  b = d.lt(f, 1);
 
 describe('ill-typed expressions throw when built', () => {
   it('arithmetic on mixed or non-numeric types', () => {
@@ -35,7 +38,9 @@ describe('ill-typed expressions throw when built', () => {
   });
 
   it('select needs a bool condition and branches of one type', () => {
-    expect(() => d.select(f, 1, 2)).toThrow('select: operand types (f32, number literal, number literal) are not allowed');
+    expect(() => d.select(f, 1, 2)).toThrow(
+      'select: operand types (f32, number literal, number literal) are not allowed',
+    );
     expect(() => d.select(b, f, u)).toThrow('select: operand types (f32, u32) are not allowed');
     expect(d.select(b, u, 7).type).toBe('u32');
   });
@@ -65,8 +70,12 @@ describe('literals', () => {
     expect(d.and(i, 0x80000000)).toBe(d.and(i, d.constant('i32', -(2 ** 31))));
   });
   it('a literal wider than 32 bits throws, naming the number and the type (2^32 used to become 0)', () => {
-    expect(() => d.and(u, 2 ** 32)).toThrow(new RangeError('the number 4294967296 does not fit in 32 bits, but a u32 is expected'));
-    expect(() => d.add(i, -(2 ** 31) - 1)).toThrow('the number -2147483649 does not fit in 32 bits, but a i32 is expected');
+    expect(() => d.and(u, 2 ** 32)).toThrow(
+      new RangeError('the number 4294967296 does not fit in 32 bits, but a u32 is expected'),
+    );
+    expect(() => d.add(i, -(2 ** 31) - 1)).toThrow(
+      'the number -2147483649 does not fit in 32 bits, but a i32 is expected',
+    );
     expect(() => d.shl(u, 2 ** 40)).toThrow(RangeError);
   });
   it('f32 literals are unrestricted (they round, they do not wrap)', () => {
@@ -78,7 +87,9 @@ describe('literals', () => {
 describe('hash-consing through the builders', () => {
   it('equal structure is the same node; −0, +0 and NaN constants are three nodes', () => {
     expect(d.mul(f, d.uniform('lr'))).toBe(d.mul(f, d.uniform('lr')));
-    const zero = d.constant('f32', 0), negZero = d.constant('f32', -0), nan = d.constant('f32', NaN);
+    const zero = d.constant('f32', 0),
+      negZero = d.constant('f32', -0),
+      nan = d.constant('f32', NaN);
     expect(new Set([zero, negZero, nan]).size).toBe(3);
     expect(d.add(f, -0)).not.toBe(d.add(f, 0));
     expect(d.constant('f32', NaN)).toBe(nan);

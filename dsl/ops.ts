@@ -23,9 +23,11 @@ export function lift(x: Like, hint: Type = 'f32'): Expr {
   if (isExpr(x)) return x;
   if (typeof x === 'boolean') return ir.constant('bool', x ? 1 : 0);
   if (hint === 'bool') throw new TypeError(`cannot use the number ${x} where a bool is expected`);
-  if (hint !== 'f32' && !Number.isInteger(x)) throw new TypeError(`the number ${x} is not an integer, but a ${hint} is expected`);
+  if (hint !== 'f32' && !Number.isInteger(x))
+    throw new TypeError(`the number ${x} is not an integer, but a ${hint} is expected`);
   // A 32-bit pattern (i32 or u32 spelling) is fine; anything wider would wrap silently (2^32 → 0).
-  if (hint !== 'f32' && (x < -(2 ** 31) || x >= 2 ** 32)) throw new RangeError(`the number ${x} does not fit in 32 bits, but a ${hint} is expected`);
+  if (hint !== 'f32' && (x < -(2 ** 31) || x >= 2 ** 32))
+    throw new RangeError(`the number ${x} does not fit in 32 bits, but a ${hint} is expected`);
   return ir.constant(hint, x);
 }
 
@@ -36,7 +38,8 @@ function fail(op: string, ...xs: Like[]): never {
 /** Lift two operands to one common type, or throw naming `op`. */
 function unify(op: string, a: Like, b: Like): [Expr, Expr] {
   const t = isExpr(a) ? a.type : isExpr(b) ? b.type : typeof a === 'boolean' ? 'bool' : 'f32';
-  const x = lift(a, t), y = lift(b, t);
+  const x = lift(a, t),
+    y = lift(b, t);
   if (x.type !== y.type) fail(op, a, b);
   return [x, y];
 }
@@ -100,7 +103,8 @@ export const isFinite = un('isFinite', F, 'bool');
 /** Shifts: the amount is a u32 (a literal lifts to u32) and is taken modulo 32. */
 function shift(fn: 'shl' | 'shr') {
   return (a: Like, b: Like): Expr => {
-    const x = lift(a, 'u32'), y = lift(b, 'u32');
+    const x = lift(a, 'u32'),
+      y = lift(b, 'u32');
     if (!(INT as readonly Type[]).includes(x.type) || y.type !== 'u32') fail(fn, a, b);
     return ir.binary(fn, x.type, x, y);
   };

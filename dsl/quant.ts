@@ -14,7 +14,26 @@
 
 import type { Codec } from './codec.ts';
 import type { Expr } from './ops.ts';
-import { abs, add, clamp, div, f32, floor, ge, groupMax, i32, isFinite, isNan, max, min, mul, select, sqrt as sqrtOf, sub, u32 } from './ops.ts';
+import {
+  abs,
+  add,
+  clamp,
+  div,
+  f32,
+  floor,
+  ge,
+  groupMax,
+  i32,
+  isFinite,
+  isNan,
+  max,
+  min,
+  mul,
+  select,
+  sqrt as sqrtOf,
+  sub,
+  u32,
+} from './ops.ts';
 import { fromBf16Bits, fromFp16Bits, toBf16BitsUp, toFp16Bits } from './float.ts';
 
 export type ScaleStorage = 'bf16' | 'fp16' | 'f32';
@@ -63,7 +82,8 @@ export function scaleValue(scale: ScaleStorage, stored: Expr): Expr {
 export function quantCodec(opts: QuantOptions): Codec {
   const { signed, sqrt = false, softsign = false, scale = 'bf16' } = opts;
   if (typeof signed !== 'boolean') throw new TypeError(`quantCodec: signed must be a boolean, got ${String(signed)}`);
-  if (scale !== 'bf16' && scale !== 'fp16' && scale !== 'f32') throw new RangeError(`quantCodec: scale must be 'bf16', 'fp16' or 'f32', got ${String(scale)}`);
+  if (scale !== 'bf16' && scale !== 'fp16' && scale !== 'f32')
+    throw new RangeError(`quantCodec: scale must be 'bf16', 'fp16' or 'f32', got ${String(scale)}`);
   const Qm = codeMax(signed);
   const name = `q${signed ? 'i8' : 'u8'}${sqrt ? '-sqrt' : ''}${softsign ? '-softsign' : ''}-${scale}`;
   return {
@@ -96,7 +116,8 @@ export function quantCodec(opts: QuantOptions): Codec {
 }
 
 /** Signed int8 with softsign companding: Adam/Lion/SGD momentum. */
-export const momentumCodec = (scale: ScaleStorage = 'bf16'): Codec => quantCodec({ signed: true, softsign: true, scale });
+export const momentumCodec = (scale: ScaleStorage = 'bf16'): Codec =>
+  quantCodec({ signed: true, softsign: true, scale });
 /** Unsigned uint8 of √v, linear: Adam's second moment. */
 export const varianceCodec = (scale: ScaleStorage = 'bf16'): Codec => quantCodec({ signed: false, sqrt: true, scale });
 /** Plain linear codes, kept for comparisons. */

@@ -17,7 +17,9 @@ export const ademamix = defineOptimizer({
     stepSize: h.lr / (1 - h.betas[0]! ** step),
     bc2Sqrt: Math.sqrt(1 - h.betas[1]! ** step),
     decay: 1 - h.lr * h.weightDecay,
-    c1: 1 - h.betas[0]!, c2: 1 - h.betas[1]!, c3: 1 - h.betas[2]!,
+    c1: 1 - h.betas[0]!,
+    c2: 1 - h.betas[1]!,
+    c3: 1 - h.betas[2]!,
   }),
   update: ({ p, g, m1, m2, v }, u) => {
     const fast = ema(m1!, g!, u('betas0'), u('c1'));
@@ -40,7 +42,9 @@ export async function fit(steps = 100, n = 4096): Promise<number[]> {
     losses.push(g.reduce((a, x) => a + x * x, 0) / n);
     await opt.step({ w: g });
   }
-  console.log(`AdEMAMix: loss ${losses[0]!.toFixed(4)} → ${losses.at(-1)!.toFixed(5)} in ${steps} steps; ${opt.memory().bytesPerParam.toFixed(3)} bytes/param`);
+  console.log(
+    `AdEMAMix: loss ${losses[0]!.toFixed(4)} → ${losses.at(-1)!.toFixed(5)} in ${steps} steps; ${opt.memory().bytesPerParam.toFixed(3)} bytes/param`,
+  );
   return losses;
 }
 

@@ -8,7 +8,28 @@
 
 import { defineCodec } from '../dsl/define.ts';
 import type { Expr } from '../dsl/ops.ts';
-import { abs, add, and, asF32, asU32, constant, div, eq, f32, groupMax, isFinite, lt, max, min, mul, or, select, shl, shr, sub } from '../dsl/ops.ts';
+import {
+  abs,
+  add,
+  and,
+  asF32,
+  asU32,
+  constant,
+  div,
+  eq,
+  f32,
+  groupMax,
+  isFinite,
+  lt,
+  max,
+  min,
+  mul,
+  or,
+  select,
+  shl,
+  shr,
+  sub,
+} from '../dsl/ops.ts';
 import { fromBf16Bits, toBf16BitsUp } from '../dsl/float.ts';
 
 const E4M3_MAX = 448;
@@ -56,6 +77,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * (i < 32 ? 1 : 1e-20));
   const y = r.roundTrip(x);
   let worst = 0;
-  x.forEach((v, i) => { if (v !== 0) worst = Math.max(worst, Math.abs(y[i]! - v) / Math.abs(v)); });
-  console.log(`${fp8e4m3Codec.name}: ${x.length} values, max relative error ${worst.toExponential(2)} (e4m3: 2^-4 = 6.25e-2 in its normal range)`);
+  x.forEach((v, i) => {
+    if (v !== 0) worst = Math.max(worst, Math.abs(y[i]! - v) / Math.abs(v));
+  });
+  console.log(
+    `${fp8e4m3Codec.name}: ${x.length} values, max relative error ${worst.toExponential(2)} (e4m3: 2^-4 = 6.25e-2 in its normal range)`,
+  );
 }

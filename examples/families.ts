@@ -7,8 +7,15 @@ import { adamw, lion, sgd } from '../optim/index.ts';
 import { FlashTfOptimizer } from '../tfjs/adapter.ts';
 import type { Bar } from './report.ts';
 
-export interface Side { readonly name: string; make(): tf.Optimizer }
-export interface Family { readonly label: string; readonly reference: Side; readonly flash: Side }
+export interface Side {
+  readonly name: string;
+  make(): tf.Optimizer;
+}
+export interface Family {
+  readonly label: string;
+  readonly reference: Side;
+  readonly flash: Side;
+}
 
 /** Our fp32 mode: f32 parameters (no correction), f32 gradients, unquantized f32 states. */
 export const FP32 = { paramDtype: 'f32', gradDtype: 'f32', quantize: false } as const;
@@ -18,23 +25,37 @@ export const FLASH = { masterWeightBits: 24, quantize: true } as const;
 export function families(task: 'mnist' | 'names'): Family[] {
   if (task === 'names') {
     const lr = 3e-3;
-    return [{
-      label: 'Adam(W)',
-      reference: { name: 'tf.train.adam (fp32)', make: () => tf.train.adam(lr, 0.9, 0.999, 1e-8) },
-      flash: { name: 'FlashAdamW', make: () => new FlashTfOptimizer(adamw({ lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }), FLASH) },
-    }];
+    return [
+      {
+        label: 'Adam(W)',
+        reference: { name: 'tf.train.adam (fp32)', make: () => tf.train.adam(lr, 0.9, 0.999, 1e-8) },
+        flash: {
+          name: 'FlashAdamW',
+          make: () => new FlashTfOptimizer(adamw({ lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }), FLASH),
+        },
+      },
+    ];
   }
   const lr = 2e-3;
   return [
     {
       label: 'Adam(W)',
       reference: { name: 'tf.train.adam (fp32)', make: () => tf.train.adam(lr, 0.9, 0.999, 1e-8) },
-      flash: { name: 'FlashAdamW', make: () => new FlashTfOptimizer(adamw({ lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }), FLASH) },
+      flash: {
+        name: 'FlashAdamW',
+        make: () => new FlashTfOptimizer(adamw({ lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }), FLASH),
+      },
     },
     {
       label: 'Lion',
-      reference: { name: 'Lion (ours, fp32)', make: () => new FlashTfOptimizer(lion({ lr: 5e-4, betas: [0.9, 0.99], weightDecay: 0 }), FP32) },
-      flash: { name: 'FlashLion', make: () => new FlashTfOptimizer(lion({ lr: 5e-4, betas: [0.9, 0.99], weightDecay: 0 }), FLASH) },
+      reference: {
+        name: 'Lion (ours, fp32)',
+        make: () => new FlashTfOptimizer(lion({ lr: 5e-4, betas: [0.9, 0.99], weightDecay: 0 }), FP32),
+      },
+      flash: {
+        name: 'FlashLion',
+        make: () => new FlashTfOptimizer(lion({ lr: 5e-4, betas: [0.9, 0.99], weightDecay: 0 }), FLASH),
+      },
     },
     {
       label: 'SGD momentum 0.9',
@@ -54,12 +75,24 @@ export async function memoryBars(): Promise<Bar[]> {
   const params = { w: { data: new Float32Array(n), shape: [n] } };
   const flash = await createOptimizer(adamw({ lr: 1e-3 }), params, FLASH);
   const bars: Bar[] = [
-    { config: 'fp32 AdamW', field: 'param', bytes: 4 }, { config: 'fp32 AdamW', field: 'grad', bytes: 4 },
-    { config: 'fp32 AdamW', field: 'm', bytes: 4 }, { config: 'fp32 AdamW', field: 'v', bytes: 4 },
+    { config: 'fp32 AdamW', field: 'param', bytes: 4 },
+    { config: 'fp32 AdamW', field: 'grad', bytes: 4 },
+    { config: 'fp32 AdamW', field: 'm', bytes: 4 },
+    { config: 'fp32 AdamW', field: 'v', bytes: 4 },
   ];
   const released = await createOptimizer(adamw({ lr: 1e-3 }), params, { ...FLASH, gradientRelease: true });
-  const label: Record<string, string> = { p: 'param', p_ecc: 'correction', g: 'grad', m_scale: 'scales', v_scale: 'scales' };
-  for (const [config, s] of [['FlashAdamW', flash], ['FlashAdamW + gradient release', released]] as const)
-    for (const [field, bytes] of Object.entries(s.memory().perParam)) bars.push({ config, field: label[field] ?? field, bytes });
+  const label: Record<string, string> = {
+    p: 'param',
+    p_ecc: 'correction',
+    g: 'grad',
+    m_scale: 'scales',
+    v_scale: 'scales',
+  };
+  for (const [config, s] of [
+    ['FlashAdamW', flash],
+    ['FlashAdamW + gradient release', released],
+  ] as const)
+    for (const [field, bytes] of Object.entries(s.memory().perParam))
+      bars.push({ config, field: label[field] ?? field, bytes });
   return bars;
 }

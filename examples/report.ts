@@ -34,13 +34,23 @@ async function svg(spec: vl.TopLevelSpec): Promise<string> {
   return out;
 }
 
-export interface Point { readonly series: string; readonly x: number; readonly y: number }
+export interface Point {
+  readonly series: string;
+  readonly x: number;
+  readonly y: number;
+}
 
 /** Lines of y against x, one colour per series; `dash` series (e.g. references) are dashed. */
-export function lineChart(points: readonly Point[], o: { title: string; x: string; y: string; logY?: boolean }): Promise<string> {
+export function lineChart(
+  points: readonly Point[],
+  o: { title: string; x: string; y: string; logY?: boolean },
+): Promise<string> {
   return svg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: o.title, width: 520, height: 300, background: 'white',
+    title: o.title,
+    width: 520,
+    height: 300,
+    background: 'white',
     data: { values: points as Point[] },
     mark: { type: 'line', strokeWidth: 1.5 },
     encoding: {
@@ -53,13 +63,20 @@ export function lineChart(points: readonly Point[], o: { title: string; x: strin
   } as vl.TopLevelSpec);
 }
 
-export interface Bar { readonly config: string; readonly field: string; readonly bytes: number }
+export interface Bar {
+  readonly config: string;
+  readonly field: string;
+  readonly bytes: number;
+}
 
 /** Stacked bars: bytes per parameter of each configuration, split by stored field. */
 export function bytesChart(bars: readonly Bar[], title: string): Promise<string> {
   return svg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title, width: 420, height: 200, background: 'white',
+    title,
+    width: 420,
+    height: 200,
+    background: 'white',
     data: { values: bars as Bar[] },
     mark: 'bar',
     encoding: {

@@ -11,7 +11,8 @@ describe('training examples (smoke)', () => {
   it('mnist: one epoch of every pair; each reaches > 80% and Flash is within 2 pp of fp32', async () => {
     const runs = await mnist({ seeds: 1, epochs: 1, batch: 64, write: false });
     for (const f of families('mnist')) {
-      const ref = runs[f.reference.name]![0]!.acc, fl = runs[f.flash.name]![0]!.acc;
+      const ref = runs[f.reference.name]![0]!.acc,
+        fl = runs[f.flash.name]![0]!.acc;
       expect(ref, f.reference.name).toBeGreaterThan(0.8);
       expect(fl, f.flash.name).toBeGreaterThan(0.8);
       expect(Math.abs(fl - ref), f.label).toBeLessThan(0.02);

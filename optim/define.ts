@@ -30,18 +30,27 @@ export const variance = (): StateSpec => (s) => (s.quantize ? varianceCodec(s.sc
 /** Always f32 (4 bytes). */
 export const f32 = (): StateSpec => () => f32Codec;
 /** Any codec, user-defined ones included. */
-export const custom = (c: Codec): StateSpec => () => c;
-const plain = (s: StorageChoice): Codec => (s.paramDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null }));
+export const custom =
+  (c: Codec): StateSpec =>
+  () =>
+    c;
+const plain = (s: StorageChoice): Codec =>
+  s.paramDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null });
 
 /** Context of host-side uniforms: the optimizer's initial lr (for decoupleLr) and the step. */
-export interface UniformContext { readonly step: number; readonly initialLr: number }
+export interface UniformContext {
+  readonly step: number;
+  readonly initialLr: number;
+}
 
 export interface OptimizerSpec<H extends Hyper> {
   readonly name: string;
   readonly hyper: H;
   /** Throw a RangeError naming the field and value; the common checks (lr ≥ 0, …) run first. */
   validate?(h: H): void;
-  readonly state: Readonly<Record<string, StateSpec>> | { bivarianceHack(h: H): Readonly<Record<string, StateSpec>> }['bivarianceHack'];
+  readonly state:
+    | Readonly<Record<string, StateSpec>>
+    | { bivarianceHack(h: H): Readonly<Record<string, StateSpec>> }['bivarianceHack'];
   /** Extra uniforms computed on the host in float64 (bias corrections, decay factors). */
   uniforms?(h: H, c: UniformContext): Readonly<Record<string, number>>;
   /** The update: decoded p, g and states in, new p and states out. Booleans in `h` are baked in. */
@@ -72,11 +81,18 @@ const num = (v: unknown): v is number => typeof v === 'number';
 function check<H extends Hyper>(spec: OptimizerSpec<H>, h: H): void {
   for (const [k, v] of Object.entries(h)) {
     const d = spec.hyper[k];
-    if (d === undefined) throw new HyperError(`${spec.name}: unknown hyperparameter ${k} (known: ${Object.keys(spec.hyper).join(', ')})`);
-    const ok = Array.isArray(d) ? Array.isArray(v) && v.length === d.length && v.every((x) => num(x) && Number.isFinite(x)) : typeof v === typeof d && (!num(v) || !Number.isNaN(v));
-    if (!ok) throw new HyperError(`${spec.name}: ${k} must be ${Array.isArray(d) ? `${d.length} finite numbers` : `a ${typeof d}`}, got ${JSON.stringify(v)}`);
+    if (d === undefined)
+      throw new HyperError(`${spec.name}: unknown hyperparameter ${k} (known: ${Object.keys(spec.hyper).join(', ')})`);
+    const ok = Array.isArray(d)
+      ? Array.isArray(v) && v.length === d.length && v.every((x) => num(x) && Number.isFinite(x))
+      : typeof v === typeof d && (!num(v) || !Number.isNaN(v));
+    if (!ok)
+      throw new HyperError(
+        `${spec.name}: ${k} must be ${Array.isArray(d) ? `${d.length} finite numbers` : `a ${typeof d}`}, got ${JSON.stringify(v)}`,
+      );
   }
-  const lr = h['lr'], wd = h['weightDecay'];
+  const lr = h['lr'],
+    wd = h['weightDecay'];
   if (num(lr) && !(lr >= 0)) throw new HyperError(`${spec.name}: lr must be >= 0, got ${lr}`);
   if (num(wd) && !(wd >= 0)) throw new HyperError(`${spec.name}: weightDecay must be >= 0, got ${wd}`);
   spec.validate?.(h);
@@ -88,15 +104,28 @@ export function defineOptimizer<H extends Hyper>(spec: OptimizerSpec<H>): (h?: P
     const h = { ...spec.hyper, ...over } as H;
     check(spec, h);
     const states = typeof spec.state === 'function' ? spec.state(h) : spec.state;
-    const structure = [spec.name, ...Object.entries(h).filter(([, v]) => typeof v === 'boolean').map(([k, v]) => `${k}=${v}`), ...Object.keys(states)].join(';');
+    const structure = [
+      spec.name,
+      ...Object.entries(h)
+        .filter(([, v]) => typeof v === 'boolean')
+        .map(([k, v]) => `${k}=${v}`),
+      ...Object.keys(states),
+    ].join(';');
     return {
-      name: spec.name, hyper: h, states, structure, spec,
+      name: spec.name,
+      hyper: h,
+      states,
+      structure,
+      spec,
       numericsK: spec.numericsK ?? 1,
       uniforms: (hh, c) => {
         const out: Record<string, number> = { step: c.step };
         for (const [k, v] of Object.entries(hh)) {
           if (num(v)) out[k] = v;
-          else if (Array.isArray(v)) v.forEach((x, i) => { out[`${k}${i}`] = x; });
+          else if (Array.isArray(v))
+            v.forEach((x, i) => {
+              out[`${k}${i}`] = x;
+            });
         }
         return { ...out, ...spec.uniforms?.(hh, c) };
       },
@@ -112,18 +141,24 @@ export function defineOptimizer<H extends Hyper>(spec: OptimizerSpec<H>): (h?: P
  * `oneMinusBeta` as a host-computed uniform: 1 − f32(0.999) in f32 is off by 1.3e−5 relative, while
  * f32(1 − 0.999) computed in float64 is exact to half an ulp (torch does the same).
  */
-export const ema = (old: Like, x: Like, beta: Like, oneMinusBeta: Like = sub(1, beta)): Expr => add(mul(beta, old), mul(oneMinusBeta, x));
+export const ema = (old: Like, x: Like, beta: Like, oneMinusBeta: Like = sub(1, beta)): Expr =>
+  add(mul(beta, old), mul(oneMinusBeta, x));
 
 /**
  * The decoupled weight-decay factor 1 − λ_eff of one step: λ_eff = λ·η, or λ·η/η0 with
  * `decoupleLr` (η0 the optimizer's initial lr; 0 when η0 is 0). Computed on the host in float64.
  */
-export function decayFactor(h: { readonly lr: number; readonly weightDecay: number; readonly decoupleLr: boolean }, c: UniformContext): number {
+export function decayFactor(
+  h: { readonly lr: number; readonly weightDecay: number; readonly decoupleLr: boolean },
+  c: UniformContext,
+): number {
   const lamEff = h.decoupleLr ? (c.initialLr > 0 ? (h.weightDecay * h.lr) / c.initialLr : 0) : h.weightDecay * h.lr;
   return 1 - lamEff;
 }
 
 /** Validate that every entry of a tuple hyperparameter lies in [0, 1]. */
 export function unitInterval(name: string, key: string, v: readonly number[]): void {
-  v.forEach((b, i) => { if (!(b >= 0 && b <= 1)) throw new HyperError(`${name}: ${key}[${i}] must be in [0, 1], got ${b}`); });
+  v.forEach((b, i) => {
+    if (!(b >= 0 && b <= 1)) throw new HyperError(`${name}: ${key}[${i}] must be in [0, 1], got ${b}`);
+  });
 }

@@ -37,8 +37,9 @@ export const PARAM = 'p';
 export const GRAD = 'g';
 
 export function fuse(spec: FuseSpec): Kernel {
-  for (const s of Object.keys(spec.states)) if (s === PARAM || s === GRAD || !/^[A-Za-z]\w*$/.test(s))
-    throw new RangeError(`fuse ${spec.name}: state name ${JSON.stringify(s)} is reserved or not an identifier`);
+  for (const s of Object.keys(spec.states))
+    if (s === PARAM || s === GRAD || !/^[A-Za-z]\w*$/.test(s))
+      throw new RangeError(`fuse ${spec.name}: state name ${JSON.stringify(s)} is reserved or not an identifier`);
   const pStored = loadStored(PARAM, spec.param);
   const g = spec.grad.decode(loadStored(GRAD, spec.grad));
   const old: Record<string, Expr> = { [PARAM]: spec.param.decode(pStored), [GRAD]: g };
@@ -57,7 +58,12 @@ export function fuse(spec: FuseSpec): Kernel {
     c.fields.forEach((f, i) => {
       const prev = stored[base]![i]!;
       const keep = f.axis === 'group' ? active : valueLevel ? active : keepElement;
-      outputs.push({ field: storedName(base, f), storage: f.storage, axis: f.axis, value: select(keep, enc[i]!, prev) });
+      outputs.push({
+        field: storedName(base, f),
+        storage: f.storage,
+        axis: f.axis,
+        value: select(keep, enc[i]!, prev),
+      });
     });
   };
   const needsValueLevel = (c: Codec) => c.fields.some((f) => f.axis === 'group');

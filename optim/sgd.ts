@@ -20,7 +20,9 @@ function make(name: 'sgd' | 'sgdw', decoupled: boolean) {
     hyper: defaults,
     validate: (h: SgdHyper) => {
       if (h.nesterov && !(h.momentum > 0 && h.dampening === 0))
-        throw new HyperError(`${name}: nesterov needs momentum > 0 and dampening 0, got momentum ${h.momentum}, dampening ${h.dampening}`);
+        throw new HyperError(
+          `${name}: nesterov needs momentum > 0 and dampening 0, got momentum ${h.momentum}, dampening ${h.dampening}`,
+        );
     },
     // Presence of the buffer is structural; a def with momentum 0 has no state at all.
     state: (h: SgdHyper): Record<string, StateSpec> => (h.momentum > 0 ? { m: momentum() } : {}),

@@ -36,19 +36,32 @@ export interface Storage {
 
 /** `value` if it is one of `allowed`, else a RangeError naming the option (`who: name must be one of …`). */
 export function oneOf<T>(who: string, name: string, value: T, allowed: readonly T[]): T {
-  if (!allowed.includes(value)) throw new RangeError(`${who}: ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`);
+  if (!allowed.includes(value))
+    throw new RangeError(
+      `${who}: ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`,
+    );
   return value;
 }
 
 export function resolveStorage(o: StorageOptions, who = 'createOptimizer'): Storage {
   const paramDtype = oneOf(who, 'paramDtype', o.paramDtype ?? 'bf16', ['bf16', 'f32'] as const);
-  const bits = oneOf(who, 'masterWeightBits', o.masterWeightBits === undefined ? (paramDtype === 'f32' ? null : 24) : o.masterWeightBits, [24, 32, null] as const);
+  const bits = oneOf(
+    who,
+    'masterWeightBits',
+    o.masterWeightBits === undefined ? (paramDtype === 'f32' ? null : 24) : o.masterWeightBits,
+    [24, 32, null] as const,
+  );
   if (paramDtype === 'f32' && bits !== null)
-    throw new RangeError(`${who}: masterWeightBits ${bits} has no effect on f32 parameters (the reference raises too); use null`);
+    throw new RangeError(
+      `${who}: masterWeightBits ${bits} has no effect on f32 parameters (the reference raises too); use null`,
+    );
   const groupSize = o.groupSize ?? 32;
-  if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > 4096) throw new RangeError(`${who}: groupSize must be an integer in [1, 4096], got ${groupSize}`);
+  if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > 4096)
+    throw new RangeError(`${who}: groupSize must be an integer in [1, 4096], got ${groupSize}`);
   return {
-    masterWeightBits: bits, paramDtype, groupSize,
+    masterWeightBits: bits,
+    paramDtype,
+    groupSize,
     quantize: o.quantize ?? true,
     scale: oneOf(who, 'scale', o.scale ?? 'bf16', ['bf16', 'fp16', 'f32'] as const),
     gradDtype: oneOf(who, 'gradDtype', o.gradDtype ?? 'bf16', ['bf16', 'f32'] as const),
@@ -56,12 +69,21 @@ export function resolveStorage(o: StorageOptions, who = 'createOptimizer'): Stor
 }
 
 /** The codec of every stored field: parameter, gradient and each state by name. */
-export interface Codecs { readonly param: Codec; readonly grad: Codec; readonly states: Readonly<Record<string, Codec>> }
+export interface Codecs {
+  readonly param: Codec;
+  readonly grad: Codec;
+  readonly states: Readonly<Record<string, Codec>>;
+}
 
 export function codecsFor<H extends Hyper>(def: OptimizerDef<H>, s: Storage): Codecs {
   const param = s.paramDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: s.masterWeightBits });
   const grad = s.gradDtype === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null });
-  const states = Object.fromEntries(Object.entries(def.states).map(([k, spec]) => [k, spec({ quantize: s.quantize, scale: s.scale, paramDtype: s.paramDtype })]));
+  const states = Object.fromEntries(
+    Object.entries(def.states).map(([k, spec]) => [
+      k,
+      spec({ quantize: s.quantize, scale: s.scale, paramDtype: s.paramDtype }),
+    ]),
+  );
   return { param, grad, states };
 }
 
@@ -69,8 +91,20 @@ export function codecsFor<H extends Hyper>(def: OptimizerDef<H>, s: Storage): Co
  * The fused step kernel of an optimizer under the given storage (what every backend compiles).
  * `windowGrad`: the gradient field holds only the launched groups (gradient release).
  */
-export function fusedKernel<H extends Hyper>(def: OptimizerDef<H>, opts: StorageOptions = {}, windowGrad = false): Kernel {
+export function fusedKernel<H extends Hyper>(
+  def: OptimizerDef<H>,
+  opts: StorageOptions = {},
+  windowGrad = false,
+): Kernel {
   const s = resolveStorage(opts, 'fusedKernel');
   const c = codecsFor(def, s);
-  return fuse({ name: def.name, groupSize: s.groupSize, param: c.param, grad: c.grad, states: c.states, update: (v, u) => def.update(v, u), windowGrad });
+  return fuse({
+    name: def.name,
+    groupSize: s.groupSize,
+    param: c.param,
+    grad: c.grad,
+    states: c.states,
+    update: (v, u) => def.update(v, u),
+    windowGrad,
+  });
 }

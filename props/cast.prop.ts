@@ -10,10 +10,12 @@ const types = {
   fp16: { M: 10, minExp: -14, maxExp: 15, expBits: 5 },
 } as const;
 type Name = keyof typeof types;
-const to = { bf16: toBf16, fp16: toFp16 }, from = { bf16: fromBf16, fp16: fromFp16 };
+const to = { bf16: toBf16, fp16: toFp16 },
+  from = { bf16: fromBf16, fp16: fromFp16 };
 
 function roundHalfEven(q: number): number {
-  const f = Math.floor(q), d = q - f;
+  const f = Math.floor(q),
+    d = q - f;
   return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
 }
 
@@ -28,7 +30,9 @@ function exponentOf(a: number): number {
 /** Reference value of a narrow bit pattern, by its fields. */
 function refValue(t: Name, h: number): number {
   const { M, expBits, minExp } = types[t];
-  const sign = h >> 15 ? -1 : 1, F = (h >> M) & ((1 << expBits) - 1), m = h & ((1 << M) - 1);
+  const sign = h >> 15 ? -1 : 1,
+    F = (h >> M) & ((1 << expBits) - 1),
+    m = h & ((1 << M) - 1);
   if (F === (1 << expBits) - 1) return m ? NaN : sign * Infinity;
   return sign * (F === 0 ? m * 2 ** (minExp - M) : (1 + m / 2 ** M) * 2 ** (F + minExp - 1));
 }
@@ -77,7 +81,8 @@ describe.each(['bf16', 'fp16'] as const)('%s casts', (t) => {
     // Ties: the f32 exactly halfway between consecutive finite narrow values (same sign).
     const mids: number[] = [];
     for (let i = 0; i < 65535; i++) {
-      const a = refValue(t, i), b = refValue(t, i + 1);
+      const a = refValue(t, i),
+        b = refValue(t, i + 1);
       if (Number.isFinite(a) && Number.isFinite(b) && (i & 0x7fff) !== 0x7fff) {
         const m = Math.fround((a + b) / 2);
         if (m === (a + b) / 2) mids.push(m);
@@ -107,14 +112,18 @@ describe.each(['bf16', 'fp16'] as const)('%s casts', (t) => {
   });
 
   test('fast-check: any f32 (10^4 cases) casts like the reference; NaN stays NaN; overflow is ±Inf', () => {
-    fc.assert(fc.property(anyF32(), (v) => {
-      const x = Float32Array.of(v);
-      const h = to[t](x)[0]!;
-      expect(h).toBe(refCast(t, v));
-      const back = from[t](Uint16Array.of(h))[0]!;
-      if (v !== v) expect(back).toBeNaN();
-      else if (Math.abs(v) >= (t === 'bf16' ? 3.3961775292304046e38 : 65520)) expect(back).toBe(v > 0 ? Infinity : -Infinity);
-    }), { numRuns: 10_000 });
+    fc.assert(
+      fc.property(anyF32(), (v) => {
+        const x = Float32Array.of(v);
+        const h = to[t](x)[0]!;
+        expect(h).toBe(refCast(t, v));
+        const back = from[t](Uint16Array.of(h))[0]!;
+        if (v !== v) expect(back).toBeNaN();
+        else if (Math.abs(v) >= (t === 'bf16' ? 3.3961775292304046e38 : 65520))
+          expect(back).toBe(v > 0 ? Infinity : -Infinity);
+      }),
+      { numRuns: 10_000 },
+    );
   });
 });
 

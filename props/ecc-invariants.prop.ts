@@ -27,17 +27,26 @@ function sweep(t: NarrowName, sign: 0 | 1, e: number): number[] {
   for (let m = 0; m < N; m++) xBits[m] = (high | m) >>> 0;
   const h = t === 'bf16' ? toBf16(x) : toFp16(x);
   const n = t === 'bf16' ? fromBf16(h) : fromFp16(h);
-  const opts8 = { narrow: t, masterWeightBits: 24 } as const, opts16 = { narrow: t, masterWeightBits: 32 } as const;
+  const opts8 = { narrow: t, masterWeightBits: 24 } as const,
+    opts16 = { narrow: t, masterWeightBits: 32 } as const;
   const y8 = reconstructFp32(h, computeErrorBits(x, h, opts8), opts8);
   const y16 = reconstructFp32(h, computeErrorBits(x, h, opts16), opts16);
   const c = [0, 0, 0, 0, 0, 0, 0];
-  const fr = Math.fround, R8 = fr(1 / 127), R16 = fr(1 / 32767);
+  const fr = Math.fround,
+    R8 = fr(1 / 127),
+    R16 = fr(1 / 32767);
   for (let i = 0; i < N; i++) {
-    const v = x[i]!, nv = n[i]!;
+    const v = x[i]!,
+      nv = n[i]!;
     if (nv === Infinity || nv === -Infinity) continue; // the reference masks infs after the cast
     // Errors and relative errors in f32, as the reference computes them with torch.
-    const e0 = Math.abs(fr(nv - v)), e8 = Math.abs(fr(y8[i]! - v)), e16 = Math.abs(fr(y16[i]! - v));
-    const a = Math.abs(v), r0 = fr(e0 / a), r8 = fr(e8 / a), r16 = fr(e16 / a);
+    const e0 = Math.abs(fr(nv - v)),
+      e8 = Math.abs(fr(y8[i]! - v)),
+      e16 = Math.abs(fr(y16[i]! - v));
+    const a = Math.abs(v),
+      r0 = fr(e0 / a),
+      r8 = fr(e8 / a),
+      r16 = fr(e16 / a);
     if (e0 === 0 && e8 !== 0) c[0]!++;
     if (e0 === 0 && e16 !== 0) c[1]!++;
     if (e8 === 0 && e16 !== 0) c[2]!++;
@@ -49,17 +58,37 @@ function sweep(t: NarrowName, sign: 0 | 1, e: number): number[] {
   return c;
 }
 
-describe.each(['bf16', 'fp16'] as const)(`%s: ECC invariants over all 2^23 mantissas (${FULL ? 'full sweep' : 'CI exponents'})`, (t) => {
-  const rows: string[] = [];
-  const worst = [0, 0, 0, 0, 0, 0, 0];
-  test.each(exponents[t].flatMap((e) => [[e, 0], [e, 1]] as [number, 0 | 1][]))('exponent %i, sign %i', (e, sign) => {
-    const counts = sweep(t, sign, e);
-    const allowed = eccInvariantExceptions[t][subnormal(t, e) ? 'subnormal' : 'normal'];
-    counts.forEach((c, i) => { worst[i] = Math.max(worst[i]!, c); });
-    if (counts.some((c) => c > 0)) rows.push(`${sign ? '-' : '+'}2^${e}: ${counts.join(' ')}`);
-    counts.forEach((c, i) => expect(c, `${t} exponent ${e} sign ${sign}: implication #${i + 1} has ${c} exceptions, allowed ${allowed[i]}`).toBeLessThanOrEqual(allowed[i]!));
-  });
-  test('report', () => {
-    console.log(`${t} ECC invariant exceptions (#1..#7) where nonzero:\n  ${rows.join('\n  ') || 'none'}\n  max per implication: ${worst.join(' ')}`);
-  });
-});
+describe.each(['bf16', 'fp16'] as const)(
+  `%s: ECC invariants over all 2^23 mantissas (${FULL ? 'full sweep' : 'CI exponents'})`,
+  (t) => {
+    const rows: string[] = [];
+    const worst = [0, 0, 0, 0, 0, 0, 0];
+    test.each(
+      exponents[t].flatMap(
+        (e) =>
+          [
+            [e, 0],
+            [e, 1],
+          ] as [number, 0 | 1][],
+      ),
+    )('exponent %i, sign %i', (e, sign) => {
+      const counts = sweep(t, sign, e);
+      const allowed = eccInvariantExceptions[t][subnormal(t, e) ? 'subnormal' : 'normal'];
+      counts.forEach((c, i) => {
+        worst[i] = Math.max(worst[i]!, c);
+      });
+      if (counts.some((c) => c > 0)) rows.push(`${sign ? '-' : '+'}2^${e}: ${counts.join(' ')}`);
+      counts.forEach((c, i) =>
+        expect(
+          c,
+          `${t} exponent ${e} sign ${sign}: implication #${i + 1} has ${c} exceptions, allowed ${allowed[i]}`,
+        ).toBeLessThanOrEqual(allowed[i]!),
+      );
+    });
+    test('report', () => {
+      console.log(
+        `${t} ECC invariant exceptions (#1..#7) where nonzero:\n  ${rows.join('\n  ') || 'none'}\n  max per implication: ${worst.join(' ')}`,
+      );
+    });
+  },
+);

@@ -23,7 +23,10 @@ export function bitsOfF32(x: number): number {
 
 /** Any f32, uniform over bit patterns: NaNs, ±Inf, ±0, subnormals and every binade. */
 export const anyF32 = (): fc.Arbitrary<number> =>
-  fc.oneof(fc.integer({ min: 0, max: 0xffffffff }).map(f32FromBits), fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 2 ** -149, -(2 ** -149)));
+  fc.oneof(
+    fc.integer({ min: 0, max: 0xffffffff }).map(f32FromBits),
+    fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 2 ** -149, -(2 ** -149)),
+  );
 
 /** Finite f32 (including ±0 and subnormals), uniform over bit patterns. */
 export const finiteF32 = (): fc.Arbitrary<number> =>
@@ -34,12 +37,14 @@ export const finiteF32 = (): fc.Arbitrary<number> =>
 
 /** Finite f32 with |x| in [2^lo, 2^hi): uniform in exponent and mantissa, random sign. */
 export const f32InBinades = (lo: number, hi: number): fc.Arbitrary<number> =>
-  fc.tuple(fc.boolean(), fc.integer({ min: lo, max: hi - 1 }), fc.integer({ min: 0, max: 0x7fffff }))
+  fc
+    .tuple(fc.boolean(), fc.integer({ min: lo, max: hi - 1 }), fc.integer({ min: 0, max: 0x7fffff }))
     .map(([neg, e, m]) => Math.fround((neg ? -1 : 1) * (1 + m / 2 ** 23) * 2 ** e));
 
 /** A standard normal sample (Box–Muller). */
 export function normal(rand: () => number): number {
-  const u = 1 - rand(), v = rand();
+  const u = 1 - rand(),
+    v = rand();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
@@ -62,10 +67,18 @@ export function studentTArray(seed: number, n: number, nu = 3, logScale = 0): Fl
  * Heavy-tailed data in groups: each group is Student-t(ν = 3) with its own lognormal scale
  * (σ = 1 in ln), over an overall scale 10^e with e in [minLog10, maxLog10].
  */
-export const heavyTailed = (opts: { length?: fc.IntegerConstraints; minLog10?: number; maxLog10?: number; groupSize?: number } = {}): fc.Arbitrary<Float32Array> =>
-  fc.tuple(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 300, ...opts.length }), fc.double({ min: opts.minLog10 ?? -8, max: opts.maxLog10 ?? 3, noNaN: true }))
+export const heavyTailed = (
+  opts: { length?: fc.IntegerConstraints; minLog10?: number; maxLog10?: number; groupSize?: number } = {},
+): fc.Arbitrary<Float32Array> =>
+  fc
+    .tuple(
+      fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+      fc.integer({ min: 1, max: 300, ...opts.length }),
+      fc.double({ min: opts.minLog10 ?? -8, max: opts.maxLog10 ?? 3, noNaN: true }),
+    )
     .map(([seed, n, e]) => {
-      const rand = prng(seed), G = opts.groupSize ?? 32;
+      const rand = prng(seed),
+        G = opts.groupSize ?? 32;
       const out = new Float32Array(n);
       let s = 1;
       for (let i = 0; i < n; i++) {

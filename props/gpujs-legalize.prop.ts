@@ -12,17 +12,27 @@ const env = (v: number) => ({ load: () => v, uniform: () => 0 });
 
 describe('gpu.js legalization rules preserve meaning', () => {
   it.each(['i32', 'u32'] as const)('%s × 2^k (either side) and u32 ÷ 2^k', (t) => {
-    fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 31 }), fc.boolean(), (raw, k, left) => {
-      const x = ir.load('x', t === 'i32' ? 'i32' : 'u32');
-      const c = ir.constant(t, 2 ** k);
-      const exprs = [left ? ir.binary('mul', t, c, x) : ir.binary('mul', t, x, c)];
-      if (t === 'u32') exprs.push(ir.binary('div', t, x, c));
-      const v = ir.toType(t, raw);
-      for (const e of exprs) {
-        const [after] = rewrite([e], legalize);
-        expect(after!.op === 'binary' && (after!.fn === 'shl' || after!.fn === 'shr'), `rule fired for ${e.op}`).toBe(true);
-        expect(Object.is(evaluate(after!, env(v)), evaluate(e, env(v))), `x = ${v}, k = ${k}`).toBe(true);
-      }
-    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+        fc.integer({ min: 0, max: 31 }),
+        fc.boolean(),
+        (raw, k, left) => {
+          const x = ir.load('x', t === 'i32' ? 'i32' : 'u32');
+          const c = ir.constant(t, 2 ** k);
+          const exprs = [left ? ir.binary('mul', t, c, x) : ir.binary('mul', t, x, c)];
+          if (t === 'u32') exprs.push(ir.binary('div', t, x, c));
+          const v = ir.toType(t, raw);
+          for (const e of exprs) {
+            const [after] = rewrite([e], legalize);
+            expect(
+              after!.op === 'binary' && (after!.fn === 'shl' || after!.fn === 'shr'),
+              `rule fired for ${e.op}`,
+            ).toBe(true);
+            expect(Object.is(evaluate(after!, env(v)), evaluate(e, env(v))), `x = ${v}, k = ${k}`).toBe(true);
+          }
+        },
+      ),
+    );
   });
 });

@@ -15,7 +15,11 @@ type Values = Record<string, number>;
 
 /** Evaluate on one element: a group of one, so groupMax(x) is x (NaN ignored, so NaN stays NaN). */
 function value(e: Expr, v: Values, uniforms: (n: string) => number = (n) => v[n]!): number {
-  const env: Env = { load: (f) => v[f]!, uniform: uniforms, groupMax: (g) => evaluate((g as Expr & { x: Expr }).x, env) };
+  const env: Env = {
+    load: (f) => v[f]!,
+    uniform: uniforms,
+    groupMax: (g) => evaluate((g as Expr & { x: Expr }).x, env),
+  };
   return evaluate(e, env);
 }
 
@@ -27,21 +31,31 @@ describe('passes preserve values bit for bit', () => {
     expect(allOps.filter((o) => !coveredOps.has(o))).toEqual([]);
   });
 
-  for (const [name, set] of [['fold', fold], ['simplify', simplify], ['fold+simplify', rules(fold, simplify)]] as const) {
+  for (const [name, set] of [
+    ['fold', fold],
+    ['simplify', simplify],
+    ['fold+simplify', rules(fold, simplify)],
+  ] as const) {
     it(name, () => {
-      fc.assert(fc.property(anyExpr, envArbitrary(), (e, v) => {
-        const [r] = rewrite([e], set);
-        expect(Object.is(value(r!, v), value(e, v))).toBe(true);
-      }), { numRuns: NUM_RUNS });
+      fc.assert(
+        fc.property(anyExpr, envArbitrary(), (e, v) => {
+          const [r] = rewrite([e], set);
+          expect(Object.is(value(r!, v), value(e, v))).toBe(true);
+        }),
+        { numRuns: NUM_RUNS },
+      );
     });
   }
 
   it('hoist: derived uniforms computed on the host give the same values', () => {
-    fc.assert(fc.property(anyExpr, envArbitrary(), (e, v) => {
-      const h = hoist([e]);
-      const derived = evalDerived(h.derived, (n) => (v as Values)[n]!);
-      const all: Values = { ...v, ...Object.fromEntries(h.derived.map((d, i) => [d.name, derived[i]!])) };
-      expect(Object.is(value(h.roots[0]!, all), value(e, v))).toBe(true);
-    }), { numRuns: NUM_RUNS });
+    fc.assert(
+      fc.property(anyExpr, envArbitrary(), (e, v) => {
+        const h = hoist([e]);
+        const derived = evalDerived(h.derived, (n) => (v as Values)[n]!);
+        const all: Values = { ...v, ...Object.fromEntries(h.derived.map((d, i) => [d.name, derived[i]!])) };
+        expect(Object.is(value(h.roots[0]!, all), value(e, v))).toBe(true);
+      }),
+      { numRuns: NUM_RUNS },
+    );
   });
 });

@@ -21,7 +21,12 @@ export interface TensorSlot {
   readonly row: number;
 }
 
-export interface FieldSlot { readonly name: string; readonly storage: Storage; readonly axis: 'element' | 'group'; readonly owner: string }
+export interface FieldSlot {
+  readonly name: string;
+  readonly storage: Storage;
+  readonly axis: 'element' | 'group';
+  readonly owner: string;
+}
 
 export interface Layout {
   readonly groupSize: number;
@@ -34,18 +39,32 @@ export interface Layout {
   readonly params: number;
 }
 
-export function layout(entries: readonly { name: string; shape: readonly number[]; length: number }[], groupSize: number): Layout {
+export function layout(
+  entries: readonly { name: string; shape: readonly number[]; length: number }[],
+  groupSize: number,
+): Layout {
   const tensors: TensorSlot[] = [];
   let offset = 0;
   entries.forEach((e, row) => {
     const g0 = offset / groupSize;
     const padded = Math.ceil(e.length / groupSize) * groupSize;
-    tensors.push({ name: e.name, shape: e.shape, length: e.length, offset, groups: [g0, g0 + padded / groupSize], row });
+    tensors.push({
+      name: e.name,
+      shape: e.shape,
+      length: e.length,
+      offset,
+      groups: [g0, g0 + padded / groupSize],
+      row,
+    });
     offset += padded;
   });
   return {
-    groupSize, tensors, byName: new Map(tensors.map((t) => [t.name, t])),
-    length: offset, groups: offset / groupSize, params: entries.reduce((s, e) => s + e.length, 0),
+    groupSize,
+    tensors,
+    byName: new Map(tensors.map((t) => [t.name, t])),
+    length: offset,
+    groups: offset / groupSize,
+    params: entries.reduce((s, e) => s + e.length, 0),
   };
 }
 
@@ -66,4 +85,5 @@ export async function allocate(backend: Backend, l: Layout, slots: readonly Fiel
 }
 
 /** Bytes a field holds in the arena. */
-export const slotBytes = (l: Layout, s: FieldSlot): number => storageBytes[s.storage] * (s.axis === 'group' ? l.groups : l.length);
+export const slotBytes = (l: Layout, s: FieldSlot): number =>
+  storageBytes[s.storage] * (s.axis === 'group' ? l.groups : l.length);

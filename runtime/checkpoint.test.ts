@@ -17,14 +17,22 @@ async function state(opt: Awaited<ReturnType<typeof createOptimizer>>) {
 }
 
 describe('checkpoints (safetensors)', () => {
-  for (const [name, def] of [['adamw', adamw({ lr: 1e-2 })], ['lion', lion()], ['sgd', sgd({ lr: 0.1, momentum: 0.9 })]] as [string, Parameters<typeof createOptimizer>[0]][]) {
+  for (const [name, def] of [
+    ['adamw', adamw({ lr: 1e-2 })],
+    ['lion', lion()],
+    ['sgd', sgd({ lr: 0.1, momentum: 0.9 })],
+  ] as [string, Parameters<typeof createOptimizer>[0]][]) {
     it(`${name}: save → load → step is bit-identical to stepping without the round trip`, async () => {
       const params = { w: { data: rand(300), shape: [10, 30] }, b: rand(10, 2) };
       const a = await createOptimizer(def, params);
       for (let s = 0; s < 3; s++) await a.step({ w: rand(300, s + 5), b: rand(10, s + 9) });
       const b = await loadOptimizer(await a.save());
       expect(await state(b)).toEqual(await state(a));
-      for (let s = 0; s < 2; s++) { const g = { w: rand(300, 40 + s), b: rand(10, 50 + s) }; await a.step(g); await b.step(g); }
+      for (let s = 0; s < 2; s++) {
+        const g = { w: rand(300, 40 + s), b: rand(10, 50 + s) };
+        await a.step(g);
+        await b.step(g);
+      }
       expect(await state(b)).toEqual(await state(a));
     });
   }
@@ -50,11 +58,13 @@ describe('checkpoints (safetensors)', () => {
     const good = await opt.save();
     await opt.step({ w: rand(256, 3) });
     const before = await state(opt);
-    const corrupt = good.slice(); corrupt[corrupt.length - 5]! ^= 0x40;
+    const corrupt = good.slice();
+    corrupt[corrupt.length - 5]! ^= 0x40;
     await expect(opt.load(corrupt)).rejects.toThrow(/checksum mismatch/);
     await expect(opt.load(good.slice(0, good.length - 100))).rejects.toThrow(CheckpointError);
     await expect(opt.load(good.slice(0, 5))).rejects.toThrow(/too short/);
-    const header = good.slice(); header[12] = 0x7b; // break the JSON
+    const header = good.slice();
+    header[12] = 0x7b; // break the JSON
     await expect(opt.load(header)).rejects.toThrow(/not valid JSON|checksum|offsets/);
     const other = await createOptimizer(adamw(), { w: rand(255) });
     await expect(other.load(good)).rejects.toThrow(/has 256 .* expected 255|expected 255/);

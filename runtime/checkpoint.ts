@@ -49,8 +49,13 @@ export async function saveCheckpoint(s: Checkpointable): Promise<Uint8Array> {
     const buf = s.buffer(f.name);
     for (const t of s.layout.tensors) {
       const [g0, g1] = t.groups;
-      const data = f.axis === 'group' ? await s.backend.read(buf, g0, g1 - g0) : await s.backend.read(buf, t.offset, t.length);
-      tensors[keyOf(t.name, f.name)] = { dtype: dtypeOf(s, f.name, f.storage), shape: f.axis === 'group' ? [g1 - g0] : t.shape, data };
+      const data =
+        f.axis === 'group' ? await s.backend.read(buf, g0, g1 - g0) : await s.backend.read(buf, t.offset, t.length);
+      tensors[keyOf(t.name, f.name)] = {
+        dtype: dtypeOf(s, f.name, f.storage),
+        shape: f.axis === 'group' ? [g1 - g0] : t.shape,
+        data,
+      };
     }
   }
   const groups = s.layout.tensors.map((t) => s.hyperOf(t.name));
@@ -68,14 +73,22 @@ export async function saveCheckpoint(s: Checkpointable): Promise<Uint8Array> {
 /** Restore a checkpoint into an optimizer of the same tensors and storage options. */
 export async function loadCheckpoint(s: Checkpointable, bytes: Uint8Array): Promise<void> {
   const { tensors, metadata } = decode(bytes);
-  if (metadata['format'] !== FORMAT) throw new CheckpointError(`checkpoint: format ${JSON.stringify(metadata['format'])} is not ${FORMAT}`);
-  if (metadata['optimizer'] !== s.def.name) throw new CheckpointError(`checkpoint: saved by ${metadata['optimizer']}, loading into ${s.def.name}`);
+  if (metadata['format'] !== FORMAT)
+    throw new CheckpointError(`checkpoint: format ${JSON.stringify(metadata['format'])} is not ${FORMAT}`);
+  if (metadata['optimizer'] !== s.def.name)
+    throw new CheckpointError(`checkpoint: saved by ${metadata['optimizer']}, loading into ${s.def.name}`);
   const saved = JSON.parse(metadata['options'] ?? '{}') as Record<string, unknown>;
   for (const k of ['paramDtype', 'masterWeightBits', 'quantize', 'groupSize', 'scale'] as const)
-    if (saved[k] !== s.options[k]) throw new CheckpointError(`checkpoint: option ${k} is ${JSON.stringify(saved[k])} in the file but ${JSON.stringify(s.options[k])} here`);
+    if (saved[k] !== s.options[k])
+      throw new CheckpointError(
+        `checkpoint: option ${k} is ${JSON.stringify(saved[k])} in the file but ${JSON.stringify(s.options[k])} here`,
+      );
   const steps = JSON.parse(metadata['steps'] ?? '[]') as number[];
   const hyper = JSON.parse(metadata['hyper'] ?? '[]') as Hyper[];
-  if (steps.length !== s.layout.tensors.length || hyper.length !== steps.length) throw new CheckpointError(`checkpoint: holds ${steps.length} tensors, this optimizer has ${s.layout.tensors.length}`);
+  if (steps.length !== s.layout.tensors.length || hyper.length !== steps.length)
+    throw new CheckpointError(
+      `checkpoint: holds ${steps.length} tensors, this optimizer has ${s.layout.tensors.length}`,
+    );
   // Validate every field of every tensor before touching the optimizer.
   const arenas = s.fields.map((f) => {
     const whole = new arrayFor[f.storage](f.axis === 'group' ? s.layout.groups : s.layout.length);
@@ -84,7 +97,9 @@ export async function loadCheckpoint(s: Checkpointable, bytes: Uint8Array): Prom
       const want = f.axis === 'group' ? t.groups[1] - t.groups[0] : t.length;
       if (!e) throw new CheckpointError(`checkpoint: tensor ${keyOf(t.name, f.name)} is missing`);
       if (e.data.length !== want || e.data.BYTES_PER_ELEMENT !== whole.BYTES_PER_ELEMENT)
-        throw new CheckpointError(`checkpoint: ${keyOf(t.name, f.name)} has ${e.data.length} ${e.dtype} values, expected ${want} of ${f.storage}`);
+        throw new CheckpointError(
+          `checkpoint: ${keyOf(t.name, f.name)} has ${e.data.length} ${e.dtype} values, expected ${want} of ${f.storage}`,
+        );
       whole.set(e.data as never, f.axis === 'group' ? t.groups[0] : t.offset);
     }
     return [f, whole] as const;
@@ -100,10 +115,17 @@ export async function loadCheckpoint(s: Checkpointable, bytes: Uint8Array): Prom
 /** Master weights as f32 safetensors: loadable by any reader (torch, numpy, TF.js, …). */
 export async function saveFp32(s: Checkpointable): Promise<Uint8Array> {
   const all = await s.exportFp32();
-  return encode(Object.fromEntries(s.layout.tensors.map((t) => [t.name, { dtype: 'F32' as const, shape: t.shape, data: all[t.name]! }])), { format: 'flashoptim-fp32/1' });
+  return encode(
+    Object.fromEntries(
+      s.layout.tensors.map((t) => [t.name, { dtype: 'F32' as const, shape: t.shape, data: all[t.name]! }]),
+    ),
+    { format: 'flashoptim-fp32/1' },
+  );
 }
 
-export async function saveCheckpointFile(s: Checkpointable, path: string): Promise<void> { await writeFileAtomic(path, await saveCheckpoint(s)); }
+export async function saveCheckpointFile(s: Checkpointable, path: string): Promise<void> {
+  await writeFileAtomic(path, await saveCheckpoint(s));
+}
 export async function loadCheckpointFile(s: Checkpointable, path: string): Promise<void> {
   const fs = await import('node:fs/promises');
   await loadCheckpoint(s, new Uint8Array(await fs.readFile(path)));

@@ -1,5 +1,14 @@
 import { expect, test } from 'vitest';
-import { computeErrorBits, dequantize, fromBf16, fromFp16, quantize, reconstructFp32, toBf16, toFp16 } from './codecs.ts';
+import {
+  computeErrorBits,
+  dequantize,
+  fromBf16,
+  fromFp16,
+  quantize,
+  reconstructFp32,
+  toBf16,
+  toFp16,
+} from './codecs.ts';
 
 test('array functions return the documented types and lengths', () => {
   const x = Float32Array.of(1, -2.5, 0.1, 3e-3, 70);
@@ -22,10 +31,17 @@ test('array functions return the documented types and lengths', () => {
 });
 
 test('bad input: RangeErrors naming the arrays or option, TypeErrors for the wrong array type', () => {
-  const x = new Float32Array(4), h = new Uint16Array(4);
-  expect(() => computeErrorBits(x, new Uint16Array(5), { narrow: 'bf16', masterWeightBits: 24 })).toThrow(/computeErrorBits: fp32 has 4 elements but narrow has 5/);
-  expect(() => computeErrorBits(x, h, { narrow: 'fp8' as 'bf16', masterWeightBits: 24 })).toThrow(/narrow must be 'bf16' or 'fp16', got fp8/);
-  expect(() => computeErrorBits(x, h, { narrow: 'bf16', masterWeightBits: 16 as 24 })).toThrow(/masterWeightBits must be 24 or 32, got 16/);
+  const x = new Float32Array(4),
+    h = new Uint16Array(4);
+  expect(() => computeErrorBits(x, new Uint16Array(5), { narrow: 'bf16', masterWeightBits: 24 })).toThrow(
+    /computeErrorBits: fp32 has 4 elements but narrow has 5/,
+  );
+  expect(() => computeErrorBits(x, h, { narrow: 'fp8' as 'bf16', masterWeightBits: 24 })).toThrow(
+    /narrow must be 'bf16' or 'fp16', got fp8/,
+  );
+  expect(() => computeErrorBits(x, h, { narrow: 'bf16', masterWeightBits: 16 as 24 })).toThrow(
+    /masterWeightBits must be 24 or 32, got 16/,
+  );
   expect(() => reconstructFp32(h, new Int16Array(4), { narrow: 'bf16', masterWeightBits: 24 })).toThrow(TypeError);
   const q = quantize(new Float32Array(40), { signed: false });
   expect(() => dequantize(q, { signed: true })).toThrow(/codes must be an Int8Array/);

@@ -9,19 +9,30 @@
 export class NumericsError extends Error {}
 
 export class NonFiniteError extends Error {
-  constructor(message: string, readonly counts: Readonly<Record<string, number>>) { super(message); }
+  constructor(
+    message: string,
+    readonly counts: Readonly<Record<string, number>>,
+  ) {
+    super(message);
+  }
   /** Name the tensors and their counts (computed on the host, only on this error path). */
   static from(grads: Readonly<Record<string, ArrayLike<number>>>, total: number): NonFiniteError {
     const counts: Record<string, number> = {};
     for (const [n, g] of Object.entries(grads)) {
       let c = 0;
       // A Uint16Array holds bf16 bits: exponent all ones is Inf or NaN.
-      if (g instanceof Uint16Array) { for (let i = 0; i < g.length; i++) if ((g[i]! & 0x7f80) === 0x7f80) c++; }
-      else for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) c++;
+      if (g instanceof Uint16Array) {
+        for (let i = 0; i < g.length; i++) if ((g[i]! & 0x7f80) === 0x7f80) c++;
+      } else for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) c++;
       if (c) counts[n] = c;
     }
-    const list = Object.entries(counts).map(([n, c]) => `${n}: ${c}`).join(', ');
-    return new NonFiniteError(`step: ${total} non-finite gradient element(s) were skipped (${list}); parameters and states of those elements are unchanged`, counts);
+    const list = Object.entries(counts)
+      .map(([n, c]) => `${n}: ${c}`)
+      .join(', ');
+    return new NonFiniteError(
+      `step: ${total} non-finite gradient element(s) were skipped (${list}); parameters and states of those elements are unchanged`,
+      counts,
+    );
   }
 }
 

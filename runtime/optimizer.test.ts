@@ -23,7 +23,9 @@ async function snapshot(opt: Awaited<ReturnType<typeof createOptimizer>>) {
 describe('createOptimizer', () => {
   it('runs ONE kernel launch per step for 50 tensors in 2 parameter groups', async () => {
     const params = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`t${i}`, rand(17 + i * 3, i + 1)]));
-    const opt = await createOptimizer(adamw({ lr: 1e-3 }), params, { groups: [{ params: ['t0', 't1', 't2'], hyper: { weightDecay: 0 } }] });
+    const opt = await createOptimizer(adamw({ lr: 1e-3 }), params, {
+      groups: [{ params: ['t0', 't1', 't2'], hyper: { weightDecay: 0 } }],
+    });
     const grads = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, rand(v.length, 99)]));
     for (let s = 0; s < 3; s++) {
       const before = opt.backend.launches;
@@ -36,15 +38,21 @@ describe('createOptimizer', () => {
     const opt = await createOptimizer(adamw({ lr: 1e-3 }), { w: rand(256) }, { schedule: (t) => ({ lr: 1e-3 / t }) });
     await opt.step({ w: rand(256, 2) });
     const misses = compileStats.misses;
-    for (let s = 0; s < 5; s++) { opt.setHyper({ lr: 1e-3 * (s + 2) }); await opt.step({ w: rand(256, s + 3) }); }
+    for (let s = 0; s < 5; s++) {
+      opt.setHyper({ lr: 1e-3 * (s + 2) });
+      await opt.step({ w: rand(256, s + 3) });
+    }
     expect(compileStats.misses).toBe(misses);
   });
 
   it('memory(): AdamW 24-bit with bf16 gradients <= 7.2 B/param, <= 5.2 with gradient release; SGD momentum and Lion <= 6.1', async () => {
     const params = { a: rand(1 << 16), b: rand(4096, 2) };
-    const m = async (def: Parameters<typeof createOptimizer>[0], o = {}) => (await createOptimizer(def, params, o)).memory().bytesPerParam;
-    const adamwB = await m(adamw()), release = await m(adamw(), { gradientRelease: true });
-    const sgdB = await m(sgd({ momentum: 0.9 })), lionB = await m(lion());
+    const m = async (def: Parameters<typeof createOptimizer>[0], o = {}) =>
+      (await createOptimizer(def, params, o)).memory().bytesPerParam;
+    const adamwB = await m(adamw()),
+      release = await m(adamw(), { gradientRelease: true });
+    const sgdB = await m(sgd({ momentum: 0.9 })),
+      lionB = await m(lion());
     console.log(`bytes/param: AdamW ${adamwB}, AdamW+release ${release}, SGD-momentum ${sgdB}, Lion ${lionB}`);
     expect(adamwB).toBeLessThanOrEqual(7.2);
     expect(release).toBeLessThanOrEqual(5.2);
@@ -58,7 +66,8 @@ describe('createOptimizer', () => {
     const rel = await createOptimizer(adamw({ lr: 1e-2 }), params, { gradientRelease: true });
     expect(rel.memory().fields['g']).toBeUndefined();
     for (let s = 0; s < 4; s++) {
-      const ga = rand(1000, 10 + s), gb = rand(77, 20 + s);
+      const ga = rand(1000, 10 + s),
+        gb = rand(77, 20 + s);
       await full.step({ a: ga, b: gb });
       await rel.stepTensor('b', gb);
       await rel.stepTensor('a', ga);
@@ -69,9 +78,14 @@ describe('createOptimizer', () => {
 
   it('non-finite gradients: counted, their elements keep param and state; onNonFinite error names the tensor', async () => {
     const w = rand(64);
-    const opt = await createOptimizer(adamw({ lr: 1e-2 }), { w, u: rand(40, 5) }, { onNonFinite: 'error', gradDtype: 'f32' });
+    const opt = await createOptimizer(
+      adamw({ lr: 1e-2 }),
+      { w, u: rand(40, 5) },
+      { onNonFinite: 'error', gradDtype: 'f32' },
+    );
     const g = rand(64, 7);
-    g[3] = NaN; g[40] = Infinity;
+    g[3] = NaN;
+    g[40] = Infinity;
     const before = (await opt.readParams()).w!;
     const err = await opt.step({ w: g, u: rand(40, 8) }).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);
@@ -86,7 +100,11 @@ describe('createOptimizer', () => {
   });
 
   it('parameter groups: a group without weight decay does not shrink under zero gradients', async () => {
-    const opt = await createOptimizer(adamw({ lr: 0.1, weightDecay: 0.5 }), { w: rand(64), bias: rand(32, 3) }, { groups: [{ params: ['bias'], hyper: { weightDecay: 0 } }] });
+    const opt = await createOptimizer(
+      adamw({ lr: 0.1, weightDecay: 0.5 }),
+      { w: rand(64), bias: rand(32, 3) },
+      { groups: [{ params: ['bias'], hyper: { weightDecay: 0 } }] },
+    );
     const before = await opt.exportFp32();
     await opt.step({ w: new Float32Array(64), bias: new Float32Array(32) });
     const after = await opt.exportFp32();
@@ -100,7 +118,9 @@ describe('createOptimizer', () => {
     await opt.importFp32({ w: x });
     const back = (await opt.exportFp32()).w!;
     const rel = Math.max(...back.map((y, i) => Math.abs(y - x[i]!) / Math.abs(x[i]!)));
-    const bf16Only = Math.max(...fromBf16((await opt.readParams()).w as Uint16Array).map((y, i) => Math.abs(y - x[i]!) / Math.abs(x[i]!)));
+    const bf16Only = Math.max(
+      ...fromBf16((await opt.readParams()).w as Uint16Array).map((y, i) => Math.abs(y - x[i]!) / Math.abs(x[i]!)),
+    );
     expect(rel).toBeLessThan(1.6e-5);
     expect(bf16Only).toBeGreaterThan(1e-3);
   });
@@ -112,7 +132,9 @@ describe('createOptimizer', () => {
     const w = Float32Array.from(rand(64), (x) => 1 + x);
     const tooSmall = await createOptimizer(adamw({ lr: 1e-4, weightDecay: 0 }), { w }, { checkNumerics: true });
     const snap = await snapshot(tooSmall);
-    await expect(tooSmall.step({ w: rand(64, 2) })).rejects.toThrow(/numerics: tensor w has max \|w\| 1\.\d+, whose 24-bit resolution is 3\.052e-5/);
+    await expect(tooSmall.step({ w: rand(64, 2) })).rejects.toThrow(
+      /numerics: tensor w has max \|w\| 1\.\d+, whose 24-bit resolution is 3\.052e-5/,
+    );
     // The first check launches the export kernel once to cache max |w|; the step kernel never runs.
     const launches = tooSmall.backend.launches;
     await expect(tooSmall.step({ w: rand(64, 3) })).rejects.toThrow(/numerics/);
@@ -125,7 +147,11 @@ describe('createOptimizer', () => {
     // The update lr·|m̂/√v̂| ≈ 2e-4 is kept by the 24-bit master weights: every weight moved.
     expect(after.w!.every((x, i) => x !== before.w![i])).toBe(true);
     // With no master bits (bf16 alone, 8 mantissa bits incl. implicit: resolution 2^-7) the same lr is rejected.
-    const narrow = await createOptimizer(adamw({ lr: 2e-4, weightDecay: 0 }), { w }, { checkNumerics: true, masterWeightBits: null });
+    const narrow = await createOptimizer(
+      adamw({ lr: 2e-4, weightDecay: 0 }),
+      { w },
+      { checkNumerics: true, masterWeightBits: null },
+    );
     await expect(narrow.step({ w: rand(64, 2) })).rejects.toThrow(/16-bit resolution is 7\.81\de-3/);
   });
 
@@ -158,10 +184,16 @@ describe('createOptimizer', () => {
     });
 
     it('options and params', async () => {
-      await expect(createOptimizer(adamw(), { w: rand(4) }, { masterWeightBits: 16 as never })).rejects.toThrow(/masterWeightBits must be one of 24, 32, null, got 16/);
-      await expect(createOptimizer(adamw(), { w: rand(4) }, { paramDtype: 'f32', masterWeightBits: 24 })).rejects.toThrow(/no effect on f32/);
+      await expect(createOptimizer(adamw(), { w: rand(4) }, { masterWeightBits: 16 as never })).rejects.toThrow(
+        /masterWeightBits must be one of 24, 32, null, got 16/,
+      );
+      await expect(
+        createOptimizer(adamw(), { w: rand(4) }, { paramDtype: 'f32', masterWeightBits: 24 }),
+      ).rejects.toThrow(/no effect on f32/);
       await expect(createOptimizer(adamw(), { w: [1, 2] as never })).rejects.toThrow(/param w must be a Float32Array/);
-      await expect(createOptimizer(adamw(), { w: { data: rand(6), shape: [2, 2] } })).rejects.toThrow(/shape \[2,2\] but 6 values/);
+      await expect(createOptimizer(adamw(), { w: { data: rand(6), shape: [2, 2] } })).rejects.toThrow(
+        /shape \[2,2\] but 6 values/,
+      );
     });
   });
 });

@@ -20,7 +20,8 @@ export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOption
   readonly backend?: 'js' | Backend;
 }
 
-export type ParamInput = Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
+export type ParamInput =
+  Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
 export type GradInput = Float32Array | Uint16Array;
 
 /** Every option resolved: the storage, and how the session behaves. */

@@ -37,18 +37,82 @@ const TRANSCENDENTAL = ['exp2', 'log2', 'rsqrt'];
 
 export const conformanceBackends: ConformanceBackend[] = [
   // Generated JavaScript: the JS backend where WebAssembly SIMD is missing.
-  { name: 'js', available: async () => true, create: async () => new JsBackend({ engine: 'js' }), exact: true, approximate: [], windowed: true, kernelRuns: 2000, optimizerElements: 8192 },
+  {
+    name: 'js',
+    available: async () => true,
+    create: async () => new JsBackend({ engine: 'js' }),
+    exact: true,
+    approximate: [],
+    windowed: true,
+    kernelRuns: 2000,
+    optimizerElements: 8192,
+  },
   // WebAssembly SIMD, the JS backend's default engine.
-  { name: 'js-wasm', available: async () => simdSupported, create: async () => new JsBackend({ engine: 'wasm' }), exact: true, approximate: [], windowed: true, kernelRuns: 2000, optimizerElements: 8192 },
+  {
+    name: 'js-wasm',
+    available: async () => simdSupported,
+    create: async () => new JsBackend({ engine: 'wasm' }),
+    exact: true,
+    approximate: [],
+    windowed: true,
+    kernelRuns: 2000,
+    optimizerElements: 8192,
+  },
   // Two workers over one shared memory, every launch split (minGroupsPerThread 1) so slicing runs.
-  { name: 'js-threads', available: async () => simdSupported, create: async () => new JsThreadsBackend({ threads: 2, minGroupsPerThread: 1 }), exact: true, approximate: [], windowed: true, kernelRuns: 300, optimizerElements: 8192 },
+  {
+    name: 'js-threads',
+    available: async () => simdSupported,
+    create: async () => new JsThreadsBackend({ threads: 2, minGroupsPerThread: 1 }),
+    exact: true,
+    approximate: [],
+    windowed: true,
+    kernelRuns: 300,
+    optimizerElements: 8192,
+  },
   // lavapipe in CI (Vulkan on the CPU): each random kernel compiles a pipeline, so fewer of them.
-  { name: 'webgpu', available: gpu, create: () => WebGpuBackend.create(), exact: true, approximate: TRANSCENDENTAL, windowed: false, kernelRuns: 60, optimizerElements: 8192 },
-  { name: 'gpujs-cpu', available: async () => true, create: () => GpujsBackend.create('cpu'), exact: true, approximate: TRANSCENDENTAL, windowed: false, kernelRuns: 100, optimizerElements: 4096 },
-  { name: 'gpujs-webasm', available: async () => true, create: () => GpujsBackend.create('webasm'), exact: true, approximate: TRANSCENDENTAL, windowed: false, kernelRuns: 100, optimizerElements: 8192 },
+  {
+    name: 'webgpu',
+    available: gpu,
+    create: () => WebGpuBackend.create(),
+    exact: true,
+    approximate: TRANSCENDENTAL,
+    windowed: false,
+    kernelRuns: 60,
+    optimizerElements: 8192,
+  },
+  {
+    name: 'gpujs-cpu',
+    available: async () => true,
+    create: () => GpujsBackend.create('cpu'),
+    exact: true,
+    approximate: TRANSCENDENTAL,
+    windowed: false,
+    kernelRuns: 100,
+    optimizerElements: 4096,
+  },
+  {
+    name: 'gpujs-webasm',
+    available: async () => true,
+    create: () => GpujsBackend.create('webasm'),
+    exact: true,
+    approximate: TRANSCENDENTAL,
+    windowed: false,
+    kernelRuns: 100,
+    optimizerElements: 8192,
+  },
   // gpu.js's WebGPU kernels run with fast-math on lavapipe: subnormals flush and −0 may become +0
   // (docs/gpujs.md), so a difference that starts there can spread; held to a measured fraction.
-  { name: 'gpujs-webgpu', available: gpu, create: () => GpujsBackend.create('webgpu'), exact: false, identicalAtLeast: 0.99, approximate: TRANSCENDENTAL, windowed: false, kernelRuns: 30, optimizerElements: 4096 },
+  {
+    name: 'gpujs-webgpu',
+    available: gpu,
+    create: () => GpujsBackend.create('webgpu'),
+    exact: false,
+    identicalAtLeast: 0.99,
+    approximate: TRANSCENDENTAL,
+    windowed: false,
+    kernelRuns: 30,
+    optimizerElements: 4096,
+  },
 ];
 
 /** The backends this machine can run, in list order; prints the ones it cannot. */

@@ -14,31 +14,57 @@ import { narrowCase, wideCase } from './kernels.ts';
 const backends = await availableBackends();
 console.log(`conformance (kernels): ${backends.map((b) => b.name).join(', ')}`);
 /** The kernel and its inputs, to reproduce a failure by hand. */
-const explain = (c: Case) => [...c.k.outputs.map((o) => `${o.field} (${o.storage}/${o.axis}) = ${show(o.value)}`), ...c.k.counters.map((x) => `counter ${x.name} = ${show(x.value)}`),
-  `inputs ${JSON.stringify(Object.fromEntries(Object.entries(c.arrays).map(([f, a]) => [f, [...a].map((v) => (Object.is(v, -0) ? '-0' : Number.isNaN(v) ? 'NaN' : String(v)))])))}`, `rows ${JSON.stringify(c.rows)}`].join('\n');
+const explain = (c: Case) =>
+  [
+    ...c.k.outputs.map((o) => `${o.field} (${o.storage}/${o.axis}) = ${show(o.value)}`),
+    ...c.k.counters.map((x) => `counter ${x.name} = ${show(x.value)}`),
+    `inputs ${JSON.stringify(Object.fromEntries(Object.entries(c.arrays).map(([f, a]) => [f, [...a].map((v) => (Object.is(v, -0) ? '-0' : Number.isNaN(v) ? 'NaN' : String(v)))])))}`,
+    `rows ${JSON.stringify(c.rows)}`,
+  ].join('\n');
 const scale = Number(process.env.FLASHOPTIM_CONFORMANCE_RUNS ?? 1);
 
 describe.each(backends)('backend $name', (cb) => {
   let backend: Backend;
-  beforeAll(async () => { backend = await cb.create(); });
+  beforeAll(async () => {
+    backend = await cb.create();
+  });
   afterAll(() => backend?.dispose());
   const runs = Math.max(1, Math.round(cb.kernelRuns * scale));
   const opts = { exclude: cb.approximate, windowed: cb.windowed };
 
   const check = (family: string, arb: fc.Arbitrary<Case>) => async () => {
-    let same = 0, total = 0;
-    await fc.assert(fc.asyncProperty(arb, async (c) => {
-      const want = onOracle(c), got = await onBackend(backend, c);
-      const diff = differences(got, want);
-      same += diff.total - diff.count; total += diff.total;
-      const where = `kernel ${c.k.name}, groupSize ${c.k.groupSize}, n ${c.n}, groups [${c.range}], ${c.rows.length} rows`;
-      if (cb.exact && diff.count) throw new Error(`${where}: ${diff.count} of ${diff.total} stored values differ: ${diff.first.join('; ')}\n${explain(c)}`);
-      expect(got.counters, `${where}: counters`).toEqual(want.counters.map((x, i) => (cb.exact ? x : got.counters[i] ?? x)));
-    }), { numRuns: runs });
-    console.log(`${cb.name} ${family}: ${same} of ${total} stored values bit-identical to the oracle (${((100 * same) / total).toFixed(3)}%) over ${runs} kernels`);
+    let same = 0,
+      total = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const want = onOracle(c),
+          got = await onBackend(backend, c);
+        const diff = differences(got, want);
+        same += diff.total - diff.count;
+        total += diff.total;
+        const where = `kernel ${c.k.name}, groupSize ${c.k.groupSize}, n ${c.n}, groups [${c.range}], ${c.rows.length} rows`;
+        if (cb.exact && diff.count)
+          throw new Error(
+            `${where}: ${diff.count} of ${diff.total} stored values differ: ${diff.first.join('; ')}\n${explain(c)}`,
+          );
+        expect(got.counters, `${where}: counters`).toEqual(
+          want.counters.map((x, i) => (cb.exact ? x : (got.counters[i] ?? x))),
+        );
+      }),
+      { numRuns: runs },
+    );
+    console.log(
+      `${cb.name} ${family}: ${same} of ${total} stored values bit-identical to the oracle (${((100 * same) / total).toFixed(3)}%) over ${runs} kernels`,
+    );
     expect(same / total).toBeGreaterThanOrEqual(cb.exact ? 1 : cb.identicalAtLeast!);
   };
 
-  test(`random kernels (outputs in place, two group-max levels, uniform rows, ranges) match the oracle${cb.exact ? ' bit for bit' : ''}`, check('wide', wideCase(opts)));
-  test(`narrow and integer storages, ${cb.windowed ? 'windowed fields, ' : ''}lengths: match the oracle and nothing outside the launch changes`, check('narrow', narrowCase(opts)));
+  test(
+    `random kernels (outputs in place, two group-max levels, uniform rows, ranges) match the oracle${cb.exact ? ' bit for bit' : ''}`,
+    check('wide', wideCase(opts)),
+  );
+  test(
+    `narrow and integer storages, ${cb.windowed ? 'windowed fields, ' : ''}lengths: match the oracle and nothing outside the launch changes`,
+    check('narrow', narrowCase(opts)),
+  );
 });

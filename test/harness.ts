@@ -11,9 +11,14 @@ import type { Uniforms } from '../compiler/ir/pipeline.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backends/backend.ts';
 import type { Case } from './kernels.ts';
 
-export interface Result { readonly arrays: Record<string, FieldArray>; readonly counters: number[]; readonly source: string }
+export interface Result {
+  readonly arrays: Record<string, FieldArray>;
+  readonly counters: number[];
+  readonly source: string;
+}
 
-const copy = (arrays: Readonly<Record<string, FieldArray>>) => Object.fromEntries(Object.entries(arrays).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
+const copy = (arrays: Readonly<Record<string, FieldArray>>) =>
+  Object.fromEntries(Object.entries(arrays).map(([f, a]) => [f, a.slice()])) as Record<string, FieldArray>;
 
 /** The elements a windowed field holds: the launched groups' only. */
 function windowOf(c: Case, a: FieldArray): FieldArray {
@@ -42,7 +47,13 @@ export async function onBackend(backend: Backend, c: Case): Promise<Result> {
   const rowOf = c.rowOf ? backend.alloc('u32', c.rowOf.length) : null;
   try {
     if (rowOf) await backend.write(rowOf, c.rowOf!);
-    const counters = await backend.run(program, { bindings: bind, uniforms: uniformTable(program.prepared, c.rows), rowOf, groups: c.range, length: c.n });
+    const counters = await backend.run(program, {
+      bindings: bind,
+      uniforms: uniformTable(program.prepared, c.rows),
+      rowOf,
+      groups: c.range,
+      length: c.n,
+    });
     for (const [f, b] of Object.entries(bind)) if (!c.k.windowed.includes(f)) arrays[f] = await backend.read(b);
     return { arrays, counters, source: program.source };
   } finally {
@@ -52,13 +63,20 @@ export async function onBackend(backend: Backend, c: Case): Promise<Result> {
 }
 
 /** A hand-written kernel over whole arrays, as a Case (one row, all groups). */
-export function caseOf(k: Kernel, arrays: Readonly<Record<string, FieldArray>>, n: number, rows: readonly Uniforms[] = [{}], rowOf: Uint32Array | null = null): Case {
+export function caseOf(
+  k: Kernel,
+  arrays: Readonly<Record<string, FieldArray>>,
+  n: number,
+  rows: readonly Uniforms[] = [{}],
+  rowOf: Uint32Array | null = null,
+): Case {
   return { k, n, arrays, rows, rowOf, range: [0, Math.ceil(n / k.groupSize)] };
 }
 
 /** Elements where two results differ (NaN equals NaN; −0 differs from +0), with the first few. */
 export function differences(got: Result, want: Result, limit = 5): { count: number; total: number; first: string[] } {
-  let count = 0, total = 0;
+  let count = 0,
+    total = 0;
   const first: string[] = [];
   for (const [f, a] of Object.entries(want.arrays)) {
     const b = got.arrays[f]!;
@@ -76,10 +94,20 @@ export function differences(got: Result, want: Result, limit = 5): { count: numb
 export function show(e: Expr, depth = 0): string {
   if (depth > 40) return '…';
   switch (e.op) {
-    case 'const': return e.type === 'f32' ? String(e.value) : `${e.value}${e.type === 'bool' ? '' : e.type[0]}`;
-    case 'load': return e.axis === 'group' ? `${e.field}[g]` : e.field;
-    case 'uniform': return `$${e.name}`;
-    case 'unary': case 'binary': return `${e.fn}(${children(e).map((c) => show(c, depth + 1)).join(', ')})`;
-    default: return `${e.op}<${e.type}>(${children(e).map((c) => show(c, depth + 1)).join(', ')})`;
+    case 'const':
+      return e.type === 'f32' ? String(e.value) : `${e.value}${e.type === 'bool' ? '' : e.type[0]}`;
+    case 'load':
+      return e.axis === 'group' ? `${e.field}[g]` : e.field;
+    case 'uniform':
+      return `$${e.name}`;
+    case 'unary':
+    case 'binary':
+      return `${e.fn}(${children(e)
+        .map((c) => show(c, depth + 1))
+        .join(', ')})`;
+    default:
+      return `${e.op}<${e.type}>(${children(e)
+        .map((c) => show(c, depth + 1))
+        .join(', ')})`;
   }
 }

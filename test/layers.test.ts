@@ -35,7 +35,8 @@ export function importsOf(file: string, text = readFileSync(join(root, file), 'u
 export function layerOf(file: string): string | null {
   const parts = file.split('/');
   if (parts.length === 1) return file === 'index.ts' ? 'entry' : null;
-  if (parts[0] === 'compiler') return parts[1] === 'ir' ? 'compiler/ir' : parts[1] === 'render' ? 'compiler/render' : 'compiler';
+  if (parts[0] === 'compiler')
+    return parts[1] === 'ir' ? 'compiler/ir' : parts[1] === 'render' ? 'compiler/render' : 'compiler';
   return ['dsl', 'optim', 'runtime', 'tfjs', 'props'].includes(parts[0]!) ? parts[0]! : null;
 }
 
@@ -72,13 +73,19 @@ export function backEdges(graph: ReadonlyMap<string, readonly string[]>): string
 /** Every import cycle (one per strongly connected component of more than one file, or a self-import). */
 export function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   // Tarjan's algorithm, iterative so a deep chain cannot overflow the stack.
-  const index = new Map<string, number>(), low = new Map<string, number>(), on = new Set<string>(), stack: string[] = [];
+  const index = new Map<string, number>(),
+    low = new Map<string, number>(),
+    on = new Set<string>(),
+    stack: string[] = [];
   const out: string[][] = [];
   let next = 0;
   for (const start of graph.keys()) {
     if (index.has(start)) continue;
     const work: [string, number][] = [[start, 0]];
-    index.set(start, next); low.set(start, next++); stack.push(start); on.add(start);
+    index.set(start, next);
+    low.set(start, next++);
+    stack.push(start);
+    on.add(start);
     while (work.length) {
       const top = work[work.length - 1]!;
       const [v, i] = top;
@@ -87,16 +94,28 @@ export function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][
         top[1]++;
         const w = succ[i]!;
         if (!graph.has(w)) continue;
-        if (!index.has(w)) { index.set(w, next); low.set(w, next++); stack.push(w); on.add(w); work.push([w, 0]); }
-        else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+        if (!index.has(w)) {
+          index.set(w, next);
+          low.set(w, next++);
+          stack.push(w);
+          on.add(w);
+          work.push([w, 0]);
+        } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
         continue;
       }
       work.pop();
-      if (work.length) { const u = work[work.length - 1]![0]; low.set(u, Math.min(low.get(u)!, low.get(v)!)); }
+      if (work.length) {
+        const u = work[work.length - 1]![0];
+        low.set(u, Math.min(low.get(u)!, low.get(v)!));
+      }
       if (low.get(v) === index.get(v)) {
         const comp: string[] = [];
         let w: string;
-        do { w = stack.pop()!; on.delete(w); comp.push(w); } while (w !== v);
+        do {
+          w = stack.pop()!;
+          on.delete(w);
+          comp.push(w);
+        } while (w !== v);
         if (comp.length > 1 || succ.includes(v)) out.push(comp.sort());
       }
     }

@@ -12,7 +12,10 @@ import { prepare } from '../compiler/ir/pipeline.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from '../runtime/backends/backend.ts';
 import { BackendError } from '../runtime/backends/backend.ts';
 
-export interface OracleBuffer extends DeviceBuffer { readonly data: FieldArray; readonly owner: OracleBackend }
+export interface OracleBuffer extends DeviceBuffer {
+  readonly data: FieldArray;
+  readonly owner: OracleBackend;
+}
 
 export class OracleBackend implements Backend<OracleBuffer, Program> {
   readonly name = 'oracle (semantics.ts)';
@@ -29,7 +32,8 @@ export class OracleBackend implements Backend<OracleBuffer, Program> {
 
   async write(buf: OracleBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = this.own(buf, 'write target');
-    if (offset < 0 || offset + data.length > b.length) throw new BackendError(`oracle.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
+    if (offset < 0 || offset + data.length > b.length)
+      throw new BackendError(`oracle.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     b.data.set(data as never, offset);
   }
 
@@ -44,11 +48,19 @@ export class OracleBackend implements Backend<OracleBuffer, Program> {
 
   async run(p: Program, l: Launch<OracleBuffer>): Promise<number[]> {
     this.launches++;
-    const cols = p.prepared.columns, S = cols.length;
+    const cols = p.prepared.columns,
+      S = cols.length;
     const rows: Uniforms[] = [];
-    for (let r = 0; r * Math.max(S, 1) < Math.max(l.uniforms.length, 1); r++) rows.push(Object.fromEntries(cols.map((c, j) => [c, l.uniforms[r * S + j]!])));
+    for (let r = 0; r * Math.max(S, 1) < Math.max(l.uniforms.length, 1); r++)
+      rows.push(Object.fromEntries(cols.map((c, j) => [c, l.uniforms[r * S + j]!])));
     const fields = Object.fromEntries(Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data]));
-    return interpret(p.prepared.kernel, { fields, uniforms: rows, rowOf: l.rowOf ? this.own(l.rowOf, 'rowOf').data : null, groups: l.groups, length: l.length });
+    return interpret(p.prepared.kernel, {
+      fields,
+      uniforms: rows,
+      rowOf: l.rowOf ? this.own(l.rowOf, 'rowOf').data : null,
+      groups: l.groups,
+      length: l.length,
+    });
   }
 
   free(): void {}

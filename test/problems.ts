@@ -7,11 +7,25 @@ import type { RefHyper, RefName } from '../optim/reference.ts';
 import { prng } from '../props/prng.ts';
 
 export function leastSquares(seed: number, D = 64, R = 96) {
-  const r = prng(seed), rnd = () => r() * 2 - 1;
-  const A = Float64Array.from({ length: R * D }, rnd), b = Float64Array.from({ length: R }, rnd);
+  const r = prng(seed),
+    rnd = () => r() * 2 - 1;
+  const A = Float64Array.from({ length: R * D }, rnd),
+    b = Float64Array.from({ length: R }, rnd);
   const w0 = Float32Array.from({ length: D }, () => rnd() * 0.5);
-  const residual = (w: ArrayLike<number>) => Float64Array.from({ length: R }, (_, i) => { let x = -b[i]!; for (let j = 0; j < D; j++) x += A[i * D + j]! * w[j]!; return x; });
-  const grad = (w: ArrayLike<number>) => { const e = residual(w); return Float64Array.from({ length: D }, (_, j) => { let x = 0; for (let i = 0; i < R; i++) x += A[i * D + j]! * e[i]!; return x / R; }); };
+  const residual = (w: ArrayLike<number>) =>
+    Float64Array.from({ length: R }, (_, i) => {
+      let x = -b[i]!;
+      for (let j = 0; j < D; j++) x += A[i * D + j]! * w[j]!;
+      return x;
+    });
+  const grad = (w: ArrayLike<number>) => {
+    const e = residual(w);
+    return Float64Array.from({ length: D }, (_, j) => {
+      let x = 0;
+      for (let i = 0; i < R; i++) x += A[i * D + j]! * e[i]!;
+      return x / R;
+    });
+  };
   const loss = (w: ArrayLike<number>) => residual(w).reduce((a, x) => a + 0.5 * x * x, 0) / R;
   return { w0, grad, loss };
 }

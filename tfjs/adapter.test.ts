@@ -7,7 +7,9 @@ import { mul, sign, sub } from '../dsl/ops.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import { FlashTfOptimizer, toF32 } from './adapter.ts';
 
-beforeAll(async () => { await tf.setBackend('cpu'); });
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
 
 /** A seeded least-squares problem: y = X·w* with 64 samples and 20 features. */
 function problem(seed: number) {
@@ -19,11 +21,15 @@ function problem(seed: number) {
 const isBf16 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length).every((u) => (u & 0xffff) === 0);
 const name = (s: string) => `${s}_${Math.random().toString(36).slice(2, 8)}`;
 
-async function trainLsq(opt: FlashTfOptimizer<any>, steps: number): Promise<{ first: number; last: number; w: tf.Variable }> {
+async function trainLsq(
+  opt: FlashTfOptimizer<any>,
+  steps: number,
+): Promise<{ first: number; last: number; w: tf.Variable }> {
   const { X, y } = problem(7);
   const w = tf.variable(tf.zeros([20, 1]), true, name('w'));
   const loss = () => tf.mean(tf.square(tf.sub(tf.matMul(X, w), y))) as tf.Scalar;
-  let first = NaN, last = NaN;
+  let first = NaN,
+    last = NaN;
   for (let s = 0; s < steps; s++) {
     const v = await opt.minimizeAsync(loss, [w]);
     if (s === 0) first = v;
@@ -39,12 +45,15 @@ describe('FlashTfOptimizer', () => {
     expect(last).toBeLessThan(first * 0.02);
     expect(isBf16(w.dataSync() as Float32Array)).toBe(true);
     expect(opt.iterations).toBe(150);
-    w.dispose(); opt.dispose();
+    w.dispose();
+    opt.dispose();
   });
 
-  it('puts exactly the runtime\'s parameters into the tf variables (applyGradients, NamedTensor[] form)', async () => {
+  it("puts exactly the runtime's parameters into the tf variables (applyGradients, NamedTensor[] form)", async () => {
     const init = Float32Array.from({ length: 100 }, (_, i) => Math.sin(i) * 0.3);
-    const grads = Array.from({ length: 4 }, (_, s) => Float32Array.from({ length: 100 }, (_, i) => Math.cos(i * (s + 1)) * 0.01));
+    const grads = Array.from({ length: 4 }, (_, s) =>
+      Float32Array.from({ length: 100 }, (_, i) => Math.cos(i * (s + 1)) * 0.01),
+    );
     const def = adamw({ lr: 1e-2, weightDecay: 0.1 });
     const direct = await createOptimizer(def, { w: { data: init.slice(), shape: [100] } }, {});
     for (const g of grads) await direct.step({ w: g });
@@ -55,19 +64,37 @@ describe('FlashTfOptimizer', () => {
     await opt.settled();
     expect(Array.from(v.dataSync())).toEqual(Array.from(want));
     expect(want.some((x, i) => x !== init[i])).toBe(true);
-    v.dispose(); opt.dispose();
+    v.dispose();
+    opt.dispose();
   });
 
   it('works with model.compile and model.fit (tfjs-layers), waiting for each step', async () => {
     const { X, y } = problem(11);
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 16, inputShape: [20], activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }), tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) })] });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({
+          units: 16,
+          inputShape: [20],
+          activation: 'relu',
+          kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }),
+        }),
+        tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }),
+      ],
+    });
     const optimizer = new FlashTfOptimizer(adamw({ lr: 0.01 }));
     model.compile({ optimizer, loss: 'meanSquaredError' });
-    const h = await model.fit(X, y, { epochs: 40, batchSize: 16, shuffle: false, verbose: 0, callbacks: [optimizer.fitCallback()] });
+    const h = await model.fit(X, y, {
+      epochs: 40,
+      batchSize: 16,
+      shuffle: false,
+      verbose: 0,
+      callbacks: [optimizer.fitCallback()],
+    });
     const losses = h.history.loss as number[];
     expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.2);
     expect(optimizer.iterations).toBe(40 * 4);
-    model.dispose(); optimizer.dispose();
+    model.dispose();
+    optimizer.dispose();
   });
 
   it('trains a user-defined optimizer (defineOptimizer) through TF.js', async () => {
@@ -86,7 +113,10 @@ describe('FlashTfOptimizer', () => {
   });
 
   it('trains with FlashLion and FlashSGD too', async () => {
-    for (const opt of [new FlashTfOptimizer(lion({ lr: 0.01 })), new FlashTfOptimizer(sgd({ lr: 0.01, momentum: 0.9 }))]) {
+    for (const opt of [
+      new FlashTfOptimizer(lion({ lr: 0.01 })),
+      new FlashTfOptimizer(sgd({ lr: 0.01, momentum: 0.9 })),
+    ]) {
       const { first, last } = await trainLsq(opt as FlashTfOptimizer<any>, 200);
       expect(last).toBeLessThan(first * 0.05);
     }
@@ -97,8 +127,12 @@ describe('FlashTfOptimizer', () => {
     const b = tf.variable(tf.ones([4]), true, name('b'));
     const opt = new FlashTfOptimizer(adamw({ lr: 0.1 }));
     await opt.applyGradientsAsync({ [a.name]: tf.ones([4]) });
-    expect(() => opt.applyGradients({ [a.name]: tf.ones([4]), [b.name]: tf.ones([4]) })).toThrow(new RegExp(`variable ${b.name} appeared after the first step`));
-    expect(() => toF32(new Int8Array(2) as never)).toThrow(/must be a Uint16Array \(bf16\) or Float32Array, got Int8Array/);
+    expect(() => opt.applyGradients({ [a.name]: tf.ones([4]), [b.name]: tf.ones([4]) })).toThrow(
+      new RegExp(`variable ${b.name} appeared after the first step`),
+    );
+    expect(() => toF32(new Int8Array(2) as never)).toThrow(
+      /must be a Uint16Array \(bf16\) or Float32Array, got Int8Array/,
+    );
     tf.dispose([a, b]);
   });
 });

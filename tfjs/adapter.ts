@@ -15,7 +15,10 @@ import './gradients.ts';
 import type { NamedTensorMap, Scalar, Variable } from '@tensorflow/tfjs-core';
 
 /** tfjs-core's NamedTensor (not exported from its package entry). */
-export interface NamedTensor { name: string; tensor: tf.Tensor }
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
@@ -23,18 +26,22 @@ import type { Memory, Session } from '../runtime/session.ts';
 
 const BRAND = Symbol('flashoptim.tfjs');
 
-
 /** A bf16 word array (Uint16Array) or an f32 array, widened to f32. */
 export function toF32(a: ArrayLike<number> & { buffer: ArrayBufferLike }): Float32Array {
   if (a instanceof Float32Array) return a;
-  if (!(a instanceof Uint16Array)) throw new TypeError(`tfjs adapter: parameters must be a Uint16Array (bf16) or Float32Array, got ${a.constructor.name}`);
+  if (!(a instanceof Uint16Array))
+    throw new TypeError(
+      `tfjs adapter: parameters must be a Uint16Array (bf16) or Float32Array, got ${a.constructor.name}`,
+    );
   const w = new Uint32Array(a.length);
   for (let i = 0; i < a.length; i++) w[i] = a[i]! << 16;
   return new Float32Array(w.buffer);
 }
 
 export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
-  static get className(): string { return 'FlashOptimizer'; }
+  static get className(): string {
+    return 'FlashOptimizer';
+  }
   // tf.Optimizer's Symbol.hasInstance is duck-typed (any optimizer passes), so `x instanceof
   // FlashTfOptimizer` would be true for tf.train.adam too: check our brand instead.
   static override [Symbol.hasInstance](x: unknown): boolean {
@@ -47,16 +54,24 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
   private queue: Promise<void> = Promise.resolve();
   private hyper: Partial<H> = {};
 
-  constructor(readonly def: OptimizerDef<H>, readonly options: OptimizerOptions<H> = {}) {
+  constructor(
+    readonly def: OptimizerDef<H>,
+    readonly options: OptimizerOptions<H> = {},
+  ) {
     super();
   }
 
   /** The flashoptim optimizer underneath (null before the first step creates it). */
-  get inner(): Session<H> | null { return this.flash; }
+  get inner(): Session<H> | null {
+    return this.flash;
+  }
 
   /** Change hyperparameters (e.g. `{ lr }`) from the next queued step on; never recompiles. */
   setHyper(h: Partial<H>): void {
-    this.queue = this.queue.then(() => { this.hyper = { ...this.hyper, ...h }; this.flash?.setHyper(h); });
+    this.queue = this.queue.then(() => {
+      this.hyper = { ...this.hyper, ...h };
+      this.flash?.setHyper(h);
+    });
   }
 
   applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
@@ -70,10 +85,14 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
       const v = tf.engine().registeredVariables[name];
       if (!v) throw new Error(`tfjs adapter: gradient for ${name}, which is not a registered variable`);
       if (!v.trainable) continue;
-      if (g.dtype !== 'float32') throw new TypeError(`tfjs adapter: gradient of ${name} has dtype ${g.dtype}, expected float32`);
+      if (g.dtype !== 'float32')
+        throw new TypeError(`tfjs adapter: gradient of ${name} has dtype ${g.dtype}, expected float32`);
       grads[name] = Float32Array.from(g.dataSync() as Float32Array);
       if (!this.vars.has(name)) {
-        if (this.flash) throw new Error(`tfjs adapter: variable ${name} appeared after the first step; create a new optimizer for a new set of variables`);
+        if (this.flash)
+          throw new Error(
+            `tfjs adapter: variable ${name} appeared after the first step; create a new optimizer for a new set of variables`,
+          );
         this.vars.set(name, v);
       }
     }
@@ -82,7 +101,9 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
   }
 
   /** Resolves when every queued step has been applied to the tf variables. */
-  settled(): Promise<void> { return this.queue; }
+  settled(): Promise<void> {
+    return this.queue;
+  }
 
   async applyGradientsAsync(variableGradients: NamedTensorMap | NamedTensor[]): Promise<void> {
     this.applyGradients(variableGradients);
@@ -104,12 +125,15 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
   }
 
   /** Bytes per parameter the optimizer holds, by field (after the first step). */
-  memory(): Memory | null { return this.flash ? this.flash.memory() : null; }
+  memory(): Memory | null {
+    return this.flash ? this.flash.memory() : null;
+  }
 
   private async step(grads: Record<string, Float32Array>): Promise<void> {
     if (!this.flash) {
       const params: Record<string, { data: Float32Array; shape: number[] }> = {};
-      for (const [name, v] of this.vars) params[name] = { data: Float32Array.from(v.dataSync() as Float32Array), shape: v.shape.slice() };
+      for (const [name, v] of this.vars)
+        params[name] = { data: Float32Array.from(v.dataSync() as Float32Array), shape: v.shape.slice() };
       this.flash = await createOptimizer(this.def, params, this.options);
       if (Object.keys(this.hyper).length) this.flash.setHyper(this.hyper);
     }
@@ -132,7 +156,8 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const rest = await this.extractIterations(weightValues);
-    if (rest.length) throw new Error('tfjs adapter: optimizer state is saved with flashoptim checkpoints, not TF.js weights');
+    if (rest.length)
+      throw new Error('tfjs adapter: optimizer state is saved with flashoptim checkpoints, not TF.js weights');
   }
 
   getConfig(): tf.serialization.ConfigDict {

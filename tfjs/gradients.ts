@@ -17,7 +17,8 @@ export async function registerGradients(): Promise<void> {
   } catch {
     await import(/* @vite-ignore */ SPEC);
   }
-  if (!tf.getGradient('RealDiv')) throw new Error('tfjs: could not register the gradient functions of @tensorflow/tfjs-core');
+  if (!tf.getGradient('RealDiv'))
+    throw new Error('tfjs: could not register the gradient functions of @tensorflow/tfjs-core');
 }
 
 await registerGradients();

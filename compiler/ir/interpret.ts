@@ -34,7 +34,8 @@ export interface Launch {
 
 /** Run `k` over `launch` with the oracle; returns the counters in declaration order. */
 export function interpret(k: Kernel, launch: Launch): number[] {
-  const G = k.groupSize, n = launch.length;
+  const G = k.groupSize,
+    n = launch.length;
   const order = topo(roots(k));
   const at = new Map<Expr, number>(order.map((e, i) => [e, i]));
   const kids = order.map((e) => children(e).map((c) => at.get(c)!));
@@ -54,13 +55,16 @@ export function interpret(k: Kernel, launch: Launch): number[] {
   for (let g = g0; g < g1; g++) {
     const row = launch.uniforms[launch.rowOf ? launch.rowOf[g]! : 0];
     if (!row) throw new RangeError(`interpret ${k.name}: group ${g} has no uniform row`);
-    const base = g * G, end = Math.min(base + G, n);
+    const base = g * G,
+      end = Math.min(base + G, n);
     groupValue.clear();
     const evalAt = (i: number) => {
       for (let j = 0; j < order.length; j++) {
         const e = order[j]!;
         switch (e.op) {
-          case 'const': vals[j] = e.value; break;
+          case 'const':
+            vals[j] = e.value;
+            break;
           case 'uniform': {
             const u = row[e.name];
             if (typeof u !== 'number') throw new RangeError(`interpret ${k.name}: uniform ${e.name} is missing`);
@@ -74,7 +78,9 @@ export function interpret(k: Kernel, launch: Launch): number[] {
           }
           // A level not reduced yet reads NaN; only a higher level's argument could see it, and
           // those are evaluated after this level is known.
-          case 'groupMax': vals[j] = groupValue.get(e) ?? NaN; break;
+          case 'groupMax':
+            vals[j] = groupValue.get(e) ?? NaN;
+            break;
           default: {
             const c = kids[j]!;
             for (let m = 0; m < c.length; m++) args[m] = vals[c[m]!]!;
@@ -87,7 +93,9 @@ export function interpret(k: Kernel, launch: Launch): number[] {
       const acc = level.map(() => NaN);
       for (let i = base; i < end; i++) {
         evalAt(i);
-        level.forEach((m, l) => { acc[l] = fmax(acc[l]!, vals[at.get((m as Expr & { x: Expr }).x)!]!); });
+        level.forEach((m, l) => {
+          acc[l] = fmax(acc[l]!, vals[at.get((m as Expr & { x: Expr }).x)!]!);
+        });
       }
       level.forEach((m, l) => groupValue.set(m, acc[l]!));
     }
@@ -95,14 +103,18 @@ export function interpret(k: Kernel, launch: Launch): number[] {
     for (let i = base; i < end; i++) {
       evalAt(i);
       for (const o of k.outputs) if (o.axis === 'element') pending.push([field(o.field), vals[at.get(o.value)!]!]);
-      k.counters.forEach((c, ci) => { counters[ci] = counterValue(c, counters[ci]! + vals[at.get(c.value)!]!); });
+      k.counters.forEach((c, ci) => {
+        counters[ci] = counterValue(c, counters[ci]! + vals[at.get(c.value)!]!);
+      });
       // Element i is written once all of its reads are done; no other element reads it.
       for (const [a, v] of pending) a[i] = v;
       pending.length = 0;
     }
     if (end > base) {
       evalAt(base);
-      const out = k.outputs.filter((o) => o.axis === 'group').map((o) => [field(o.field), vals[at.get(o.value)!]!] as const);
+      const out = k.outputs
+        .filter((o) => o.axis === 'group')
+        .map((o) => [field(o.field), vals[at.get(o.value)!]!] as const);
       for (const [a, v] of out) a[g] = v;
     }
   }

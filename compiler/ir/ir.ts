@@ -16,33 +16,96 @@ export type Storage = 'f32' | 'i32' | 'u32' | 'u16' | 'i16' | 'u8' | 'i8';
 export type Axis = 'element' | 'group';
 
 export const unaryOps = [
-  'neg', 'abs', 'sqrt', 'rsqrt', 'exp2', 'log2', 'floor', 'ceil', 'trunc',
-  'roundEven', 'roundAway', 'sign', 'not', 'isNan', 'isFinite',
+  'neg',
+  'abs',
+  'sqrt',
+  'rsqrt',
+  'exp2',
+  'log2',
+  'floor',
+  'ceil',
+  'trunc',
+  'roundEven',
+  'roundAway',
+  'sign',
+  'not',
+  'isNan',
+  'isFinite',
 ] as const;
 export type UnaryOp = (typeof unaryOps)[number];
 
 export const binaryOps = [
-  'add', 'sub', 'mul', 'div', 'min', 'max',
-  'lt', 'le', 'eq', 'ne', 'and', 'or', 'xor', 'shl', 'shr',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'min',
+  'max',
+  'lt',
+  'le',
+  'eq',
+  'ne',
+  'and',
+  'or',
+  'xor',
+  'shl',
+  'shr',
 ] as const;
 export type BinaryOp = (typeof binaryOps)[number];
 
-interface Node { readonly id: number; readonly type: Type }
+interface Node {
+  readonly id: number;
+  readonly type: Type;
+}
 /** A literal. `value` is already rounded to its type (f32 through Math.fround). */
-export interface Const extends Node { readonly op: 'const'; readonly value: number }
+export interface Const extends Node {
+  readonly op: 'const';
+  readonly value: number;
+}
 /** The current element (or the current group, for a group-axis field) of a field. */
-export interface Load extends Node { readonly op: 'load'; readonly field: string; readonly storage: Storage; readonly axis: Axis }
+export interface Load extends Node {
+  readonly op: 'load';
+  readonly field: string;
+  readonly storage: Storage;
+  readonly axis: Axis;
+}
 /** A scalar set per call (and per parameter-group row): learning rate, bias corrections, … */
-export interface Uniform extends Node { readonly op: 'uniform'; readonly name: string }
-export interface Unary extends Node { readonly op: 'unary'; readonly fn: UnaryOp; readonly x: Expr }
-export interface Binary extends Node { readonly op: 'binary'; readonly fn: BinaryOp; readonly a: Expr; readonly b: Expr }
-export interface Select extends Node { readonly op: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr }
+export interface Uniform extends Node {
+  readonly op: 'uniform';
+  readonly name: string;
+}
+export interface Unary extends Node {
+  readonly op: 'unary';
+  readonly fn: UnaryOp;
+  readonly x: Expr;
+}
+export interface Binary extends Node {
+  readonly op: 'binary';
+  readonly fn: BinaryOp;
+  readonly a: Expr;
+  readonly b: Expr;
+}
+export interface Select extends Node {
+  readonly op: 'select';
+  readonly cond: Expr;
+  readonly a: Expr;
+  readonly b: Expr;
+}
 /** Numeric conversion (f32 → int truncates and saturates, NaN → 0; i32 ↔ u32 keeps the bits). */
-export interface Cast extends Node { readonly op: 'cast'; readonly x: Expr }
+export interface Cast extends Node {
+  readonly op: 'cast';
+  readonly x: Expr;
+}
 /** Reinterpretation of the 32 bits between f32, i32 and u32. */
-export interface Bitcast extends Node { readonly op: 'bitcast'; readonly x: Expr }
+export interface Bitcast extends Node {
+  readonly op: 'bitcast';
+  readonly x: Expr;
+}
 /** The maximum of `x` over the elements of the current group (what a group scale is made from). */
-export interface GroupMax extends Node { readonly op: 'groupMax'; readonly x: Expr }
+export interface GroupMax extends Node {
+  readonly op: 'groupMax';
+  readonly x: Expr;
+}
 
 export type Expr = Const | Load | Uniform | Unary | Binary | Select | Cast | Bitcast | GroupMax;
 export type Op = Expr['op'];
@@ -65,10 +128,14 @@ const f32View = new Float32Array(f32Bits.buffer);
 /** Round a JS number to a value of `type` (the representation every backend agrees on). */
 export function toType(type: Type, v: number): number {
   switch (type) {
-    case 'f32': return Math.fround(v);
-    case 'i32': return v | 0;
-    case 'u32': return v >>> 0;
-    case 'bool': return v ? 1 : 0;
+    case 'f32':
+      return Math.fround(v);
+    case 'i32':
+      return v | 0;
+    case 'u32':
+      return v >>> 0;
+    case 'bool':
+      return v ? 1 : 0;
   }
 }
 
@@ -76,8 +143,10 @@ export function toType(type: Type, v: number): number {
 export function constant(type: Type, value: number): Const {
   const v = toType(type, value);
   let key: string;
-  if (type === 'f32') { f32View[0] = v; key = `c:f32:${Number.isNaN(v) ? 'nan' : f32Bits[0]}`; }
-  else key = `c:${type}:${v}`;
+  if (type === 'f32') {
+    f32View[0] = v;
+    key = `c:f32:${Number.isNaN(v) ? 'nan' : f32Bits[0]}`;
+  } else key = `c:${type}:${v}`;
   return intern(key, (id) => ({ op: 'const', id, type, value: Number.isNaN(v) ? NaN : v }));
 }
 
@@ -87,7 +156,14 @@ export function loadType(storage: Storage): NumType {
 }
 
 export function load(field: string, storage: Storage, axis: Axis = 'element'): Load {
-  return intern(`l:${field}:${storage}:${axis}`, (id) => ({ op: 'load', id, type: loadType(storage), field, storage, axis }));
+  return intern(`l:${field}:${storage}:${axis}`, (id) => ({
+    op: 'load',
+    id,
+    type: loadType(storage),
+    field,
+    storage,
+    axis,
+  }));
 }
 
 export function uniform(name: string): Uniform {
@@ -122,10 +198,19 @@ export function groupMax(x: Expr): GroupMax {
 /** The children of a node, in a fixed order. */
 export function children(e: Expr): Expr[] {
   switch (e.op) {
-    case 'const': case 'load': case 'uniform': return [];
-    case 'unary': case 'cast': case 'bitcast': case 'groupMax': return [e.x];
-    case 'binary': return [e.a, e.b];
-    case 'select': return [e.cond, e.a, e.b];
+    case 'const':
+    case 'load':
+    case 'uniform':
+      return [];
+    case 'unary':
+    case 'cast':
+    case 'bitcast':
+    case 'groupMax':
+      return [e.x];
+    case 'binary':
+      return [e.a, e.b];
+    case 'select':
+      return [e.cond, e.a, e.b];
   }
 }
 
@@ -133,13 +218,22 @@ export function children(e: Expr): Expr[] {
 export function withChildren(e: Expr, c: Expr[]): Expr {
   const at = (i: number): Expr => c[i] as Expr;
   switch (e.op) {
-    case 'const': case 'load': case 'uniform': return e;
-    case 'unary': return unary(e.fn, e.type, at(0));
-    case 'cast': return cast(e.type, at(0));
-    case 'bitcast': return bitcast(e.type as NumType, at(0));
-    case 'groupMax': return groupMax(at(0));
-    case 'binary': return binary(e.fn, e.type, at(0), at(1));
-    case 'select': return select(e.type, at(0), at(1), at(2));
+    case 'const':
+    case 'load':
+    case 'uniform':
+      return e;
+    case 'unary':
+      return unary(e.fn, e.type, at(0));
+    case 'cast':
+      return cast(e.type, at(0));
+    case 'bitcast':
+      return bitcast(e.type as NumType, at(0));
+    case 'groupMax':
+      return groupMax(at(0));
+    case 'binary':
+      return binary(e.fn, e.type, at(0), at(1));
+    case 'select':
+      return select(e.type, at(0), at(1), at(2));
   }
 }
 
@@ -150,7 +244,10 @@ export function topo(roots: readonly Expr[]): Expr[] {
   const stack: [Expr, boolean][] = roots.map((r) => [r, false] as [Expr, boolean]).reverse();
   while (stack.length) {
     const [e, done] = stack.pop()!;
-    if (done) { out.push(e); continue; }
+    if (done) {
+      out.push(e);
+      continue;
+    }
     if (seen.has(e)) continue;
     seen.add(e);
     stack.push([e, true]);
@@ -166,13 +263,26 @@ export function structuralKey(roots: readonly Expr[]): string {
   const parts: string[] = [];
   for (const e of topo(roots)) {
     num.set(e, num.size);
-    const kids = children(e).map((k) => num.get(k)).join(',');
+    const kids = children(e)
+      .map((k) => num.get(k))
+      .join(',');
     switch (e.op) {
-      case 'const': f32View[0] = e.value; parts.push(`k${e.type}${e.type === 'f32' ? f32Bits[0] : e.value}`); break;
-      case 'load': parts.push(`l${e.field}/${e.storage}/${e.axis}`); break;
-      case 'uniform': parts.push(`u${e.name}`); break;
-      case 'unary': case 'binary': parts.push(`${e.fn}:${e.type}(${kids})`); break;
-      default: parts.push(`${e.op}:${e.type}(${kids})`);
+      case 'const':
+        f32View[0] = e.value;
+        parts.push(`k${e.type}${e.type === 'f32' ? f32Bits[0] : e.value}`);
+        break;
+      case 'load':
+        parts.push(`l${e.field}/${e.storage}/${e.axis}`);
+        break;
+      case 'uniform':
+        parts.push(`u${e.name}`);
+        break;
+      case 'unary':
+      case 'binary':
+        parts.push(`${e.fn}:${e.type}(${kids})`);
+        break;
+      default:
+        parts.push(`${e.op}:${e.type}(${kids})`);
     }
   }
   return parts.join(';') + '|' + roots.map((r) => num.get(r)).join(',');

@@ -6,14 +6,23 @@
 import type { Axis, Expr, Storage } from './ir.ts';
 import { children, loadType, topo } from './ir.ts';
 
-export interface FieldRef { readonly field: string; readonly storage: Storage; readonly axis: Axis }
-export interface Output extends FieldRef { readonly value: Expr }
+export interface FieldRef {
+  readonly field: string;
+  readonly storage: Storage;
+  readonly axis: Axis;
+}
+export interface Output extends FieldRef {
+  readonly value: Expr;
+}
 /**
  * A count summed over every element processed (a bool counts 1 when true). The sum wraps modulo
  * 2^32 and reads as the counter's type (i32 signed; bool and u32 unsigned) on every backend, as a
  * GPU's 32-bit atomics do; a count of booleans cannot wrap on an arena 32-bit indices address.
  */
-export interface Counter { readonly name: string; readonly value: Expr }
+export interface Counter {
+  readonly name: string;
+  readonly value: Expr;
+}
 
 /** A counter's total as its type, from any integer sum of its values (exact below 2^53). */
 export const counterValue = (c: Counter, total: number): number => (c.value.type === 'i32' ? total | 0 : total >>> 0);
@@ -39,46 +48,85 @@ export function elementwise(e: Expr, memo = new Map<Expr, boolean>()): boolean {
   if (hit !== undefined) return hit;
   let v: boolean;
   switch (e.op) {
-    case 'load': v = e.axis === 'element'; break;
-    case 'const': case 'uniform': case 'groupMax': v = false; break;
-    case 'unary': case 'cast': case 'bitcast': v = elementwise(e.x, memo); break;
-    case 'binary': v = elementwise(e.a, memo) || elementwise(e.b, memo); break;
-    case 'select': v = elementwise(e.cond, memo) || elementwise(e.a, memo) || elementwise(e.b, memo); break;
+    case 'load':
+      v = e.axis === 'element';
+      break;
+    case 'const':
+    case 'uniform':
+    case 'groupMax':
+      v = false;
+      break;
+    case 'unary':
+    case 'cast':
+    case 'bitcast':
+      v = elementwise(e.x, memo);
+      break;
+    case 'binary':
+      v = elementwise(e.a, memo) || elementwise(e.b, memo);
+      break;
+    case 'select':
+      v = elementwise(e.cond, memo) || elementwise(e.a, memo) || elementwise(e.b, memo);
+      break;
   }
   memo.set(e, v);
   return v;
 }
 
 /** Build a kernel, checking what a renderer would otherwise trip over later. */
-export function kernel(spec: { name?: string; groupSize?: number; outputs: readonly Output[]; counters?: readonly Counter[]; windowed?: readonly string[] }): Kernel {
+export function kernel(spec: {
+  name?: string;
+  groupSize?: number;
+  outputs: readonly Output[];
+  counters?: readonly Counter[];
+  windowed?: readonly string[];
+}): Kernel {
   const groupSize = spec.groupSize ?? 32;
   const name = spec.name ?? 'kernel';
-  if (!Number.isInteger(groupSize) || groupSize < 1) throw new KernelError(`kernel ${name}: groupSize must be a positive integer, got ${groupSize}`);
+  if (!Number.isInteger(groupSize) || groupSize < 1)
+    throw new KernelError(`kernel ${name}: groupSize must be a positive integer, got ${groupSize}`);
   const seen = new Set<string>();
   const memo = new Map<Expr, boolean>();
   for (const o of spec.outputs) {
     if (seen.has(o.field)) throw new KernelError(`kernel ${name}: field ${o.field} is written twice`);
     seen.add(o.field);
     const want = loadType(o.storage);
-    if (o.value.type !== want) throw new KernelError(`kernel ${name}: output ${o.field} stores ${o.storage} from a ${want}, got a ${o.value.type}`);
-    if (o.axis === 'group' && elementwise(o.value, memo)) throw new KernelError(`kernel ${name}: group output ${o.field} reads an element field outside groupMax`);
+    if (o.value.type !== want)
+      throw new KernelError(
+        `kernel ${name}: output ${o.field} stores ${o.storage} from a ${want}, got a ${o.value.type}`,
+      );
+    if (o.axis === 'group' && elementwise(o.value, memo))
+      throw new KernelError(`kernel ${name}: group output ${o.field} reads an element field outside groupMax`);
   }
   for (const c of spec.counters ?? []) {
     if (c.value.type !== 'bool' && c.value.type !== 'u32' && c.value.type !== 'i32')
       throw new KernelError(`kernel ${name}: counter ${c.name} must count a bool or an integer, got ${c.value.type}`);
   }
-  const k: Kernel = { name, groupSize, outputs: spec.outputs, counters: spec.counters ?? [], windowed: spec.windowed ?? [] };
+  const k: Kernel = {
+    name,
+    groupSize,
+    outputs: spec.outputs,
+    counters: spec.counters ?? [],
+    windowed: spec.windowed ?? [],
+  };
   const loads = fieldsRead(k);
   for (const w of k.windowed) {
     const f = loads.find((l) => l.field === w);
-    if (!f || f.axis !== 'element' || k.outputs.some((o) => o.field === w)) throw new KernelError(`kernel ${name}: windowed field ${w} must be a read-only element field the kernel reads`);
+    if (!f || f.axis !== 'element' || k.outputs.some((o) => o.field === w))
+      throw new KernelError(`kernel ${name}: windowed field ${w} must be a read-only element field the kernel reads`);
   }
   for (const o of k.outputs) {
     const r = loads.find((l) => l.field === o.field);
-    if (r && (r.storage !== o.storage || r.axis !== o.axis)) throw new KernelError(`kernel ${name}: field ${o.field} is read as ${r.storage}/${r.axis} but written as ${o.storage}/${o.axis}`);
+    if (r && (r.storage !== o.storage || r.axis !== o.axis))
+      throw new KernelError(
+        `kernel ${name}: field ${o.field} is read as ${r.storage}/${r.axis} but written as ${o.storage}/${o.axis}`,
+      );
   }
-  for (const a of loads) for (const b of loads) if (a !== b && a.field === b.field)
-    throw new KernelError(`kernel ${name}: field ${a.field} is read both as ${a.storage}/${a.axis} and as ${b.storage}/${b.axis}`);
+  for (const a of loads)
+    for (const b of loads)
+      if (a !== b && a.field === b.field)
+        throw new KernelError(
+          `kernel ${name}: field ${a.field} is read both as ${a.storage}/${a.axis} and as ${b.storage}/${b.axis}`,
+        );
   return k;
 }
 
@@ -89,17 +137,19 @@ export function roots(k: Kernel): Expr[] {
 /** Every field a kernel reads, once each, in first-use order. */
 export function fieldsRead(k: Kernel): FieldRef[] {
   const out = new Map<string, FieldRef>();
-  for (const e of topo(roots(k))) if (e.op === 'load') {
-    const key = `${e.field}/${e.storage}/${e.axis}`;
-    if (!out.has(key)) out.set(key, { field: e.field, storage: e.storage, axis: e.axis });
-  }
+  for (const e of topo(roots(k)))
+    if (e.op === 'load') {
+      const key = `${e.field}/${e.storage}/${e.axis}`;
+      if (!out.has(key)) out.set(key, { field: e.field, storage: e.storage, axis: e.axis });
+    }
   return [...out.values()];
 }
 
 /** Every field a kernel touches (read or written), each once. */
 export function fields(k: Kernel): FieldRef[] {
   const out = new Map<string, FieldRef>();
-  for (const f of [...fieldsRead(k), ...k.outputs]) if (!out.has(f.field)) out.set(f.field, { field: f.field, storage: f.storage, axis: f.axis });
+  for (const f of [...fieldsRead(k), ...k.outputs])
+    if (!out.has(f.field)) out.set(f.field, { field: f.field, storage: f.storage, axis: f.axis });
   return [...out.values()];
 }
 
@@ -131,5 +181,11 @@ export const storageBytes: Record<Storage, number> = { f32: 4, i32: 4, u32: 4, u
 /** The typed array that holds a field of each storage on the host. */
 export type FieldArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Int8Array;
 export const arrayFor: Record<Storage, new (n: number) => FieldArray> = {
-  f32: Float32Array, i32: Int32Array, u32: Uint32Array, u16: Uint16Array, i16: Int16Array, u8: Uint8Array, i8: Int8Array,
+  f32: Float32Array,
+  i32: Int32Array,
+  u32: Uint32Array,
+  u16: Uint16Array,
+  i16: Int16Array,
+  u8: Uint8Array,
+  i8: Int8Array,
 };

@@ -46,10 +46,13 @@ export function prepare(k: Kernel): Prepared {
   });
   const columns = uniformsOf(out);
   const key = [
-    k.name, k.groupSize,
+    k.name,
+    k.groupSize,
     k.outputs.map((o) => `${o.field}/${o.storage}/${o.axis}`).join(','),
-    k.counters.map((c) => c.name).join(','), k.windowed.join(','),
-    inputs.join(','), columns.join(','),
+    k.counters.map((c) => c.name).join(','),
+    k.windowed.join(','),
+    inputs.join(','),
+    columns.join(','),
     structuralKey([...h.roots, ...h.derived.map((d) => d.value)]),
   ].join('#');
   return { kernel: out, inputs, derived: h.derived, columns, key };
@@ -70,7 +73,9 @@ export function uniformTable(p: Prepared, rows: readonly Uniforms[]): Float32Arr
     };
     const vals = evalDerived(p.derived, value);
     const derived = new Map(p.derived.map((d, i) => [d.name, vals[i]!]));
-    p.columns.forEach((c, j) => { U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c); });
+    p.columns.forEach((c, j) => {
+      U[r * S + j] = derived.has(c) ? derived.get(c)! : value(c);
+    });
   });
   return U;
 }

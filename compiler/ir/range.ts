@@ -12,12 +12,23 @@
 
 import type { Expr } from './ir.ts';
 
-export interface Fact { readonly nan: boolean; readonly lo: number; readonly hi: number }
+export interface Fact {
+  readonly nan: boolean;
+  readonly lo: number;
+  readonly hi: number;
+}
 
 const ANY: Fact = { nan: true, lo: -Infinity, hi: Infinity };
 const MAXF = 3.4028234663852886e38;
 // Interval ends are computed in f64; widen them so f32 rounding (monotone) stays inside.
-const widen = (x: number, up: boolean) => (!Number.isFinite(x) ? x : Math.abs(x) > MAXF ? (x > 0 ? Infinity : -Infinity) : x + (up ? 1 : -1) * Math.abs(x) * 2 ** -20);
+const widen = (x: number, up: boolean) =>
+  !Number.isFinite(x)
+    ? x
+    : Math.abs(x) > MAXF
+      ? x > 0
+        ? Infinity
+        : -Infinity
+      : x + (up ? 1 : -1) * Math.abs(x) * 2 ** -20;
 const span = (nan: boolean, xs: number[]): Fact => {
   const ok = xs.filter((x) => !Number.isNaN(x));
   return { nan, lo: widen(Math.min(...ok), false), hi: widen(Math.max(...ok), true) };
@@ -31,7 +42,10 @@ export class Ranges {
 
   /** Facts about f32 node `e` (ANY for other types). */
   of(e: Expr, assume: ReadonlyMap<Expr, Fact> = new Map()): Fact {
-    const key = [...assume].map(([x, f]) => `${x.id}:${f.nan}:${f.lo}:${f.hi}`).sort().join(',');
+    const key = [...assume]
+      .map(([x, f]) => `${x.id}:${f.nan}:${f.lo}:${f.hi}`)
+      .sort()
+      .join(',');
     let m = this.memo.get(key);
     if (!m) this.memo.set(key, (m = new Map()));
     const hit = m.get(e);
@@ -42,7 +56,9 @@ export class Ranges {
   }
 
   /** Never NaN. */
-  safe(e: Expr): boolean { return e.type === 'f32' && !this.of(e).nan; }
+  safe(e: Expr): boolean {
+    return e.type === 'f32' && !this.of(e).nan;
+  }
 
   private compute(e: Expr, as: ReadonlyMap<Expr, Fact>): Fact {
     if (e.type !== 'f32') return ANY;
@@ -50,19 +66,30 @@ export class Ranges {
     if (own) return own;
     const R = (x: Expr, extra?: [Expr, Fact]) => this.of(x, extra ? new Map([...as, extra]) : as);
     switch (e.op) {
-      case 'const': return Number.isNaN(e.value) ? ANY : { nan: false, lo: e.value, hi: e.value };
-      case 'uniform': case 'load': return ANY;
-      case 'groupMax': return R(e.x);
-      case 'cast': return e.x.type === 'i32' ? { nan: false, lo: -(2 ** 31), hi: 2 ** 31 } : e.x.type === 'u32' ? { nan: false, lo: 0, hi: 2 ** 32 } : { nan: false, lo: 0, hi: 1 };
+      case 'const':
+        return Number.isNaN(e.value) ? ANY : { nan: false, lo: e.value, hi: e.value };
+      case 'uniform':
+      case 'load':
+        return ANY;
+      case 'groupMax':
+        return R(e.x);
+      case 'cast':
+        return e.x.type === 'i32'
+          ? { nan: false, lo: -(2 ** 31), hi: 2 ** 31 }
+          : e.x.type === 'u32'
+            ? { nan: false, lo: 0, hi: 2 ** 32 }
+            : { nan: false, lo: 0, hi: 1 };
       case 'bitcast': {
         // bitcast<f32>(k << 23): a zero mantissa, so ±2^n, ±0 or ±Inf, never NaN.
         const x = e.x;
-        if (x.op === 'binary' && x.fn === 'shl' && x.b.op === 'const' && (x.b.value & 31) === 23) return { nan: false, lo: -Infinity, hi: Infinity };
+        if (x.op === 'binary' && x.fn === 'shl' && x.b.op === 'const' && (x.b.value & 31) === 23)
+          return { nan: false, lo: -Infinity, hi: Infinity };
         return ANY;
       }
       case 'select': {
         const c = e.cond;
-        let a = R(e.a), b = R(e.b);
+        let a = R(e.a),
+          b = R(e.b);
         if (c.op === 'unary' && c.fn === 'isNan' && c.x.type === 'f32') b = R(e.b, [c.x, { ...R(c.x), nan: false }]);
         if (c.op === 'unary' && c.fn === 'isFinite' && c.x.type === 'f32') {
           const x = R(c.x);
@@ -73,22 +100,43 @@ export class Ranges {
       case 'unary': {
         const x = R(e.x);
         switch (e.fn) {
-          case 'neg': return { nan: x.nan, lo: -x.hi, hi: -x.lo };
-          case 'abs': return { nan: x.nan, lo: hasZero(x) ? 0 : Math.min(Math.abs(x.lo), Math.abs(x.hi)), hi: Math.max(Math.abs(x.lo), Math.abs(x.hi)) };
-          case 'floor': case 'ceil': case 'trunc': case 'roundEven': case 'roundAway': return { nan: x.nan, lo: Math.floor(x.lo), hi: Math.ceil(x.hi) };
-          case 'sign': return { nan: x.nan, lo: -1, hi: 1 };
-          case 'sqrt': return { nan: x.nan || x.lo < 0, lo: 0, hi: Math.sqrt(Math.max(0, x.hi)) * (1 + 2 ** -20) };
-          default: return ANY;
+          case 'neg':
+            return { nan: x.nan, lo: -x.hi, hi: -x.lo };
+          case 'abs':
+            return {
+              nan: x.nan,
+              lo: hasZero(x) ? 0 : Math.min(Math.abs(x.lo), Math.abs(x.hi)),
+              hi: Math.max(Math.abs(x.lo), Math.abs(x.hi)),
+            };
+          case 'floor':
+          case 'ceil':
+          case 'trunc':
+          case 'roundEven':
+          case 'roundAway':
+            return { nan: x.nan, lo: Math.floor(x.lo), hi: Math.ceil(x.hi) };
+          case 'sign':
+            return { nan: x.nan, lo: -1, hi: 1 };
+          case 'sqrt':
+            return { nan: x.nan || x.lo < 0, lo: 0, hi: Math.sqrt(Math.max(0, x.hi)) * (1 + 2 ** -20) };
+          default:
+            return ANY;
         }
       }
       case 'binary': {
-        const a = R(e.a), b = R(e.b), nan = a.nan || b.nan;
+        const a = R(e.a),
+          b = R(e.b),
+          nan = a.nan || b.nan;
         switch (e.fn) {
-          case 'add': return span(nan || (unbounded(a) && unbounded(b)), [a.lo + b.lo, a.hi + b.hi]);
-          case 'sub': return span(nan || (unbounded(a) && unbounded(b)), [a.lo - b.hi, a.hi - b.lo]);
+          case 'add':
+            return span(nan || (unbounded(a) && unbounded(b)), [a.lo + b.lo, a.hi + b.hi]);
+          case 'sub':
+            return span(nan || (unbounded(a) && unbounded(b)), [a.lo - b.hi, a.hi - b.lo]);
           case 'mul': {
             const zInf = (hasZero(a) && unbounded(b)) || (hasZero(b) && unbounded(a));
-            return span(nan || zInf, [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x)));
+            return span(
+              nan || zInf,
+              [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x)),
+            );
           }
           case 'div': {
             if (hasZero(b)) return { nan: true, lo: -Infinity, hi: Infinity };
@@ -96,9 +144,20 @@ export class Ranges {
           }
           // IEEE minNum/maxNum: NaN only when both are; a NaN operand yields the other one.
           // Cases: neither NaN, a NaN (gives b), b NaN (gives a).
-          case 'min': return { nan: a.nan && b.nan, lo: Math.min(a.lo, b.lo), hi: Math.max(Math.min(a.hi, b.hi), a.nan ? b.hi : -Infinity, b.nan ? a.hi : -Infinity) };
-          case 'max': return { nan: a.nan && b.nan, lo: Math.min(Math.max(a.lo, b.lo), a.nan ? b.lo : Infinity, b.nan ? a.lo : Infinity), hi: Math.max(a.hi, b.hi) };
-          default: return ANY;
+          case 'min':
+            return {
+              nan: a.nan && b.nan,
+              lo: Math.min(a.lo, b.lo),
+              hi: Math.max(Math.min(a.hi, b.hi), a.nan ? b.hi : -Infinity, b.nan ? a.hi : -Infinity),
+            };
+          case 'max':
+            return {
+              nan: a.nan && b.nan,
+              lo: Math.min(Math.max(a.lo, b.lo), a.nan ? b.lo : Infinity, b.nan ? a.lo : Infinity),
+              hi: Math.max(a.hi, b.hi),
+            };
+          default:
+            return ANY;
         }
       }
     }

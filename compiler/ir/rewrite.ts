@@ -32,26 +32,44 @@ export const MAX_NESTING = 1000;
  */
 export function rewrite(roots: readonly Expr[], set: RuleSet, limit = 100_000): Expr[] {
   const memo = new Map<Expr, Expr>();
-  let fired = 0, depth = 0;
+  let fired = 0,
+    depth = 0;
   const visit = (root: Expr): Expr => {
     // Iterative post-order so deep expressions cannot overflow the stack.
     const stack: Expr[] = [root];
     while (stack.length) {
       const e = stack[stack.length - 1]!;
-      if (memo.has(e)) { stack.pop(); continue; }
+      if (memo.has(e)) {
+        stack.pop();
+        continue;
+      }
       const kids = children(e);
       const pending = kids.filter((k) => !memo.has(k));
-      if (pending.length) { stack.push(...pending); continue; }
+      if (pending.length) {
+        stack.push(...pending);
+        continue;
+      }
       stack.pop();
-      let cur = withChildren(e, kids.map((k) => memo.get(k)!));
+      let cur = withChildren(
+        e,
+        kids.map((k) => memo.get(k)!),
+      );
       for (;;) {
         let next: Expr | undefined;
         for (const rule of set[cur.op] ?? []) if ((next = rule(cur)) !== undefined && next !== cur) break;
         if (next === undefined || next === cur) break;
-        if (++fired > limit) throw new RewriteLimitError(`rewrite: more than ${limit} rule firings (a rule set that never settles?)`);
-        if (depth >= MAX_NESTING) throw new RewriteLimitError(`rewrite: replacements nested more than ${MAX_NESTING} deep (a rule set that never settles?)`);
+        if (++fired > limit)
+          throw new RewriteLimitError(`rewrite: more than ${limit} rule firings (a rule set that never settles?)`);
+        if (depth >= MAX_NESTING)
+          throw new RewriteLimitError(
+            `rewrite: replacements nested more than ${MAX_NESTING} deep (a rule set that never settles?)`,
+          );
         depth++;
-        try { cur = memo.get(next) ?? visit(next); } finally { depth--; }
+        try {
+          cur = memo.get(next) ?? visit(next);
+        } finally {
+          depth--;
+        }
       }
       memo.set(e, cur);
     }

@@ -28,8 +28,12 @@ export function roundAway(x: number): number {
 }
 
 /** IEEE minNum/maxNum: a NaN operand is ignored; on ties (±0) the first operand wins. */
-export function fmin(a: number, b: number): number { return a !== a ? b : b < a ? b : a; }
-export function fmax(a: number, b: number): number { return a !== a ? b : b > a ? b : a; }
+export function fmin(a: number, b: number): number {
+  return a !== a ? b : b < a ? b : a;
+}
+export function fmax(a: number, b: number): number {
+  return a !== a ? b : b > a ? b : a;
+}
 
 type UnaryFn = (x: number, t: Type) => number;
 type BinaryFn = (a: number, b: number, t: Type) => number;
@@ -86,7 +90,9 @@ export function convert(from: Type, to: Type, x: number): number {
     if (x !== x) return 0;
     const t = Math.trunc(x);
     // `| 0` / `>>> 0`: trunc(−0.5) is −0, which is no 32-bit integer (WGSL and gpu.js give +0).
-    return to === 'i32' ? Math.max(-2147483648, Math.min(2147483647, t)) | 0 : Math.max(0, Math.min(4294967295, t)) >>> 0;
+    return to === 'i32'
+      ? Math.max(-2147483648, Math.min(2147483647, t)) | 0
+      : Math.max(0, Math.min(4294967295, t)) >>> 0;
   }
   return toType(to, x);
 }
@@ -99,7 +105,9 @@ export function convert(from: Type, to: Type, x: number): number {
 export function reinterpret(from: Type, to: NumType, x: number): number {
   if (from === to) return x;
   if (from === 'f32' && x !== x) return to === 'f32' ? x : 0x7fc00000;
-  if (from === 'f32') float[0] = x; else if (from === 'i32') int[0] = x; else bits[0] = x;
+  if (from === 'f32') float[0] = x;
+  else if (from === 'i32') int[0] = x;
+  else bits[0] = x;
   return to === 'f32' ? float[0]! : to === 'i32' ? int[0]! : bits[0]!;
 }
 
@@ -107,13 +115,21 @@ export function reinterpret(from: Type, to: NumType, x: number): number {
 export function apply(e: Expr, c: readonly number[]): number {
   const x = c[0]!;
   switch (e.op) {
-    case 'const': return e.value;
-    case 'unary': return unarySemantics[e.fn](x, e.type);
-    case 'binary': return binarySemantics[e.fn](x, c[1]!, e.a.type);
-    case 'select': return x ? c[1]! : c[2]!;
-    case 'cast': return convert(e.x.type, e.type, x);
-    case 'bitcast': return reinterpret(e.x.type, e.type as NumType, x);
-    case 'load': case 'uniform': case 'groupMax':
+    case 'const':
+      return e.value;
+    case 'unary':
+      return unarySemantics[e.fn](x, e.type);
+    case 'binary':
+      return binarySemantics[e.fn](x, c[1]!, e.a.type);
+    case 'select':
+      return x ? c[1]! : c[2]!;
+    case 'cast':
+      return convert(e.x.type, e.type, x);
+    case 'bitcast':
+      return reinterpret(e.x.type, e.type as NumType, x);
+    case 'load':
+    case 'uniform':
+    case 'groupMax':
       throw new Error(`semantics.apply: ${e.op} has no value without a kernel context`);
   }
 }
@@ -132,15 +148,32 @@ export function evaluate(root: Expr, env: Env, memo: Map<Expr, number> = new Map
     if (hit !== undefined) return hit;
     let v: number;
     switch (e.op) {
-      case 'load': v = env.load(e.field, e.axis); break;
-      case 'uniform': v = env.uniform(e.name); break;
+      case 'load':
+        v = env.load(e.field, e.axis);
+        break;
+      case 'uniform':
+        v = env.uniform(e.name);
+        break;
       case 'groupMax':
         if (!env.groupMax) throw new Error('semantics.evaluate: groupMax needs a group context');
-        v = env.groupMax(e); break;
-      case 'unary': case 'cast': case 'bitcast': v = apply(e, [go(e.x)]); break;
-      case 'binary': v = apply(e, [go(e.a), go(e.b)]); break;
-      case 'select': { const c = go(e.cond); v = c ? go(e.a) : go(e.b); break; }
-      case 'const': v = e.value; break;
+        v = env.groupMax(e);
+        break;
+      case 'unary':
+      case 'cast':
+      case 'bitcast':
+        v = apply(e, [go(e.x)]);
+        break;
+      case 'binary':
+        v = apply(e, [go(e.a), go(e.b)]);
+        break;
+      case 'select': {
+        const c = go(e.cond);
+        v = c ? go(e.a) : go(e.b);
+        break;
+      }
+      case 'const':
+        v = e.value;
+        break;
     }
     memo.set(e, v);
     return v;

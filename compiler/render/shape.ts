@@ -19,12 +19,18 @@ export interface Shape {
 }
 
 export function shape(p: Prepared): Shape {
-  const k = p.kernel, fs = fields(k), memo = new Map<Expr, boolean>(), levels = groupLevels(k);
+  const k = p.kernel,
+    fs = fields(k),
+    memo = new Map<Expr, boolean>(),
+    levels = groupLevels(k);
   return {
-    k, G: k.groupSize, fs,
+    k,
+    G: k.groupSize,
+    fs,
     fieldIx: new Map(fs.map((f, i) => [f.field, i])),
     column: new Map(p.columns.map((c, i) => [c, i])),
     isElem: (e) => elementwise(e, memo),
-    levels, groupMaxes: levels.flat(),
+    levels,
+    groupMaxes: levels.flat(),
   };
 }

@@ -30,9 +30,13 @@ export function gpuEntry(): Promise<GPU | null> {
   nodeGpu ??= (async () => {
     try {
       const pkg = 'webgpu';
-      const dawn = (await import(/* @vite-ignore */ pkg)) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
+      const dawn = (await import(/* @vite-ignore */ pkg)) as {
+        create(flags: string[]): GPU;
+        globals: Record<string, unknown>;
+      };
       // Dawn's enums and classes (GPUBufferUsage, …) as globals, as a browser has them.
-      for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+      for (const [k, v] of Object.entries(dawn.globals))
+        if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
       return dawn.create([]);
     } catch {
       return null;
@@ -50,6 +54,9 @@ export async function installNavigatorGpu(): Promise<GPU | null> {
   await disableOsr();
   const gpu = await gpuEntry();
   const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (gpu && !g.navigator?.gpu) { g.navigator ??= {}; g.navigator.gpu = gpu; }
+  if (gpu && !g.navigator?.gpu) {
+    g.navigator ??= {};
+    g.navigator.gpu = gpu;
+  }
   return gpu;
 }

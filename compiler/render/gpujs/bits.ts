@@ -58,7 +58,8 @@ export function floatOf(e: Emit, x: Pair): string {
 
 /** f32 → u32/i32 conversion: truncate toward zero, saturate, NaN → 0. */
 export function toInt(e: Emit, x: string, signed: boolean): Pair {
-  const lo = signed ? -(2 ** 31) : 0, hiLimit = signed ? 2 ** 31 : 2 ** 32;
+  const lo = signed ? -(2 ** 31) : 0,
+    hiLimit = signed ? 2 ** 31 : 2 ** 32;
   // Values at or past the top saturate below (`over`), NaN becomes 0, and the clamp keeps ±∞ out.
   const safe = e.let(`${e.nan(x)} ? 0 : Math.min(${e.lit(hiLimit)}, Math.max(${e.lit(lo)}, ${x}))`);
   // |t| < 2^32 is an exact integer in f32; split it, then negate the Pair if t < 0.

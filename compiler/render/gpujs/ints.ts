@@ -43,7 +43,8 @@ export function sub(e: Emit, a: Pair, b: Pair): Pair {
 
 /** (x·y) mod 2^16 for 16-bit x, y: split x into bytes so each partial product stays below 2^24. */
 function mulLow16(e: Emit, x: string, y: string): string {
-  const x1 = e.let(e.shiftDown(x, 8)), x0 = e.let(`${x} - ${x1} * 256`);
+  const x1 = e.let(e.shiftDown(x, 8)),
+    x0 = e.let(`${x} - ${x1} * 256`);
   const m0 = e.let(e.mod(`(${x0} * ${y})`, 16));
   const m1 = e.let(e.mod(`(${x1} * ${y})`, 8));
   return e.let(e.mod(`(${m0} + ${m1} * 256)`, 16));
@@ -51,9 +52,12 @@ function mulLow16(e: Emit, x: string, y: string): string {
 
 /** Wrapping 32-bit multiplication (Math.imul). */
 export function mul(e: Emit, a: Pair, b: Pair): Pair {
-  const a1 = e.let(e.shiftDown(a.l, 8)), a0 = e.let(`${a.l} - ${a1} * 256`);
-  const p0 = e.let(`${a0} * ${b.l}`), p1 = e.let(`${a1} * ${b.l}`); // each < 2^24
-  const u = e.let(e.shiftDown(p1, 8)), w = e.let(`${p1} - ${u} * 256`);
+  const a1 = e.let(e.shiftDown(a.l, 8)),
+    a0 = e.let(`${a.l} - ${a1} * 256`);
+  const p0 = e.let(`${a0} * ${b.l}`),
+    p1 = e.let(`${a1} * ${b.l}`); // each < 2^24
+  const u = e.let(e.shiftDown(p1, 8)),
+    w = e.let(`${p1} - ${u} * 256`);
   const low = e.let(`${p0} + ${w} * 256`); // < 2^24: al·bl = low + u·2^16
   const cl = e.let(e.shiftDown(low, 16));
   const cross = e.let(`${cl} + ${u} + ${mulLow16(e, a.h, b.l)} + ${mulLow16(e, a.l, b.h)}`);
@@ -71,7 +75,8 @@ export const signedHigh = (e: Emit, x: Pair): string => e.let(`${x.h} >= 32768 ?
 
 /** a < b (or a <= b) as 0/1. */
 export function less(e: Emit, a: Pair, b: Pair, signed: boolean, orEqual: boolean): string {
-  const ah = signed ? signedHigh(e, a) : a.h, bh = signed ? signedHigh(e, b) : b.h;
+  const ah = signed ? signedHigh(e, a) : a.h,
+    bh = signed ? signedHigh(e, b) : b.h;
   return e.let(`(${ah} < ${bh} || (${ah} == ${bh} && ${a.l} ${orEqual ? '<=' : '<'} ${b.l})) ? 1 : 0`);
 }
 
@@ -106,12 +111,22 @@ function halfWithConst(e: Emit, op: Bitwise, x: string, c: number): string | und
 
 /** and/or/xor on Pairs: constant masks directly, anything else bit by bit (16 steps per half). */
 export function bitwise(e: Emit, op: Bitwise, a: Pair, b: Pair, bConst?: number): Pair {
-  const halves: (string | undefined)[] = bConst === undefined ? [undefined, undefined]
-    : [halfWithConst(e, op, a.h, (bConst >>> 16) & 0xffff), halfWithConst(e, op, a.l, bConst & 0xffff)];
+  const halves: (string | undefined)[] =
+    bConst === undefined
+      ? [undefined, undefined]
+      : [halfWithConst(e, op, a.h, (bConst >>> 16) & 0xffff), halfWithConst(e, op, a.l, bConst & 0xffff)];
   if (halves[0] !== undefined && halves[1] !== undefined) return { h: halves[0], l: halves[1] };
-  const combine = op === 'and' ? (x: string, y: string) => `${x} * ${y}` : op === 'or' ? (x: string, y: string) => `Math.max(${x}, ${y})` : (x: string, y: string) => `Math.abs(${x} - ${y})`;
+  const combine =
+    op === 'and'
+      ? (x: string, y: string) => `${x} * ${y}`
+      : op === 'or'
+        ? (x: string, y: string) => `Math.max(${x}, ${y})`
+        : (x: string, y: string) => `Math.abs(${x} - ${y})`;
   const loop = (x: string, y: string): string => {
-    const r = e.mut('0'), p = e.mut('1'), xs = e.mut(x), ys = e.mut(y);
+    const r = e.mut('0'),
+      p = e.mut('1'),
+      xs = e.mut(x),
+      ys = e.mut(y);
     e.line('for (let k = 0; k < 16; k++) {');
     e.line(`  let xb = ${xs} - Math.floor(${xs} * 0.5) * 2;`);
     e.line(`  let yb = ${ys} - Math.floor(${ys} * 0.5) * 2;`);
@@ -132,8 +147,10 @@ export function shift(e: Emit, dir: 'shl' | 'shr', x: Pair, s: Pair, arithmetic:
   const n = e.let(e.mod(s.l, 5));
   const big = e.let(`${n} >= 16 ? 1 : 0`);
   const t = e.let(`${n} - ${big} * 16`); // 0..15
-  const p = e.pow2(t), pInv = e.pow2(`(-${t})`); // 2^t and 2^−t, exact
-  const q = e.let(`65536 * ${pInv}`), qInv = e.let(`${p} * ${e.lit(2 ** -16)}`); // 2^(16−t), 2^(t−16)
+  const p = e.pow2(t),
+    pInv = e.pow2(`(-${t})`); // 2^t and 2^−t, exact
+  const q = e.let(`65536 * ${pInv}`),
+    qInv = e.let(`${p} * ${e.lit(2 ** -16)}`); // 2^(16−t), 2^(t−16)
   // v mod m and ⌊v / m⌋ by multiplying with the exact reciprocal (no division a GPU may approximate)
   const modBy = (v: string, m: string, mInv: string) => `(${v} - Math.floor(${v} * ${mInv}) * ${m})`;
   if (dir === 'shl') {
@@ -158,7 +175,8 @@ function shiftConst(e: Emit, dir: 'shl' | 'shr', x: Pair, n: number, arithmetic:
     };
   }
   const fill = arithmetic ? e.let(`${x.h} >= 32768 ? 1 : 0`) : '0';
-  if (n >= 16) return { h: e.let(`${fill} * 65535`), l: e.let(`${e.shiftDown(x.h, n - 16)} + ${fill} * ${H - 2 ** (32 - n)}`) };
+  if (n >= 16)
+    return { h: e.let(`${fill} * 65535`), l: e.let(`${e.shiftDown(x.h, n - 16)} + ${fill} * ${H - 2 ** (32 - n)}`) };
   return {
     h: e.let(`${e.shiftDown(x.h, n)} + ${fill} * ${H - 2 ** (16 - n)}`),
     l: e.let(`${e.shiftDown(x.l, n)} + ${e.mod(x.h, n)} * ${2 ** (16 - n)}`),
@@ -171,10 +189,18 @@ function shiftConst(e: Emit, dir: 'shl' | 'shr', x: Pair, n: number, arithmetic:
  * is doubled with its top bit kept as an overflow flag, so no value leaves 16 bits per half.
  */
 export function divide(e: Emit, a: Pair, b: Pair, signed: boolean): Pair {
-  const negA = signed ? e.let(`${a.h} >= 32768 ? 1 : 0`) : '0', negB = signed ? e.let(`${b.h} >= 32768 ? 1 : 0`) : '0';
-  const na = neg(e, a), nb = neg(e, b);
-  const x = signed ? choose(e, negA, na, a) : a, y = signed ? choose(e, negB, nb, b) : b; // magnitudes, as u32
-  const xh = e.mut(x.h), xl = e.mut(x.l), rh = e.mut('0'), rl = e.mut('0'), qh = e.mut('0'), ql = e.mut('0');
+  const negA = signed ? e.let(`${a.h} >= 32768 ? 1 : 0`) : '0',
+    negB = signed ? e.let(`${b.h} >= 32768 ? 1 : 0`) : '0';
+  const na = neg(e, a),
+    nb = neg(e, b);
+  const x = signed ? choose(e, negA, na, a) : a,
+    y = signed ? choose(e, negB, nb, b) : b; // magnitudes, as u32
+  const xh = e.mut(x.h),
+    xl = e.mut(x.l),
+    rh = e.mut('0'),
+    rl = e.mut('0'),
+    qh = e.mut('0'),
+    ql = e.mut('0');
   e.line('for (let k = 0; k < 32; k++) {');
   e.line(`  let bit = Math.floor(${xh} * 0.000030517578125);`); // top bit of x
   e.line(`  ${xh} = (${xh} - bit * 32768) * 2 + Math.floor(${xl} * 0.000030517578125);`);
@@ -188,7 +214,9 @@ export function divide(e: Emit, a: Pair, b: Pair, signed: boolean): Pair {
   e.line('  let dh = sh - ge * ' + y.h + ' - c;');
   e.line(`  ${rl} = dl + c * 65536;`);
   e.line(`  ${rh} = dh < 0 ? dh + 65536 : dh;`);
-  e.line(`  ${qh} = (${qh} - Math.floor(${qh} * 0.000030517578125) * 32768) * 2 + Math.floor(${ql} * 0.000030517578125);`);
+  e.line(
+    `  ${qh} = (${qh} - Math.floor(${qh} * 0.000030517578125) * 32768) * 2 + Math.floor(${ql} * 0.000030517578125);`,
+  );
   e.line(`  ${ql} = (${ql} - Math.floor(${ql} * 0.000030517578125) * 32768) * 2 + ge;`);
   e.line('}');
   const q: Pair = { h: qh, l: ql };

@@ -17,7 +17,8 @@ export const legalize: RuleSet = {
     (n) => {
       const e = n as ir.Binary;
       if (e.fn === 'mul' && (e.type === 'i32' || e.type === 'u32')) {
-        const kb = log2Of(e.b), ka = log2Of(e.a);
+        const kb = log2Of(e.b),
+          ka = log2Of(e.a);
         if (kb !== undefined) return ir.binary('shl', e.type, e.a, ir.constant('u32', kb));
         if (ka !== undefined) return ir.binary('shl', e.type, e.b, ir.constant('u32', ka));
       }

@@ -83,7 +83,8 @@ function legalized(k: Kernel): Kernel {
   const xs = rewrite(roots(k), legalize);
   const n = k.outputs.length;
   return kernel({
-    name: k.name, groupSize: k.groupSize,
+    name: k.name,
+    groupSize: k.groupSize,
     outputs: k.outputs.map((o, i) => ({ ...o, value: xs[i]! })),
     counters: k.counters.map((c, i) => ({ ...c, value: xs[n + i]! })),
   });
@@ -95,31 +96,56 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   const constants: number[] = [];
   const konst = (v: number): string => {
     let i = constants.findIndex((c) => Object.is(c, v));
-    if (i < 0) { i = constants.length; constants.push(v); }
+    if (i < 0) {
+      i = constants.length;
+      constants.push(v);
+    }
     return `aux[${HEAD + i}]`;
   };
   const maxima = groupLevels(k).flat();
   const maxIndex = new Map(maxima.map((m, i) => [m, i]));
   const column = new Map(p.columns.map((c, i) => [c, i]));
   const S = p.columns.length;
-  const isElem = (() => { const memo = new Map<Expr, boolean>(); return (e: Expr) => elementwise(e, memo); })();
+  const isElem = (() => {
+    const memo = new Map<Expr, boolean>();
+    return (e: Expr) => elementwise(e, memo);
+  })();
   const passes: GpujsPass[] = [];
-  const passRoots = k.outputs.filter((o) => o.axis === 'element').flatMap((o) => (split(o.storage) ? [o.value, o.value] : [o.value]));
+  const passRoots = k.outputs
+    .filter((o) => o.axis === 'element')
+    .flatMap((o) => (split(o.storage) ? [o.value, o.value] : [o.value]));
   const shared = opts.share === false ? [] : sharedValues(passRoots, isElem);
   const sharedIndex = new Map(shared.map((e, i) => [e, i]));
 
   /** Render one pass: `target` is computed from `root`; `reduce` says how a group pass combines elements. */
-  const pass = (name: string, over: 'element' | 'group', target: PassTarget, root: Expr,
-    finish: (e: Emit, v: Value) => string, reduce?: 'max' | 'sum', old?: string, reuse = false): void => {
+  const pass = (
+    name: string,
+    over: 'element' | 'group',
+    target: PassTarget,
+    root: Expr,
+    finish: (e: Emit, v: Value) => string,
+    reduce?: 'max' | 'sum',
+    old?: string,
+    reuse = false,
+  ): void => {
     const arrays: string[] = [];
-    const arg = (a: string): string => { let i = arrays.indexOf(a); if (i < 0) { i = arrays.length; arrays.push(a); } return `a${i}`; };
+    const arg = (a: string): string => {
+      let i = arrays.indexOf(a);
+      if (i < 0) {
+        i = arrays.length;
+        arrays.push(a);
+      }
+      return `a${i}`;
+    };
     const pre = new Emit(opts.fround, konst, 'p', opts.signedZeros ?? true);
     const loop = new Emit(opts.fround, konst, 'e', opts.signedZeros ?? true);
-    const memoPre = new Map<Expr, Value>(), memoLoop = new Map<Expr, Value>();
+    const memoPre = new Map<Expr, Value>(),
+      memoLoop = new Map<Expr, Value>();
     const own = reduce === 'max' ? root : undefined; // the groupMax this pass computes
     const value = (x: Expr): Value => {
       const inLoop = over === 'element' || (reduce !== undefined && isElem(x));
-      const memo = inLoop ? memoLoop : memoPre, e = inLoop ? loop : pre;
+      const memo = inLoop ? memoLoop : memoPre,
+        e = inLoop ? loop : pre;
       const hit = memo.get(x);
       if (hit !== undefined) return hit;
       const si = reuse && !(target.kind === 'shared' && x === root) ? sharedIndex.get(x) : undefined;
@@ -134,24 +160,36 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
         case 'const':
           if (x.type === 'f32' || x.type === 'bool') return e.lit(x.value);
           return { h: e.lit(Math.floor((x.value >>> 0) / 65536)), l: e.lit((x.value >>> 0) % 65536) };
-        case 'uniform': return e.let(`aux[r + ${column.get(x.name)}]`);
-        case 'groupMax': return e.let(`${arg(maxName(maxIndex.get(x)!))}[g]`);
+        case 'uniform':
+          return e.let(`aux[r + ${column.get(x.name)}]`);
+        case 'groupMax':
+          return e.let(`${arg(maxName(maxIndex.get(x)!))}[g]`);
         case 'load': {
           const i = idx(x.axis);
-          if (split(x.storage)) return { h: e.let(`${arg(arrayName(x.field, 'h'))}[${i}]`), l: e.let(`${arg(arrayName(x.field, 'l'))}[${i}]`) };
+          if (split(x.storage))
+            return {
+              h: e.let(`${arg(arrayName(x.field, 'h'))}[${i}]`),
+              l: e.let(`${arg(arrayName(x.field, 'l'))}[${i}]`),
+            };
           const v = e.let(`${arg(x.field)}[${i}]`);
           return x.storage === 'f32' ? v : pairFromSmall(e, v, x.storage === 'i8' || x.storage === 'i16');
         }
-        case 'unary': return unary[x.fn](e, value(x.x), x.type);
-        case 'binary': return binary[x.fn](e, value(x.a), value(x.b), x.a.type, constBits(x.b));
+        case 'unary':
+          return unary[x.fn](e, value(x.x), x.type);
+        case 'binary':
+          return binary[x.fn](e, value(x.a), value(x.b), x.a.type, constBits(x.b));
         case 'select': {
-          const c = asF(value(x.cond)), a = value(x.a), b = value(x.b);
+          const c = asF(value(x.cond)),
+            a = value(x.a),
+            b = value(x.b);
           if (typeof a === 'string') return e.let(`${c} != 0 ? ${a} : ${asF(b)}`);
           const bp = asP(b);
           return { h: e.let(`${c} != 0 ? ${a.h} : ${bp.h}`), l: e.let(`${c} != 0 ? ${a.l} : ${bp.l}`) };
         }
-        case 'cast': return cast(e, value(x.x), x.x.type, x.type);
-        case 'bitcast': return bitcast(e, value(x.x), x.x.type, x.type);
+        case 'cast':
+          return cast(e, value(x.x), x.x.type, x.type);
+        case 'bitcast':
+          return bitcast(e, value(x.x), x.x.type, x.type);
       }
     };
 
@@ -171,9 +209,20 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       const acc = pre.mut(reduce === 'max' ? pre.lit(NaN) : '0');
       const v = value(x);
       const fin = finish(loop, v);
-      loop.line(reduce === 'max' ? `if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }` : `${acc} = ${acc} + ${fin};`);
-      body.push(...pre.lines, `for (let j = 0; j < ${G}; j++) {`, `  let i = g * ${G} + j;`, '  if (i < aux[0]) {',
-        ...loop.lines.map((l) => '    ' + l), '  }', '}');
+      loop.line(
+        reduce === 'max'
+          ? `if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }`
+          : `${acc} = ${acc} + ${fin};`,
+      );
+      body.push(
+        ...pre.lines,
+        `for (let j = 0; j < ${G}; j++) {`,
+        `  let i = g * ${G} + j;`,
+        '  if (i < aux[0]) {',
+        ...loop.lines.map((l) => '    ' + l),
+        '  }',
+        '}',
+      );
       result = acc;
     } else {
       const v = value(root);
@@ -187,28 +236,65 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   // 1. Group maxima, level by level (a later level reads the arrays of earlier ones).
   maxima.forEach((m, i) => pass(`${k.name}.max${i}`, 'group', { kind: 'max', index: i }, m, (_e, v) => asF(v), 'max'));
   // 2. Shared element values, children first (each may read earlier ones), then the outputs read them.
-  shared.forEach((e, i) => pass(`${k.name}.shared${i}`, 'element', { kind: 'shared', index: i }, e, (_e, v) => asF(v), undefined, undefined, true));
+  shared.forEach((e, i) =>
+    pass(
+      `${k.name}.shared${i}`,
+      'element',
+      { kind: 'shared', index: i },
+      e,
+      (_e, v) => asF(v),
+      undefined,
+      undefined,
+      true,
+    ),
+  );
   // 3. Outputs: the value, narrowed to what its storage holds.
-  const store = (s: Storage, half?: 'h' | 'l') => (e: Emit, v: Value): string => {
-    if (s === 'f32') return asF(v);
-    const p = asP(v);
-    if (half) return half === 'h' ? p.h : p.l;
-    return pairToSmall(e, p, s === 'u8' || s === 'i8' ? 8 : 16, s === 'i8' || s === 'i16');
-  };
+  const store =
+    (s: Storage, half?: 'h' | 'l') =>
+    (e: Emit, v: Value): string => {
+      if (s === 'f32') return asF(v);
+      const p = asP(v);
+      if (half) return half === 'h' ? p.h : p.l;
+      return pairToSmall(e, p, s === 'u8' || s === 'i8' ? 8 : 16, s === 'i8' || s === 'i16');
+    };
   for (const o of k.outputs) {
     const halves = split(o.storage) ? (['h', 'l'] as const) : [undefined];
     for (const h of halves) {
-      pass(`${k.name}.${o.field}${h ? ':' + h : ''}`, o.axis, { kind: 'field', field: o.field, half: h }, o.value, store(o.storage, h),
-        undefined, arrayName(o.field, h), o.axis === 'element');
+      pass(
+        `${k.name}.${o.field}${h ? ':' + h : ''}`,
+        o.axis,
+        { kind: 'field', field: o.field, half: h },
+        o.value,
+        store(o.storage, h),
+        undefined,
+        arrayName(o.field, h),
+        o.axis === 'element',
+      );
     }
   }
   // 4. Counters: per-group sums of 0/1 or of each integer half (the high half signed for i32).
   k.counters.forEach((c, i) => {
-    if (c.value.type === 'bool') { pass(`${k.name}.count${i}`, 'group', { kind: 'counter', index: i }, c.value, (_e, v) => asF(v), 'sum'); return; }
+    if (c.value.type === 'bool') {
+      pass(`${k.name}.count${i}`, 'group', { kind: 'counter', index: i }, c.value, (_e, v) => asF(v), 'sum');
+      return;
+    }
     const signed = c.value.type === 'i32';
-    pass(`${k.name}.count${i}:h`, 'group', { kind: 'counter', index: i, half: 'h' }, c.value,
-      (e, v) => (signed ? e.let(`${asP(v).h} >= 32768 ? ${asP(v).h} - 65536 : ${asP(v).h}`) : asP(v).h), 'sum');
-    pass(`${k.name}.count${i}:l`, 'group', { kind: 'counter', index: i, half: 'l' }, c.value, (_e, v) => asP(v).l, 'sum');
+    pass(
+      `${k.name}.count${i}:h`,
+      'group',
+      { kind: 'counter', index: i, half: 'h' },
+      c.value,
+      (e, v) => (signed ? e.let(`${asP(v).h} >= 32768 ? ${asP(v).h} - 65536 : ${asP(v).h}`) : asP(v).h),
+      'sum',
+    );
+    pass(
+      `${k.name}.count${i}:l`,
+      'group',
+      { kind: 'counter', index: i, half: 'l' },
+      c.value,
+      (_e, v) => asP(v).l,
+      'sum',
+    );
   });
 
   // Uniform columns follow the constant table, whose size is only known now.
@@ -216,9 +302,20 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   const finished = passes.map((ps) => {
     const params = ps.arrays.map((a, i) => (a === 'aux' ? 'aux' : `a${i}`)).join(', ');
     const src = ps.source.replace('@UNIFORMS@', String(uniformBase));
-    return { ...ps, source: `function (${params}) {\n${src.split('\n').map((l) => '  ' + l).join('\n')}\n}` };
+    return {
+      ...ps,
+      source: `function (${params}) {\n${src
+        .split('\n')
+        .map((l) => '  ' + l)
+        .join('\n')}\n}`,
+    };
   });
   const header = `// kernel ${k.name} for gpu.js: groupSize ${G}; aux = [n, g0, g1, rowsAt, hasRows, ${constants.length} constants, rows of ${S} uniforms (${p.columns.join(', ') || 'none'}), row of each group]`;
-  const source = [header, ...finished.map((ps) => `// pass ${ps.name}: a thread per ${ps.over}; arrays ${ps.arrays.join(', ')}\n${ps.source}`)].join('\n\n');
+  const source = [
+    header,
+    ...finished.map(
+      (ps) => `// pass ${ps.name}: a thread per ${ps.over}; arrays ${ps.arrays.join(', ')}\n${ps.source}`,
+    ),
+  ].join('\n\n');
   return { passes: finished, constants, uniformBase, groupSize: G, source };
 }

@@ -11,10 +11,17 @@ import { children } from '../../ir/ir.ts';
 /** Rough cost of computing a node in gpu.js (integer and bit ops expand to many f32 operations). */
 function weight(e: Expr): number {
   switch (e.op) {
-    case 'const': case 'load': case 'uniform': case 'groupMax': return 0;
-    case 'bitcast': return 40;
-    case 'cast': return e.type === 'f32' && e.x.type === 'f32' ? 1 : 10;
-    default: return e.type === 'i32' || e.type === 'u32' ? 6 : 1;
+    case 'const':
+    case 'load':
+    case 'uniform':
+    case 'groupMax':
+      return 0;
+    case 'bitcast':
+      return 40;
+    case 'cast':
+      return e.type === 'f32' && e.x.type === 'f32' ? 1 : 10;
+    default:
+      return e.type === 'i32' || e.type === 'u32' ? 6 : 1;
   }
 }
 
@@ -43,12 +50,24 @@ export function sharedValues(roots: readonly Expr[], isElem: (e: Expr) => boolea
   const cost = new Map<Expr, number>();
   const costOf = (e: Expr): number => {
     let c = cost.get(e);
-    if (c === undefined) { c = 0; for (const n of passNodes(e)) c += weight(n); cost.set(e, c); }
+    if (c === undefined) {
+      c = 0;
+      for (const n of passNodes(e)) c += weight(n);
+      cost.set(e, c);
+    }
     return c;
   };
   // Only f32 and bool values: one array, one pass. (An integer would need two passes, each
   // computing the whole value for one half; sharing its f32 inputs instead is cheaper.)
-  const candidates = [...usage.keys()].filter((e) => (e.type === 'f32' || e.type === 'bool') && (usage.get(e) ?? 0) >= 2 && isElem(e) && weight(e) > 0 && costOf(e) >= minWeight)
+  const candidates = [...usage.keys()]
+    .filter(
+      (e) =>
+        (e.type === 'f32' || e.type === 'bool') &&
+        (usage.get(e) ?? 0) >= 2 &&
+        isElem(e) &&
+        weight(e) > 0 &&
+        costOf(e) >= minWeight,
+    )
     .sort((a, b) => costOf(b) - costOf(a));
   const picked: Expr[] = [];
   const inside = new Map<Expr, Set<Expr>>();

@@ -13,8 +13,14 @@ const MAX_F32 = 3.4028234663852886e38;
 export class GpujsRenderError extends Error {}
 
 const isPair = (v: Value): v is Pair => typeof v !== 'string';
-export const asF = (v: Value): string => { if (isPair(v)) throw new GpujsRenderError('gpujs: expected a scalar'); return v; };
-export const asP = (v: Value): Pair => { if (!isPair(v)) throw new GpujsRenderError('gpujs: expected an integer pair'); return v; };
+export const asF = (v: Value): string => {
+  if (isPair(v)) throw new GpujsRenderError('gpujs: expected a scalar');
+  return v;
+};
+export const asP = (v: Value): Pair => {
+  if (!isPair(v)) throw new GpujsRenderError('gpujs: expected an integer pair');
+  return v;
+};
 
 type U = (e: Emit, x: Value, t: Type) => Value;
 type B = (e: Emit, a: Value, b: Value, t: Type, bConst: number | undefined) => Value;
@@ -43,12 +49,17 @@ export const unary: { [K in UnaryOp]: U } = {
   floor: (e, x) => e.let(`Math.floor(${asF(x)})`),
   ceil: (e, x) => e.let(`Math.ceil(${asF(x)})`),
   trunc: (e, x) => e.let(`${asF(x)} < 0 ? Math.ceil(${asF(x)}) : Math.floor(${asF(x)})`),
-  roundEven: (e, x) => roundWith(e, asF(x), (fl, d) => `${d} > 0.5 ? ${fl} + 1 : (${d} < 0.5 ? ${fl} : ${fl} + ${e.mod(fl, 1)})`),
+  roundEven: (e, x) =>
+    roundWith(e, asF(x), (fl, d) => `${d} > 0.5 ? ${fl} + 1 : (${d} < 0.5 ? ${fl} : ${fl} + ${e.mod(fl, 1)})`),
   roundAway: (e, x) => roundWith(e, asF(x), (fl, d) => `${d} >= 0.5 ? ${fl} + 1 : ${fl}`),
   sign: (e, x, t) => {
-    if (t === 'f32') { const v = asF(x); return e.let(`${v} > 0 ? 1 : (${v} < 0 ? -1 : ${v})`); }
+    if (t === 'f32') {
+      const v = asF(x);
+      return e.let(`${v} > 0 ? 1 : (${v} < 0 ? -1 : ${v})`);
+    }
     const p = asP(x);
-    const negative = e.let(`${p.h} >= 32768 ? 1 : 0`), zero = int.equal(e, p, { h: '0', l: '0' });
+    const negative = e.let(`${p.h} >= 32768 ? 1 : 0`),
+      zero = int.equal(e, p, { h: '0', l: '0' });
     return { h: e.let(`${negative} * 65535`), l: e.let(`${negative} > 0.5 ? 65535 : 1 - ${zero}`) };
   },
   not: (e, x, t) => (t === 'bool' ? e.let(`1 - ${asF(x)}`) : int.not(e, asP(x))),
@@ -56,29 +67,47 @@ export const unary: { [K in UnaryOp]: U } = {
   isFinite: (e, x) => e.let(`Math.abs(${asF(x)}) <= ${e.lit(MAX_F32)} ? 1 : 0`),
 };
 
-const fArith = (op: string): B => (e, a, b, t, c) => (t === 'f32' ? e.f(`${asF(a)} ${op} ${asF(b)}`) : intArith(op)(e, a, b, t, c));
-const intArith = (op: string): B => (e, a, b) => {
-  const x = asP(a), y = asP(b);
-  return op === '+' ? int.add(e, x, y) : op === '-' ? int.sub(e, x, y) : int.mul(e, x, y);
-};
+const fArith =
+  (op: string): B =>
+  (e, a, b, t, c) =>
+    t === 'f32' ? e.f(`${asF(a)} ${op} ${asF(b)}`) : intArith(op)(e, a, b, t, c);
+const intArith =
+  (op: string): B =>
+  (e, a, b) => {
+    const x = asP(a),
+      y = asP(b);
+    return op === '+' ? int.add(e, x, y) : op === '-' ? int.sub(e, x, y) : int.mul(e, x, y);
+  };
 /** IEEE minNum/maxNum as semantics.ts has them: a NaN operand is ignored, ties keep the first. */
-const minMax = (lt: boolean): B => (e, a, b, t) => {
-  if (t === 'f32' || t === 'bool') {
-    const x = asF(a), y = asF(b);
-    return e.let(`${e.nan(x)} ? ${y} : (${y} ${lt ? '<' : '>'} ${x} ? ${y} : ${x})`);
-  }
-  const x = asP(a), y = asP(b);
-  const yFirst = lt ? int.less(e, y, x, t === 'i32', false) : int.less(e, x, y, t === 'i32', false);
-  return int.choose(e, yFirst, y, x);
-};
-const compare = (op: '<' | '<='): B => (e, a, b, t) =>
-  (t === 'f32' || t === 'bool' ? e.let(`${asF(a)} ${op} ${asF(b)} ? 1 : 0`) : int.less(e, asP(a), asP(b), t === 'i32', op === '<='));
-const equality = (eq: boolean): B => (e, a, b, t) => {
-  const r = t === 'f32' || t === 'bool' ? e.let(`${asF(a)} == ${asF(b)} ? 1 : 0`) : int.equal(e, asP(a), asP(b));
-  return eq ? r : e.let(`1 - ${r}`);
-};
-const logic = (op: int.Bitwise, boolOp: (x: string, y: string) => string): B => (e, a, b, t, c) =>
-  (t === 'bool' ? e.let(boolOp(asF(a), asF(b))) : int.bitwise(e, op, asP(a), asP(b), c));
+const minMax =
+  (lt: boolean): B =>
+  (e, a, b, t) => {
+    if (t === 'f32' || t === 'bool') {
+      const x = asF(a),
+        y = asF(b);
+      return e.let(`${e.nan(x)} ? ${y} : (${y} ${lt ? '<' : '>'} ${x} ? ${y} : ${x})`);
+    }
+    const x = asP(a),
+      y = asP(b);
+    const yFirst = lt ? int.less(e, y, x, t === 'i32', false) : int.less(e, x, y, t === 'i32', false);
+    return int.choose(e, yFirst, y, x);
+  };
+const compare =
+  (op: '<' | '<='): B =>
+  (e, a, b, t) =>
+    t === 'f32' || t === 'bool'
+      ? e.let(`${asF(a)} ${op} ${asF(b)} ? 1 : 0`)
+      : int.less(e, asP(a), asP(b), t === 'i32', op === '<=');
+const equality =
+  (eq: boolean): B =>
+  (e, a, b, t) => {
+    const r = t === 'f32' || t === 'bool' ? e.let(`${asF(a)} == ${asF(b)} ? 1 : 0`) : int.equal(e, asP(a), asP(b));
+    return eq ? r : e.let(`1 - ${r}`);
+  };
+const logic =
+  (op: int.Bitwise, boolOp: (x: string, y: string) => string): B =>
+  (e, a, b, t, c) =>
+    t === 'bool' ? e.let(boolOp(asF(a), asF(b))) : int.bitwise(e, op, asP(a), asP(b), c);
 
 /** Binary ops; `t` is the operand type (the result is bool for comparisons). */
 export const binary: { [K in BinaryOp]: B } = {
@@ -117,4 +146,5 @@ export function bitcast(e: Emit, x: Value, from: Type, to: Type): Value {
 }
 
 /** The integer constant of a node, if it is one (lets masks and shifts specialise). */
-export const constBits = (x: Expr): number | undefined => (x.op === 'const' && x.type !== 'f32' && x.type !== 'bool' ? x.value >>> 0 : undefined);
+export const constBits = (x: Expr): number | undefined =>
+  x.op === 'const' && x.type !== 'f32' && x.type !== 'bool' ? x.value >>> 0 : undefined;

@@ -34,7 +34,10 @@ const unary: { [K in UnaryOp]: U } = {
   isFinite: (x) => `(${x} - ${x} === 0)`,
 };
 
-const logic = (js: string, boolJs: string): B => (a, b, t) => (t === 'bool' ? `(${a} ${boolJs} ${b})` : wrap(t, `${a} ${js} ${b}`));
+const logic =
+  (js: string, boolJs: string): B =>
+  (a, b, t) =>
+    t === 'bool' ? `(${a} ${boolJs} ${b})` : wrap(t, `${a} ${js} ${b}`);
 const binary: { [K in BinaryOp]: B } = {
   add: (a, b, t) => wrap(t, `${a} + ${b}`),
   sub: (a, b, t) => wrap(t, `${a} - ${b}`),
@@ -120,13 +123,22 @@ export function renderJs(p: Prepared): string {
   const build = (e: Expr, r: (c: Expr) => string): string => {
     const c = children(e).map(r);
     switch (e.op) {
-      case 'unary': return unary[e.fn](c[0]!, e.type);
-      case 'binary': return binary[e.fn](c[0]!, c[1]!, e.a.type);
-      case 'select': return `(${c[0]} ? ${c[1]} : ${c[2]})`;
-      case 'cast': return cast(c[0]!, e.x.type, e.type);
-      case 'bitcast': return e.x.type === 'f32' ? `(${c[0]} !== ${c[0]} ? 0x7fc00000 : (_f[0] = ${c[0]}, ${view[e.type]}[0]))` : `(${view[e.x.type]}[0] = ${c[0]}, ${view[e.type]}[0])`;
-      case 'load': return `f${fieldIx.get(e.field)}[${e.axis === 'group' ? 'g' : k.windowed.includes(e.field) ? 'i - w' : 'i'}]`;
-      default: throw new Error(`renderJs: unexpected ${e.op}`);
+      case 'unary':
+        return unary[e.fn](c[0]!, e.type);
+      case 'binary':
+        return binary[e.fn](c[0]!, c[1]!, e.a.type);
+      case 'select':
+        return `(${c[0]} ? ${c[1]} : ${c[2]})`;
+      case 'cast':
+        return cast(c[0]!, e.x.type, e.type);
+      case 'bitcast':
+        return e.x.type === 'f32'
+          ? `(${c[0]} !== ${c[0]} ? 0x7fc00000 : (_f[0] = ${c[0]}, ${view[e.type]}[0]))`
+          : `(${view[e.x.type]}[0] = ${c[0]}, ${view[e.type]}[0])`;
+      case 'load':
+        return `f${fieldIx.get(e.field)}[${e.axis === 'group' ? 'g' : k.windowed.includes(e.field) ? 'i - w' : 'i'}]`;
+      default:
+        throw new Error(`renderJs: unexpected ${e.op}`);
     }
   };
   const ref = (e: Expr, s: number): string => {
@@ -135,12 +147,19 @@ export function renderJs(p: Prepared): string {
     if (e.op === 'uniform') return `u${column.get(e.name)}`;
     if (e.op === 'groupMax') return `m${e.id}`;
     if (!isElem(e)) {
-      if (!groupDone.has(e)) { const x = build(e, (c) => ref(c, s)); sec.pre.push(`const g${e.id} = ${x};`); groupDone.add(e); }
+      if (!groupDone.has(e)) {
+        const x = build(e, (c) => ref(c, s));
+        sec.pre.push(`const g${e.id} = ${x};`);
+        groupDone.add(e);
+      }
       return `g${e.id}`;
     }
     const at = computedIn.get(e);
     if (at === s) return `t${e.id}`;
-    if (at !== undefined && e.op !== 'load') { stashed.add(e); return e.type === 'bool' ? `(s${e.id}[i - base] === 1)` : `s${e.id}[i - base]`; }
+    if (at !== undefined && e.op !== 'load') {
+      stashed.add(e);
+      return e.type === 'bool' ? `(s${e.id}[i - base] === 1)` : `s${e.id}[i - base]`;
+    }
     const x = build(e, (c) => ref(c, s));
     sec.body.push(`const t${e.id} = ${x};`);
     computedIn.set(e, s);
@@ -157,16 +176,20 @@ export function renderJs(p: Prepared): string {
   const last = levels.length;
   sections.push({ pre: [], body: [] });
   const stores: string[] = [];
-  for (const o of k.outputs) if (o.axis === 'element') stores.push(`f${fieldIx.get(o.field)}[i] = ${ref(o.value, last)};`);
+  for (const o of k.outputs)
+    if (o.axis === 'element') stores.push(`f${fieldIx.get(o.field)}[i] = ${ref(o.value, last)};`);
   k.counters.forEach((c, ci) => {
     const v = ref(c.value, last);
     // Counters wrap modulo 2^32 as their type (compiler/ir/kernel.ts Counter).
-    stores.push(`c${ci} = (c${ci} + ${c.value.type === 'bool' ? `(${v} ? 1 : 0)` : v}) ${c.value.type === 'i32' ? '| 0' : '>>> 0'};`);
+    stores.push(
+      `c${ci} = (c${ci} + ${c.value.type === 'bool' ? `(${v} ? 1 : 0)` : v}) ${c.value.type === 'i32' ? '| 0' : '>>> 0'};`,
+    );
   });
   sections[last]!.body.push(...stores);
   const post: { pre: string[]; body: string[] } = { pre: [], body: [] };
   sections.push(post);
-  for (const o of k.outputs) if (o.axis === 'group') post.body.push(`f${fieldIx.get(o.field)}[g] = ${ref(o.value, last + 1)};`);
+  for (const o of k.outputs)
+    if (o.axis === 'group') post.body.push(`f${fieldIx.get(o.field)}[g] = ${ref(o.value, last + 1)};`);
 
   const arrays = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array', bool: 'Uint8Array' } as const;
   for (const e of stashed) sections[computedIn.get(e)!]!.body.push(`s${e.id}[i - base] = t${e.id};`);
@@ -174,7 +197,12 @@ export function renderJs(p: Prepared): string {
   const out: string[] = [PRELUDE];
   // Names are only ever printed in this comment; a line break in one (U+2028 included) would end
   // the comment and turn the rest of the name into code, so each becomes a space.
-  out.push(`// kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`.replace(/[\r\n\u2028\u2029]/g, ' '));
+  out.push(
+    `// kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`.replace(
+      /[\r\n\u2028\u2029]/g,
+      ' ',
+    ),
+  );
   out.push('return function run(F, U, S, R, g0, g1, n) {');
   fs.forEach((_, i) => out.push(`  const f${i} = F[${i}];`));
   out.push(`  const w = g0 * ${G};`);
@@ -187,7 +215,10 @@ export function renderJs(p: Prepared): string {
   for (const m of groupMaxes) out.push(`    let m${m.id} = NaN;`);
   sections.forEach((sec) => {
     out.push(...sec.pre.map((l) => '    ' + l));
-    if (sec === post) { out.push(...sec.body.map((l) => '    ' + l)); return; }
+    if (sec === post) {
+      out.push(...sec.body.map((l) => '    ' + l));
+      return;
+    }
     if (sec.body.length === 0) return;
     out.push(...lanes(sec.body));
   });

@@ -10,7 +10,15 @@ import { Ranges } from '../../ir/range.ts';
 
 const ALL = 0xffffffff;
 /** Every bit at or below the highest bit of `m`. */
-const smear = (m: number) => { let x = m >>> 0; x |= x >>> 1; x |= x >>> 2; x |= x >>> 4; x |= x >>> 8; x |= x >>> 16; return x >>> 0; };
+const smear = (m: number) => {
+  let x = m >>> 0;
+  x |= x >>> 1;
+  x |= x >>> 2;
+  x |= x >>> 4;
+  x |= x >>> 8;
+  x |= x >>> 16;
+  return x >>> 0;
+};
 
 export class Facts {
   /** The interval analysis the WGSL renderer uses too (ranges and NaN through arithmetic). */
@@ -18,7 +26,9 @@ export class Facts {
   private readonly bitMemo = new Map<Expr, number>();
 
   /** True only if `e` (an f32) can never be NaN. */
-  notNaN(e: Expr): boolean { return e.type === 'f32' && !this.ranges.of(e).nan; }
+  notNaN(e: Expr): boolean {
+    return e.type === 'f32' && !this.ranges.of(e).nan;
+  }
 
   /** An f32 that is never NaN and always in (−1, 2^31): converting it to u32 or i32 is the same. */
   smallNonNegative(e: Expr): boolean {
@@ -33,12 +43,21 @@ export class Facts {
     let v = ALL;
     const k = (x: Expr) => (x.op === 'const' ? x.value & 31 : null);
     switch (e.op) {
-      case 'const': v = e.type === 'f32' ? ALL : e.value >>> 0; break;
-      case 'load': v = e.storage === 'u16' ? 0xffff : e.storage === 'u8' ? 0xff : ALL; break;
-      case 'cast': v = e.x.type === 'bool' ? 1 : e.x.type === 'f32' ? ALL : this.bits(e.x); break;
-      case 'select': v = (this.bits(e.a) | this.bits(e.b)) >>> 0; break;
+      case 'const':
+        v = e.type === 'f32' ? ALL : e.value >>> 0;
+        break;
+      case 'load':
+        v = e.storage === 'u16' ? 0xffff : e.storage === 'u8' ? 0xff : ALL;
+        break;
+      case 'cast':
+        v = e.x.type === 'bool' ? 1 : e.x.type === 'f32' ? ALL : this.bits(e.x);
+        break;
+      case 'select':
+        v = (this.bits(e.a) | this.bits(e.b)) >>> 0;
+        break;
       case 'binary': {
-        const a = this.bits(e.a), b = this.bits(e.b);
+        const a = this.bits(e.a),
+          b = this.bits(e.b);
         if (e.fn === 'and') v = (a & b) >>> 0;
         else if (e.fn === 'or' || e.fn === 'xor') v = (a | b) >>> 0;
         else if (e.fn === 'shl' && k(e.b) !== null) v = (a << k(e.b)!) >>> 0;
@@ -48,7 +67,8 @@ export class Facts {
         else if (e.fn === 'max' && e.type === 'u32') v = (smear(a) | smear(b)) >>> 0;
         break;
       }
-      default: v = ALL;
+      default:
+        v = ALL;
     }
     this.bitMemo.set(e, v);
     return v;

@@ -51,9 +51,16 @@ function elementLoad(storage: Storage, addr: string, mode: Mode): string {
 /** One value splatted to every lane. */
 function scalarLoad(storage: Storage, addr: string): string {
   switch (storage) {
-    case 'f32': case 'i32': case 'u32': return `(v128.load32_splat ${addr})`;
-    case 'u16': case 'i16': return `(i32x4.splat (i32.load16_${storage === 'i16' ? 's' : 'u'} ${addr}))`;
-    case 'u8': case 'i8': return `(i32x4.splat (i32.load8_${storage === 'i8' ? 's' : 'u'} ${addr}))`;
+    case 'f32':
+    case 'i32':
+    case 'u32':
+      return `(v128.load32_splat ${addr})`;
+    case 'u16':
+    case 'i16':
+      return `(i32x4.splat (i32.load16_${storage === 'i16' ? 's' : 'u'} ${addr}))`;
+    case 'u8':
+    case 'i8':
+      return `(i32x4.splat (i32.load8_${storage === 'i8' ? 's' : 'u'} ${addr}))`;
   }
 }
 
@@ -70,7 +77,10 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   const { k, G, fs, fieldIx, column, isElem, levels, groupMaxes } = shape(p);
 
   const locals = new Set<string>();
-  const v128 = (name: string) => { locals.add(name); return name; };
+  const v128 = (name: string) => {
+    locals.add(name);
+    return name;
+  };
   const groupDone = new Set<Expr>();
   const computedIn = new Map<Expr, number>();
   const stashLoaded = new Set<string>();
@@ -82,7 +92,8 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     return `(i32.add ${get(`f${fieldIx.get(field)}`)} ${sh ? `(i32.shl ${get(index)} (i32.const ${sh}))` : get(index)})`;
   };
   // A shift amount equal across lanes becomes the scalar operand of one SIMD shift.
-  const scalarOf = (e: Expr, s: number): string => e.op === 'const' ? `(i32.const ${e.value | 0})` : `(i32x4.extract_lane 0 ${ref(e, s)})`;
+  const scalarOf = (e: Expr, s: number): string =>
+    e.op === 'const' ? `(i32.const ${e.value | 0})` : `(i32x4.extract_lane 0 ${ref(e, s)})`;
   const facts = new Facts();
   const isZero = (e: Expr) => e.op === 'const' && Object.is(e.value, 0);
   const plainConst = (e: Expr) => e.op === 'const' && !Number.isNaN(e.value) && e.value !== 0;
@@ -95,7 +106,8 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
         return simd.unary[e.fn](c[0]!, e.fn === 'isNan' || e.fn === 'isFinite' ? e.x.type : e.type);
       case 'binary': {
         const t = e.a.type;
-        if ((e.fn === 'shl' || e.fn === 'shr') && !isElem(e.b)) return simd.uniformShift(e.fn, c[0]!, scalarOf(e.b, s), t);
+        if ((e.fn === 'shl' || e.fn === 'shr') && !isElem(e.b))
+          return simd.uniformShift(e.fn, c[0]!, scalarOf(e.b, s), t);
         if ((e.fn === 'min' || e.fn === 'max') && t === 'f32') {
           const p = e.fn === 'min' ? 'f32x4.pmin' : 'f32x4.pmax';
           // pmin(a, b) = b < a ? b : a is minNum exactly once `a` cannot be NaN; with a constant
@@ -117,12 +129,17 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
       case 'cast':
         // Unsigned conversions are long instruction sequences; signed ones give the same result
         // where the value provably fits below 2^31.
-        if (e.x.type === 'u32' && e.type === 'f32' && (facts.bits(e.x) & 0x80000000) === 0) return simd.cast(c[0]!, 'i32', 'f32');
-        if (e.x.type === 'f32' && e.type === 'u32' && facts.smallNonNegative(e.x)) return simd.cast(c[0]!, 'f32', 'i32');
+        if (e.x.type === 'u32' && e.type === 'f32' && (facts.bits(e.x) & 0x80000000) === 0)
+          return simd.cast(c[0]!, 'i32', 'f32');
+        if (e.x.type === 'f32' && e.type === 'u32' && facts.smallNonNegative(e.x))
+          return simd.cast(c[0]!, 'f32', 'i32');
         return simd.cast(c[0]!, e.x.type, e.type);
-      case 'bitcast': return e.x.type === 'f32' && facts.notNaN(e.x) ? c[0]! : simd.bitcast(c[0]!, e.x.type);
-      case 'load': return scalarLoad(e.storage, addr(e.field, 'group', e.storage, 'g'));
-      default: throw new Error(`renderWasm: unexpected ${e.op}`);
+      case 'bitcast':
+        return e.x.type === 'f32' && facts.notNaN(e.x) ? c[0]! : simd.bitcast(c[0]!, e.x.type);
+      case 'load':
+        return scalarLoad(e.storage, addr(e.field, 'group', e.storage, 'g'));
+      default:
+        throw new Error(`renderWasm: unexpected ${e.op}`);
     }
   };
   function ref(e: Expr, s: number): string {
@@ -143,7 +160,10 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     if (at === s) return get(t);
     if (at !== undefined && e.op !== 'load') {
       stashed.add(e);
-      if (!stashLoaded.has(`${e.id}@${s}`)) { stashLoaded.add(`${e.id}@${s}`); sec.body.push({ k: 'stashLoad', e }); }
+      if (!stashLoaded.has(`${e.id}@${s}`)) {
+        stashLoaded.add(`${e.id}@${s}`);
+        sec.body.push({ k: 'stashLoad', e });
+      }
       return get(t);
     }
     if (e.op === 'load') sec.body.push({ k: 'load', e });
@@ -164,9 +184,12 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   sections[last]!.body.push(...stores);
   const post: { pre: string[]; body: Step[] } = { pre: [], body: [] };
   sections.push(post);
-  const groupStores = k.outputs.filter((o) => o.axis === 'group').map((o) => store(o.storage, addr(o.field, 'group', o.storage, 'g'), ref(o.value, last + 1), 'single'));
+  const groupStores = k.outputs
+    .filter((o) => o.axis === 'group')
+    .map((o) => store(o.storage, addr(o.field, 'group', o.storage, 'g'), ref(o.value, last + 1), 'single'));
   for (const e of stashed) {
-    const s = computedIn.get(e)!, body = sections[s]!.body;
+    const s = computedIn.get(e)!,
+      body = sections[s]!.body;
     // Stash right after the definition, inside the same pass.
     body.splice(body.findIndex((st) => st.k === 'def' && st.e === e) + 1, 0, { k: 'stashStore', e });
   }
@@ -174,27 +197,42 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   // Scratch: counters' i64 totals first, then one group-sized f32/i32 array per stashed value.
   const stashAt = new Map<Expr, number>();
   let scratch = Math.ceil((k.counters.length * 8) / 16) * 16;
-  for (const e of stashed) { stashAt.set(e, scratch); scratch += Math.ceil((G * 4) / 16) * 16; }
-  const stashAddr = (e: Expr) => `(i32.add ${get('scr')} (i32.add (i32.const ${stashAt.get(e)}) (i32.shl (i32.sub ${get('i')} ${get('base')}) (i32.const 2))))`;
+  for (const e of stashed) {
+    stashAt.set(e, scratch);
+    scratch += Math.ceil((G * 4) / 16) * 16;
+  }
+  const stashAddr = (e: Expr) =>
+    `(i32.add ${get('scr')} (i32.add (i32.const ${stashAt.get(e)}) (i32.shl (i32.sub ${get('i')} ${get('base')}) (i32.const 2))))`;
 
   const emit = (st: Step, mode: Mode): string => {
     switch (st.k) {
-      case 'def': return `(local.set $t${st.e.id} ${st.x})`;
-      case 'load': return `(local.set $t${st.e.id} ${elementLoad(st.e.storage, addr(st.e.field, 'element', st.e.storage, 'i'), mode)})`;
-      case 'stashLoad': return `(local.set $t${st.e.id} ${mode === 'vector' ? `(v128.load ${stashAddr(st.e)})` : `(v128.load32_splat ${stashAddr(st.e)})`})`;
-      case 'stashStore': return mode === 'vector' ? `(v128.store ${stashAddr(st.e)} ${get(`t${st.e.id}`)})` : `(v128.store32_lane 0 ${stashAddr(st.e)} ${get(`t${st.e.id}`)})`;
+      case 'def':
+        return `(local.set $t${st.e.id} ${st.x})`;
+      case 'load':
+        return `(local.set $t${st.e.id} ${elementLoad(st.e.storage, addr(st.e.field, 'element', st.e.storage, 'i'), mode)})`;
+      case 'stashLoad':
+        return `(local.set $t${st.e.id} ${mode === 'vector' ? `(v128.load ${stashAddr(st.e)})` : `(v128.load32_splat ${stashAddr(st.e)})`})`;
+      case 'stashStore':
+        return mode === 'vector'
+          ? `(v128.store ${stashAddr(st.e)} ${get(`t${st.e.id}`)})`
+          : `(v128.store32_lane 0 ${stashAddr(st.e)} ${get(`t${st.e.id}`)})`;
       case 'gmax': {
-        const m = `m${st.m.id}`, mi = `mi${st.m.id}`;
+        const m = `m${st.m.id}`,
+          mi = `mi${st.m.id}`;
         // A lane takes the value when it has none yet (NaN) or the value is larger: fmax's order.
-        return [`(local.set $take (v128.or (f32x4.ne ${get(m)} ${get(m)}) (f32x4.gt ${st.v} ${get(m)})))`,
+        return [
+          `(local.set $take (v128.or (f32x4.ne ${get(m)} ${get(m)}) (f32x4.gt ${st.v} ${get(m)})))`,
           `(local.set $${m} (v128.bitselect ${st.v} ${get(m)} ${get('take')}))`,
-          `(local.set $${mi} (v128.bitselect ${get('iv')} ${get(mi)} ${get('take')}))`].join(' ');
+          `(local.set $${mi} (v128.bitselect ${get('iv')} ${get(mi)} ${get('take')}))`,
+        ].join(' ');
       }
-      case 'store': return store(st.o.storage, addr(st.o.field, 'element', st.o.storage, 'i'), st.v, mode);
+      case 'store':
+        return store(st.o.storage, addr(st.o.field, 'element', st.o.storage, 'i'), st.v, mode);
       case 'count': {
         const ext = st.type === 'i32' ? 's' : 'u';
         const v = st.type === 'bool' ? `(v128.and ${st.v} ${simd.splatI(1)})` : st.v;
-        if (mode === 'single') return `(local.set $cs${st.ci} (i64.add ${get(`cs${st.ci}`)} (i64.extend_i32_${ext} (i32x4.extract_lane 0 ${v}))))`;
+        if (mode === 'single')
+          return `(local.set $cs${st.ci} (i64.add ${get(`cs${st.ci}`)} (i64.extend_i32_${ext} (i32x4.extract_lane 0 ${v}))))`;
         return `(local.set $cv${st.ci} (i64x2.add ${get(`cv${st.ci}`)} (i64x2.add (i64x2.extend_low_i32x4_${ext} ${v}) (i64x2.extend_high_i32x4_${ext} ${v}))))`;
       }
     }
@@ -202,59 +240,122 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   // A pass over the group: `copies` vectors per iteration (their statements interleaved, so
   // independent dependency chains overlap), or one element splatted to every lane.
   const pass = (body: Step[], mode: Mode, copies = 1): string[] => {
-    const width = mode === 'vector' ? 4 * copies : 1, tag = `${mode}${copies}`;
-    const rename = (text: string, c: number) => c === 0 ? text
-      : text.replace(/\$(t\d+|take|iv)\b/g, `$$$1_${c}`).replace(/\(local\.get \$i\)/g, `(local.get $i_${c})`);
+    const width = mode === 'vector' ? 4 * copies : 1,
+      tag = `${mode}${copies}`;
+    const rename = (text: string, c: number) =>
+      c === 0
+        ? text
+        : text.replace(/\$(t\d+|take|iv)\b/g, `$$$1_${c}`).replace(/\(local\.get \$i\)/g, `(local.get $i_${c})`);
     const lines: string[] = [];
     for (let c = 1; c < copies; c++) lines.push(`(local.set $i_${c} (i32.add ${get('i')} (i32.const ${4 * c})))`);
     if (body.some((st) => st.k === 'gmax')) {
-      lines.push(`(local.set $iv ${mode === 'vector' ? `(i32x4.add (i32x4.splat ${get('i')}) (v128.const i32x4 0 1 2 3))` : `(i32x4.splat ${get('i')})`})`);
-      for (let c = 1; c < copies; c++) lines.push(`(local.set $iv_${c} (i32x4.add (local.get $iv) ${simd.splatI(4 * c)}))`);
+      lines.push(
+        `(local.set $iv ${mode === 'vector' ? `(i32x4.add (i32x4.splat ${get('i')}) (v128.const i32x4 0 1 2 3))` : `(i32x4.splat ${get('i')})`})`,
+      );
+      for (let c = 1; c < copies; c++)
+        lines.push(`(local.set $iv_${c} (i32x4.add (local.get $iv) ${simd.splatI(4 * c)}))`);
     }
-    for (const st of body) { const text = emit(st, mode); for (let c = 0; c < copies; c++) lines.push(rename(text, c)); }
-    const exit = mode === 'vector' ? `(i32.gt_u (i32.add ${get('i')} (i32.const ${width})) ${get('end')})` : `(i32.ge_u ${get('i')} ${get('end')})`;
-    return [`(block $x_${tag} (loop $l_${tag}`, `(br_if $x_${tag} ${exit})`, ...lines,
-      `(local.set $i (i32.add ${get('i')} (i32.const ${width})))`, `(br $l_${tag})))`];
+    for (const st of body) {
+      const text = emit(st, mode);
+      for (let c = 0; c < copies; c++) lines.push(rename(text, c));
+    }
+    const exit =
+      mode === 'vector'
+        ? `(i32.gt_u (i32.add ${get('i')} (i32.const ${width})) ${get('end')})`
+        : `(i32.ge_u ${get('i')} ${get('end')})`;
+    return [
+      `(block $x_${tag} (loop $l_${tag}`,
+      `(br_if $x_${tag} ${exit})`,
+      ...lines,
+      `(local.set $i (i32.add ${get('i')} (i32.const ${width})))`,
+      `(br $l_${tag})))`,
+    ];
   };
 
   const S = p.columns.length;
   const out: string[] = [];
-  out.push(`;; kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`.replace(/[\r\n\u2028\u2029]/g, ' '));
+  out.push(
+    `;; kernel ${k.name}: groupSize ${G}; fields ${fs.map((f, i) => `f${i}=${f.field}(${f.storage}/${f.axis})`).join(' ')}; uniforms ${p.columns.map((c, i) => `u${i}=${c}`).join(' ') || 'none'}`.replace(
+      /[\r\n\u2028\u2029]/g,
+      ' ',
+    ),
+  );
   out.push('(module');
   out.push(`  (import "env" "mem" (memory 1${opts.shared ? ' 65536 shared' : ''}))`);
   out.push('  (import "env" "exp2" (func $exp2 (param f64) (result f64)))');
   out.push('  (import "env" "log2" (func $log2 (param f64) (result f64)))');
   out.push(simd.HELPERS);
-  const params = [...fs.map((_, i) => `(param $f${i} i32)`), '(param $U i32) (param $R i32) (param $g0 i32) (param $g1 i32) (param $n i32) (param $scr i32)'];
+  const params = [
+    ...fs.map((_, i) => `(param $f${i} i32)`),
+    '(param $U i32) (param $R i32) (param $g0 i32) (param $g1 i32) (param $n i32) (param $scr i32)',
+  ];
   const scalars = ['g', 'base', 'end', 'i', 'r'].map((l) => `(local $${l} i32)`).join(' ');
-  for (const m of groupMaxes) { v128(`m${m.id}`); v128(`mi${m.id}`); }
+  for (const m of groupMaxes) {
+    v128(`m${m.id}`);
+    v128(`mi${m.id}`);
+  }
   k.counters.forEach((_, i) => v128(`cv${i}`));
-  v128('take'); v128('iv');
+  v128('take');
+  v128('iv');
   for (let j = 0; j < S; j++) v128(`u${j}`);
 
   const body: string[] = [];
   fs.forEach((f, i) => {
-    if (k.windowed.includes(f.field)) body.push(`(local.set $f${i} (i32.sub ${get(`f${i}`)} (i32.mul ${get('g0')} (i32.const ${G * storageBytes[f.storage]}))))`);
+    if (k.windowed.includes(f.field))
+      body.push(
+        `(local.set $f${i} (i32.sub ${get(`f${i}`)} (i32.mul ${get('g0')} (i32.const ${G * storageBytes[f.storage]}))))`,
+      );
   });
-  body.push(`(local.set $g ${get('g0')})`, '(block $done (loop $groups', `(br_if $done (i32.ge_u ${get('g')} ${get('g1')}))`);
-  body.push('(local.set $r (i32.const 0))', `(if ${get('R')} (then (local.set $r (i32.mul (i32.load (i32.add ${get('R')} (i32.shl ${get('g')} (i32.const 2)))) (i32.const ${S})))))`);
-  for (let j = 0; j < S; j++) body.push(`(local.set $u${j} (v128.load32_splat (i32.add ${get('U')} (i32.shl (i32.add ${get('r')} (i32.const ${j})) (i32.const 2)))))`);
+  body.push(
+    `(local.set $g ${get('g0')})`,
+    '(block $done (loop $groups',
+    `(br_if $done (i32.ge_u ${get('g')} ${get('g1')}))`,
+  );
+  body.push(
+    '(local.set $r (i32.const 0))',
+    `(if ${get('R')} (then (local.set $r (i32.mul (i32.load (i32.add ${get('R')} (i32.shl ${get('g')} (i32.const 2)))) (i32.const ${S})))))`,
+  );
+  for (let j = 0; j < S; j++)
+    body.push(
+      `(local.set $u${j} (v128.load32_splat (i32.add ${get('U')} (i32.shl (i32.add ${get('r')} (i32.const ${j})) (i32.const 2)))))`,
+    );
   body.push(`(local.set $base (i32.mul ${get('g')} (i32.const ${G})))`);
-  body.push(`(local.set $end (select (i32.add ${get('base')} (i32.const ${G})) ${get('n')} (i32.lt_u (i32.add ${get('base')} (i32.const ${G})) ${get('n')})))`);
-  for (const m of groupMaxes) body.push(`(local.set $m${m.id} ${simd.splatF(NaN)}) (local.set $mi${m.id} ${simd.ONES})`);
+  body.push(
+    `(local.set $end (select (i32.add ${get('base')} (i32.const ${G})) ${get('n')} (i32.lt_u (i32.add ${get('base')} (i32.const ${G})) ${get('n')})))`,
+  );
+  for (const m of groupMaxes)
+    body.push(`(local.set $m${m.id} ${simd.splatF(NaN)}) (local.set $mi${m.id} ${simd.ONES})`);
   sections.forEach((sec, s) => {
     body.push(...sec.pre);
-    if (sec === post) { body.push(...groupStores); return; }
-    if (sec.body.length > 0) body.push(`(local.set $i ${get('base')})`, ...pass(sec.body, 'vector', UNROLL), ...pass(sec.body, 'vector'), ...pass(sec.body, 'single'));
-    for (const m of levels[s] ?? []) body.push(`(local.set $m${m.id} (call $gmax ${get(`m${m.id}`)} ${get(`mi${m.id}`)}))`);
+    if (sec === post) {
+      body.push(...groupStores);
+      return;
+    }
+    if (sec.body.length > 0)
+      body.push(
+        `(local.set $i ${get('base')})`,
+        ...pass(sec.body, 'vector', UNROLL),
+        ...pass(sec.body, 'vector'),
+        ...pass(sec.body, 'single'),
+      );
+    for (const m of levels[s] ?? [])
+      body.push(`(local.set $m${m.id} (call $gmax ${get(`m${m.id}`)} ${get(`mi${m.id}`)}))`);
   });
   body.push(`(local.set $g (i32.add ${get('g')} (i32.const 1)))`, '(br $groups)))');
-  k.counters.forEach((_, i) => body.push(`(i64.store offset=${i * 8} ${get('scr')} (i64.add ${get(`cs${i}`)} (i64.add (i64x2.extract_lane 0 ${get(`cv${i}`)}) (i64x2.extract_lane 1 ${get(`cv${i}`)}))))`));
+  k.counters.forEach((_, i) =>
+    body.push(
+      `(i64.store offset=${i * 8} ${get('scr')} (i64.add ${get(`cs${i}`)} (i64.add (i64x2.extract_lane 0 ${get(`cv${i}`)}) (i64x2.extract_lane 1 ${get(`cv${i}`)}))))`,
+    ),
+  );
 
   out.push(`  (func (export "run") ${params.join(' ')}`);
   out.push(`    ${scalars} ${k.counters.map((_, i) => `(local $cs${i} i64)`).join(' ')}`);
-  const copies = [...locals].filter((l) => /^(t\d+|take|iv)$/.test(l)).flatMap((l) => Array.from({ length: UNROLL - 1 }, (_, c) => `${l}_${c + 1}`));
-  out.push(`    ${[...locals, ...copies].map((l) => `(local $${l} v128)`).join(' ')} ${Array.from({ length: UNROLL - 1 }, (_, c) => `(local $i_${c + 1} i32)`).join(' ')}`);
+  const copies = [...locals]
+    .filter((l) => /^(t\d+|take|iv)$/.test(l))
+    .flatMap((l) => Array.from({ length: UNROLL - 1 }, (_, c) => `${l}_${c + 1}`));
+  out.push(
+    `    ${[...locals, ...copies].map((l) => `(local $${l} v128)`).join(' ')} ${Array.from({ length: UNROLL - 1 }, (_, c) => `(local $i_${c + 1} i32)`).join(' ')}`,
+  );
   out.push(...body.map((l) => '    ' + l));
   out.push('  )', ')');
   return { wat: out.join('\n'), scratchBytes: Math.max(16, scratch) };

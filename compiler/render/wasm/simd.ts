@@ -12,23 +12,31 @@ type B = (a: string, b: string, t: Type) => string;
 
 const hex = (u: number) => '0x' + (u >>> 0).toString(16);
 export const splatI = (u: number) => `(v128.const i32x4 ${hex(u)} ${hex(u)} ${hex(u)} ${hex(u)})`;
-const bits = new Uint32Array(1), float = new Float32Array(bits.buffer);
+const bits = new Uint32Array(1),
+  float = new Float32Array(bits.buffer);
 /** An f32 splat by its bit pattern: −0 and NaN survive exactly. */
-export const splatF = (v: number) => { float[0] = v; return splatI(v !== v ? 0x7fc00000 : bits[0]!); };
+export const splatF = (v: number) => {
+  float[0] = v;
+  return splatI(v !== v ? 0x7fc00000 : bits[0]!);
+};
 
-export const ONES = splatI(0xffffffff), ZERO = splatI(0);
+export const ONES = splatI(0xffffffff),
+  ZERO = splatI(0);
 const sel = (a: string, b: string, mask: string) => `(v128.bitselect ${a} ${b} ${mask})`;
 const isNan = (x: string) => `(f32x4.ne ${x} ${x})`;
 // Per lane through scalar code: ops with no SIMD instruction (integer ÷, per-lane shifts, exp2).
 const lanes = (f: (lane: (v: string) => string) => string, shape: 'i32x4' | 'f32x4') => {
   let acc = `(${shape}.splat ${f((v) => `(${shape}.extract_lane 0 ${v})`)})`;
-  for (let j = 1; j < 4; j++) acc = `(${shape}.replace_lane ${j} ${acc} ${f((v) => `(${shape}.extract_lane ${j} ${v})`)})`;
+  for (let j = 1; j < 4; j++)
+    acc = `(${shape}.replace_lane ${j} ${acc} ${f((v) => `(${shape}.extract_lane ${j} ${v})`)})`;
   return acc;
 };
-const viaJs = (fn: string) => (x: string) => lanes((l) => `(f32.demote_f64 (call $${fn} (f64.promote_f32 ${l(x)})))`, 'f32x4');
+const viaJs = (fn: string) => (x: string) =>
+  lanes((l) => `(f32.demote_f64 (call $${fn} (f64.promote_f32 ${l(x)})))`, 'f32x4');
 // 1/√x in f64 and then one rounding, as semantics.ts evaluates it (two f32 roundings differ).
 const rsqrt = (x: string) => {
-  const half = (v: string) => `(f32x4.demote_f64x2_zero (f64x2.div (v128.const f64x2 1 1) (f64x2.sqrt (f64x2.promote_low_f32x4 ${v}))))`;
+  const half = (v: string) =>
+    `(f32x4.demote_f64x2_zero (f64x2.div (v128.const f64x2 1 1) (f64x2.sqrt (f64x2.promote_low_f32x4 ${v}))))`;
   return `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${half(x)} ${half(`(i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 ${x} ${x})`)})`;
 };
 // Half away from zero, exactly: trunc, then a step of ±1 where the dropped fraction is ≥ ½ (x − t
@@ -52,16 +60,23 @@ export const unary: { [K in UnaryOp]: U } = {
   trunc: (x, t) => (int(t) ? x : `(f32x4.trunc ${x})`),
   roundEven: (x, t) => (int(t) ? x : `(f32x4.nearest ${x})`),
   roundAway: (x, t) => (int(t) ? x : roundAway(x)),
-  sign: (x, t) => t === 'f32' ? sel(splatF(1), sel(splatF(-1), x, `(f32x4.lt ${x} ${ZERO})`), `(f32x4.gt ${x} ${ZERO})`)
-    : t === 'i32' ? sel(splatI(1), sel(splatI(-1), x, `(i32x4.lt_s ${x} ${ZERO})`), `(i32x4.gt_s ${x} ${ZERO})`)
-    : sel(splatI(1), x, `(i32x4.ne ${x} ${ZERO})`),
+  sign: (x, t) =>
+    t === 'f32'
+      ? sel(splatF(1), sel(splatF(-1), x, `(f32x4.lt ${x} ${ZERO})`), `(f32x4.gt ${x} ${ZERO})`)
+      : t === 'i32'
+        ? sel(splatI(1), sel(splatI(-1), x, `(i32x4.lt_s ${x} ${ZERO})`), `(i32x4.gt_s ${x} ${ZERO})`)
+        : sel(splatI(1), x, `(i32x4.ne ${x} ${ZERO})`),
   not: (x) => `(v128.not ${x})`,
   isNan: (x, t) => (t === 'f32' ? isNan(x) : ZERO),
   isFinite: (x, t) => (t === 'f32' ? `(f32x4.eq (f32x4.sub ${x} ${x}) ${ZERO})` : ONES),
 };
 
-const cmp = (f: string, s: string, u: string): B => (a, b, t) => `(${t === 'f32' ? `f32x4.${f}` : t === 'i32' ? `i32x4.${s}` : `i32x4.${u}`} ${a} ${b})`;
-const idiv = (a: string, b: string, t: Type) => lanes((l) => `(call $idiv_${t === 'i32' ? 's' : 'u'} ${l(a)} ${l(b)})`, 'i32x4');
+const cmp =
+  (f: string, s: string, u: string): B =>
+  (a, b, t) =>
+    `(${t === 'f32' ? `f32x4.${f}` : t === 'i32' ? `i32x4.${s}` : `i32x4.${u}`} ${a} ${b})`;
+const idiv = (a: string, b: string, t: Type) =>
+  lanes((l) => `(call $idiv_${t === 'i32' ? 's' : 'u'} ${l(a)} ${l(b)})`, 'i32x4');
 export const binary: { [K in BinaryOp]: B } = {
   add: (a, b, t) => `(${t === 'f32' ? 'f32x4' : 'i32x4'}.add ${a} ${b})`,
   sub: (a, b, t) => `(${t === 'f32' ? 'f32x4' : 'i32x4'}.sub ${a} ${b})`,
@@ -69,8 +84,10 @@ export const binary: { [K in BinaryOp]: B } = {
   div: (a, b, t) => (t === 'f32' ? `(f32x4.div ${a} ${b})` : idiv(a, b, t)),
   // minNum/maxNum with the first operand winning ties: pmin(a, b) is `b < a ? b : a` exactly,
   // pmax(a, b) is `a < b ? b : a`; only a NaN `a` needs a select.
-  min: (a, b, t) => (t === 'f32' ? sel(b, `(f32x4.pmin ${a} ${b})`, isNan(a)) : `(i32x4.${t === 'i32' ? 'min_s' : 'min_u'} ${a} ${b})`),
-  max: (a, b, t) => (t === 'f32' ? sel(b, `(f32x4.pmax ${a} ${b})`, isNan(a)) : `(i32x4.${t === 'i32' ? 'max_s' : 'max_u'} ${a} ${b})`),
+  min: (a, b, t) =>
+    t === 'f32' ? sel(b, `(f32x4.pmin ${a} ${b})`, isNan(a)) : `(i32x4.${t === 'i32' ? 'min_s' : 'min_u'} ${a} ${b})`,
+  max: (a, b, t) =>
+    t === 'f32' ? sel(b, `(f32x4.pmax ${a} ${b})`, isNan(a)) : `(i32x4.${t === 'i32' ? 'max_s' : 'max_u'} ${a} ${b})`,
   // Masks compare unsigned: false (0) < true (all ones).
   lt: cmp('lt', 'lt_s', 'lt_u'),
   le: cmp('le', 'le_s', 'le_u'),
@@ -118,8 +135,14 @@ export const HELPERS = `
   ;; without being bit-identical) the one first in element order, as a sequential pass finds it.
   (func $gmax (param $m v128) (param $ix v128) (result v128) (local $v f32) (local $i i32) (local $w f32) (local $j i32)
     (local.set $v (f32x4.extract_lane 0 (local.get $m))) (local.set $i (i32x4.extract_lane 0 (local.get $ix)))
-    ${[1, 2, 3].map((j) => `(local.set $w (f32x4.extract_lane ${j} (local.get $m))) (local.set $j (i32x4.extract_lane ${j} (local.get $ix)))
+    ${[1, 2, 3]
+      .map(
+        (
+          j,
+        ) => `(local.set $w (f32x4.extract_lane ${j} (local.get $m))) (local.set $j (i32x4.extract_lane ${j} (local.get $ix)))
     (if (i32.or (f32.ne (local.get $v) (local.get $v)) (i32.or (f32.gt (local.get $w) (local.get $v)) (i32.and (f32.eq (local.get $w) (local.get $v)) (i32.lt_u (local.get $j) (local.get $i)))))
-      (then (local.set $v (local.get $w)) (local.set $i (local.get $j))))`).join('\n    ')}
+      (then (local.set $v (local.get $w)) (local.set $i (local.get $j))))`,
+      )
+      .join('\n    ')}
     (f32x4.splat (local.get $v)))
 `;

@@ -10,9 +10,15 @@ export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | '
 export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];
 
 /** A gpu.js WebGPU pipeline result: an f32 array that stays on the GPU. */
-export interface DeviceArray { toArray(): Promise<Float32Array>; delete(): void; readonly output: number[] }
+export interface DeviceArray {
+  toArray(): Promise<Float32Array>;
+  delete(): void;
+  readonly output: number[];
+}
 export type Part = Float32Array | DeviceArray;
-export interface GpujsKernel { run(args: readonly Part[]): Promise<Part> }
+export interface GpujsKernel {
+  run(args: readonly Part[]): Promise<Part>;
+}
 export interface GpujsModule {
   kernel(source: string, length: number): GpujsKernel;
   /** webgpu only: a device copy of a host array. */
@@ -22,14 +28,24 @@ export interface GpujsModule {
 
 export const isDeviceArray = (p: Part): p is DeviceArray => !(p instanceof Float32Array);
 
-interface GpuCtor { new (s: { mode: string }): GpuInstance; isWebGPUAvailable(): Promise<boolean> }
-interface GpuInstance { createKernel(src: string, settings: object): RawKernel; destroy(): void }
-type RawKernel = ((...args: Part[]) => Part | Promise<Part>) & { kernel?: { constructor: { name: string }; fallbackReason?: string | null } };
-interface WebGpuContextStatic { acquire(): Promise<{ device: unknown }> }
+interface GpuCtor {
+  new (s: { mode: string }): GpuInstance;
+  isWebGPUAvailable(): Promise<boolean>;
+}
+interface GpuInstance {
+  createKernel(src: string, settings: object): RawKernel;
+  destroy(): void;
+}
+type RawKernel = ((...args: Part[]) => Part | Promise<Part>) & {
+  kernel?: { constructor: { name: string }; fallbackReason?: string | null };
+};
+interface WebGpuContextStatic {
+  acquire(): Promise<{ device: unknown }>;
+}
 
 /** gpu.js itself (CommonJS in Node; bundlers pick its browser build). Loaded on first use only. */
 async function loadGpujs(): Promise<{ GPU: GpuCtor; WebGPUContext: WebGpuContextStatic }> {
-  const m = await import('gpu.js') as unknown as { default?: unknown };
+  const m = (await import('gpu.js')) as unknown as { default?: unknown };
   return (m.default ?? m) as { GPU: GpuCtor; WebGPUContext: WebGpuContextStatic };
 }
 
@@ -37,20 +53,38 @@ async function loadGpujs(): Promise<{ GPU: GpuCtor; WebGPUContext: WebGpuContext
  *  (gpu.js asks for the default 8 per shader stage; a fused optimizer step binds more). */
 async function acquireWebGpu(ctx: WebGpuContextStatic): Promise<void> {
   const g = globalThis as { navigator?: { gpu?: { requestAdapter(o?: object): Promise<unknown> } } };
-  if (!(await installNavigatorGpu())) throw new Error('no WebGPU entry point (navigator.gpu, or the webgpu package in Node)');
+  if (!(await installNavigatorGpu()))
+    throw new Error('no WebGPU entry point (navigator.gpu, or the webgpu package in Node)');
   const real = g.navigator!.gpu!;
   const wrapped = {
     requestAdapter: async (o?: object) => {
-      const a = await real.requestAdapter(o) as null | { limits: Record<string, number>; requestDevice(d?: { requiredLimits?: object }): Promise<unknown> };
+      const a = (await real.requestAdapter(o)) as null | {
+        limits: Record<string, number>;
+        requestDevice(d?: { requiredLimits?: object }): Promise<unknown>;
+      };
       if (!a) return a;
       const requestDevice = a.requestDevice.bind(a);
-      return new Proxy(a, { get: (t, k) => (k === 'requestDevice' ? (d?: { requiredLimits?: object }) => requestDevice({
-        ...d, requiredLimits: { ...d?.requiredLimits, maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage },
-      }) : Reflect.get(t, k)) });
+      return new Proxy(a, {
+        get: (t, k) =>
+          k === 'requestDevice'
+            ? (d?: { requiredLimits?: object }) =>
+                requestDevice({
+                  ...d,
+                  requiredLimits: {
+                    ...d?.requiredLimits,
+                    maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage,
+                  },
+                })
+            : Reflect.get(t, k),
+      });
     },
   };
   g.navigator!.gpu = wrapped as never;
-  try { await ctx.acquire(); } finally { g.navigator!.gpu = real; }
+  try {
+    await ctx.acquire();
+  } finally {
+    g.navigator!.gpu = real;
+  }
 }
 
 export interface DeviceOptions {
@@ -63,19 +97,34 @@ export interface DeviceOptions {
 export async function gpujsDevice(mode: GpujsMode, opts: DeviceOptions = {}): Promise<GpujsModule> {
   const lib = await loadGpujs();
   if (mode === 'webgpu') {
-    try { await acquireWebGpu(lib.WebGPUContext); } catch (e) {
+    try {
+      await acquireWebGpu(lib.WebGPUContext);
+    } catch (e) {
       throw new BackendError(`gpujs: mode webgpu has no WebGPU adapter here (${(e as Error).message})`);
     }
   }
   let gpu: GpuInstance;
-  try { gpu = new lib.GPU({ mode }); } catch (e) {
-    const why = mode === 'headlessgl' ? 'it needs the optional `gl` package, which is not installed' : mode.startsWith('webgl') ? 'it needs a browser WebGL context' : (e as Error).message;
+  try {
+    gpu = new lib.GPU({ mode });
+  } catch (e) {
+    const why =
+      mode === 'headlessgl'
+        ? 'it needs the optional `gl` package, which is not installed'
+        : mode.startsWith('webgl')
+          ? 'it needs a browser WebGL context'
+          : (e as Error).message;
     throw new BackendError(`gpujs: mode ${mode} is not available here: ${why}`);
   }
   const onGpu = mode === 'webgpu';
   const settings = (length: number) => ({
-    output: [length], precision: 'single', tactic: 'precision', dynamicArguments: true,
-    pipeline: onGpu, immutable: onGpu, loopMaxIterations: 100_000, optimizeFloatMemory: false,
+    output: [length],
+    precision: 'single',
+    tactic: 'precision',
+    dynamicArguments: true,
+    pipeline: onGpu,
+    immutable: onGpu,
+    loopMaxIterations: 100_000,
+    optimizeFloatMemory: false,
     // webasm splits a kernel across a worker pool only under gpu.js's async contract.
     ...(mode === 'webasm' && opts.threads ? { asyncMode: true } : {}),
   });
@@ -92,9 +141,13 @@ export async function gpujsDevice(mode: GpujsMode, opts: DeviceOptions = {}): Pr
           const reason = raw.kernel?.fallbackReason;
           if (reason) throw new BackendError(`gpujs: mode ${mode} fell back to another backend (${reason})`);
         }
-        if (!onGpu && !(out instanceof Float32Array)) throw new BackendError(`gpujs: mode ${mode} returned a ${(out as object).constructor.name}, expected a Float32Array`);
+        if (!onGpu && !(out instanceof Float32Array))
+          throw new BackendError(
+            `gpujs: mode ${mode} returned a ${(out as object).constructor.name}, expected a Float32Array`,
+          );
         const got = out instanceof Float32Array ? out.length : out.output[0];
-        if (got !== length) throw new BackendError(`gpujs: mode ${mode} returned ${got} values for an output of ${length}`);
+        if (got !== length)
+          throw new BackendError(`gpujs: mode ${mode} returned ${got} values for an output of ${length}`);
         return out;
       },
     };
@@ -103,8 +156,11 @@ export async function gpujsDevice(mode: GpujsMode, opts: DeviceOptions = {}): Pr
     kernel,
     upload: async (a) => {
       let k = uploads.get(a.length);
-      if (!k) { k = gpu.createKernel('function (a) { return a[this.thread.x]; }', settings(a.length)); uploads.set(a.length, k); }
-      return await k(a) as DeviceArray;
+      if (!k) {
+        k = gpu.createKernel('function (a) { return a[this.thread.x]; }', settings(a.length));
+        uploads.set(a.length, k);
+      }
+      return (await k(a)) as DeviceArray;
     },
     destroy: () => gpu.destroy(),
   };

@@ -18,11 +18,17 @@ import { gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
-
 type Part = Float32Array | DeviceArray;
 /** A field as gpu.js holds it: one f32 array (two for i32/u32: 16-bit halves), on the host or the GPU. */
-export interface GpujsBuffer extends DeviceBuffer { parts: Part[]; freed: boolean; readonly owner: GpujsBackend }
-export interface GpujsProgram extends Program { readonly plan: GpujsPlan; readonly kernels: Map<string, GpujsKernel> }
+export interface GpujsBuffer extends DeviceBuffer {
+  parts: Part[];
+  freed: boolean;
+  readonly owner: GpujsBackend;
+}
+export interface GpujsProgram extends Program {
+  readonly plan: GpujsPlan;
+  readonly kernels: Map<string, GpujsKernel>;
+}
 
 export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   readonly name: string;
@@ -32,20 +38,32 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   /** The most bytes of arrays held at once, during a launch included (its new arrays and maxima). */
   peakBytes = 0;
   private readonly buffers = new Set<GpujsBuffer>();
-  private constructor(readonly mode: GpujsMode, private readonly gpu: GpujsModule, private readonly opts: DeviceOptions) { this.name = `gpujs-${mode}`; }
+  private constructor(
+    readonly mode: GpujsMode,
+    private readonly gpu: GpujsModule,
+    private readonly opts: DeviceOptions,
+  ) {
+    this.name = `gpujs-${mode}`;
+  }
 
-  get threads(): boolean { return this.mode === 'webasm' && !!this.opts.threads; }
+  get threads(): boolean {
+    return this.mode === 'webasm' && !!this.opts.threads;
+  }
   /** '' or the options that differ from the defaults, for reports: '-threads', '-noshare'. */
-  get variant(): string { return (this.threads ? '-threads' : '') + (this.opts.share === false ? '-noshare' : ''); }
+  get variant(): string {
+    return (this.threads ? '-threads' : '') + (this.opts.share === false ? '-noshare' : '');
+  }
 
   /** A backend in `mode`; rejects with the reason when gpu.js cannot run that mode here. */
   static async create(mode: GpujsMode, opts: DeviceOptions = {}): Promise<GpujsBackend> {
-    if (!gpujsModes.includes(mode)) throw new BackendError(`gpujs: unknown mode ${String(mode)} (one of ${gpujsModes.join(', ')})`);
+    if (!gpujsModes.includes(mode))
+      throw new BackendError(`gpujs: unknown mode ${String(mode)} (one of ${gpujsModes.join(', ')})`);
     return new GpujsBackend(mode, await gpujsDevice(mode, opts), opts);
   }
 
   alloc(storage: Storage, length: number): GpujsBuffer {
-    if (!Number.isInteger(length) || length < 0) throw new BackendError(`gpujs.alloc: length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new BackendError(`gpujs.alloc: length must be a non-negative integer, got ${length}`);
     const parts = split(storage) ? [new Float32Array(length), new Float32Array(length)] : [new Float32Array(length)];
     const b: GpujsBuffer = { storage, length, parts, freed: false, owner: this };
     this.buffers.add(b);
@@ -72,16 +90,29 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
 
   async write(buf: GpujsBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = this.check(buf, 'write');
-    if (offset < 0 || offset + data.length > b.length) throw new BackendError(`gpujs.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
-    if (!(data instanceof arrayFor[b.storage])) throw new BackendError(`gpujs.write: a ${b.storage} buffer takes a ${arrayFor[b.storage].name}, got ${data.constructor.name}`);
+    if (offset < 0 || offset + data.length > b.length)
+      throw new BackendError(`gpujs.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
+    if (!(data instanceof arrayFor[b.storage]))
+      throw new BackendError(
+        `gpujs.write: a ${b.storage} buffer takes a ${arrayFor[b.storage].name}, got ${data.constructor.name}`,
+      );
     // A whole-buffer write needs nothing old; otherwise a device array reads back as a copy and a
     // host array is patched in place.
     const whole = offset === 0 && data.length === b.length;
-    const fresh = whole ? b.parts.map(() => new Float32Array(b.length)) : await Promise.all(b.parts.map((p) => this.host(p)));
+    const fresh = whole
+      ? b.parts.map(() => new Float32Array(b.length))
+      : await Promise.all(b.parts.map((p) => this.host(p)));
     if (split(b.storage)) {
-      for (let j = 0; j < data.length; j++) { const u = data[j]! >>> 0; fresh[0]![offset + j] = Math.floor(u / 65536); fresh[1]![offset + j] = u % 65536; }
+      for (let j = 0; j < data.length; j++) {
+        const u = data[j]! >>> 0;
+        fresh[0]![offset + j] = Math.floor(u / 65536);
+        fresh[1]![offset + j] = u % 65536;
+      }
     } else fresh[0]!.set(data, offset);
-    b.parts.forEach((p, i) => { if (isDeviceArray(p)) p.delete(); b.parts[i] = fresh[i]!; });
+    b.parts.forEach((p, i) => {
+      if (isDeviceArray(p)) p.delete();
+      b.parts[i] = fresh[i]!;
+    });
     await this.upload(b);
   }
 
@@ -96,10 +127,12 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
 
   async read(buf: GpujsBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
     const b = this.check(buf, 'read');
-    if (offset < 0 || length < 0 || offset + length > b.length) throw new BackendError(`gpujs.read: [${offset}, ${offset + length}) outside a buffer of ${b.length}`);
+    if (offset < 0 || length < 0 || offset + length > b.length)
+      throw new BackendError(`gpujs.read: [${offset}, ${offset + length}) outside a buffer of ${b.length}`);
     const parts = await Promise.all(b.parts.map((p) => this.host(p)));
     const out = new arrayFor[b.storage](length);
-    if (split(b.storage)) for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]! * 65536 + parts[1]![offset + j]!;
+    if (split(b.storage))
+      for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]! * 65536 + parts[1]![offset + j]!;
     else for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]!;
     return out;
   }
@@ -107,7 +140,13 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   async compile(kernel: Kernel): Promise<GpujsProgram> {
     const prepared = prepare(kernel);
     let plan: GpujsPlan;
-    try { plan = renderGpujs(prepared, { fround: this.mode === 'cpu', signedZeros: this.mode === 'cpu' || this.mode === 'webasm', share: this.opts.share ?? true }); } catch (e) {
+    try {
+      plan = renderGpujs(prepared, {
+        fround: this.mode === 'cpu',
+        signedZeros: this.mode === 'cpu' || this.mode === 'webasm',
+        share: this.opts.share ?? true,
+      });
+    } catch (e) {
       throw new BackendError(`gpujs.compile: kernel ${kernel.name}: ${(e as Error).message}`);
     }
     return { prepared, source: plan.source, plan, kernels: new Map() };
@@ -116,18 +155,26 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   private kernelFor(prog: GpujsProgram, pass: GpujsPass, length: number): GpujsKernel {
     const key = `${pass.name}#${length}`;
     let k = prog.kernels.get(key);
-    if (!k) { k = this.gpu.kernel(pass.source, length); prog.kernels.set(key, k); }
+    if (!k) {
+      k = this.gpu.kernel(pass.source, length);
+      prog.kernels.set(key, k);
+    }
     return k;
   }
 
   async run(prog: GpujsProgram, l: Launch<GpujsBuffer>): Promise<number[]> {
     const { plan, prepared } = prog;
-    const G = plan.groupSize, S = prepared.columns.length;
+    const G = plan.groupSize,
+      S = prepared.columns.length;
     const nGroups = Math.ceil(l.length / G);
     const [g0, g1] = l.groups;
-    if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups)) throw new BackendError(`gpujs.run: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
+    if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups))
+      throw new BackendError(`gpujs.run: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
     const counts = new Array<number>(prepared.kernel.counters.length).fill(0);
-    if (l.length === 0 || g0 === g1) { this.launches++; return counts; } // nothing to read or write
+    if (l.length === 0 || g0 === g1) {
+      this.launches++;
+      return counts;
+    } // nothing to read or write
     const bound = new Map<string, GpujsBuffer>();
     const fieldOf = (name: string): GpujsBuffer => {
       let b = bound.get(name);
@@ -149,16 +196,24 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     aux.set(l.uniforms, plan.uniformBase);
     if (rows) {
       // (With no uniform columns the table is empty and a row index selects nothing.)
-      if (S > 0) for (let g = g0; g < g1; g++) if (rows[g]! >= nRows) throw new BackendError(`gpujs.run: rowOf[${g}] = ${rows[g]} but there are ${nRows} uniform rows`);
+      if (S > 0)
+        for (let g = g0; g < g1; g++)
+          if (rows[g]! >= nRows)
+            throw new BackendError(`gpujs.run: rowOf[${g}] = ${rows[g]} but there are ${nRows} uniform rows`);
       aux.set(rows, rowsAt);
     }
     const auxArg = aux;
     for (const f of fields(prepared.kernel)) {
-      const need = f.axis === 'element' ? l.length : nGroups, have = fieldOf(f.field).length;
-      if (have < need) throw new BackendError(`gpujs.run: field ${f.field} has ${have} entries, needs ${need} (kernel ${prepared.kernel.name})`);
+      const need = f.axis === 'element' ? l.length : nGroups,
+        have = fieldOf(f.field).length;
+      if (have < need)
+        throw new BackendError(
+          `gpujs.run: field ${f.field} has ${have} entries, needs ${need} (kernel ${prepared.kernel.name})`,
+        );
     }
     for (const name of new Set(plan.passes.flatMap((ps) => ps.arrays))) {
-      if (name !== 'aux' && !name.startsWith('max:') && !name.startsWith('shared:')) await this.upload(fieldOf(name.split(':')[0]!));
+      if (name !== 'aux' && !name.startsWith('max:') && !name.startsWith('shared:'))
+        await this.upload(fieldOf(name.split(':')[0]!));
     }
 
     const maxima: Part[] = [];
@@ -203,7 +258,11 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     // Every pass has read the old fields: now the new arrays replace them.
     for (const [field, parts] of fresh) {
       const b = fieldOf(field);
-      parts.forEach((p, i) => { const old = b.parts[i]; if (old && isDeviceArray(old)) old.delete(); b.parts[i] = p; });
+      parts.forEach((p, i) => {
+        const old = b.parts[i];
+        if (old && isDeviceArray(old)) old.delete();
+        b.parts[i] = p;
+      });
     }
     // Counters wrap modulo 2^32 as their type, as on every backend (compiler/ir/kernel.ts).
     return prepared.kernel.counters.map((c, i) => counterValue(c, counts[i]!));
@@ -217,5 +276,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     this.buffers.delete(b);
   }
 
-  dispose(): void { this.gpu.destroy(); }
+  dispose(): void {
+    this.gpu.destroy();
+  }
 }

@@ -5,7 +5,9 @@ import { JsBackend } from './js.ts';
 describe('Heap (the wasm engine memory)', () => {
   it('hands out aligned, disjoint, zeroed blocks, reuses freed ones and coalesces neighbours', () => {
     const h = new Heap();
-    const a = h.alloc(10), b = h.alloc(100), c = h.alloc(1);
+    const a = h.alloc(10),
+      b = h.alloc(100),
+      c = h.alloc(1);
     for (const p of [a, b, c]) expect(p % 16).toBe(0);
     expect(a).toBeGreaterThan(0); // 0 means "no table" to a kernel
     expect(b).toBeGreaterThanOrEqual(a + 16);
@@ -15,12 +17,13 @@ describe('Heap (the wasm engine memory)', () => {
     const b2 = h.alloc(50); // first fit: b's block again, zeroed
     expect(b2).toBe(b);
     expect(new Uint8Array(h.memory.buffer, b2, 50).every((x) => x === 0)).toBe(true);
-    h.release(b2); h.release(a);
+    h.release(b2);
+    h.release(a);
     expect(h.alloc(120)).toBe(a); // a and b merged into one free block
     expect(h.used).toBe(128 + 16);
   });
 
-  it('a block bumped from the top where a released block was comes back zeroed (a fresh optimizer started with the old one\'s bytes as its state)', async () => {
+  it("a block bumped from the top where a released block was comes back zeroed (a fresh optimizer started with the old one's bytes as its state)", async () => {
     const h = new Heap();
     const a = h.alloc(64);
     new Uint8Array(h.memory.buffer, a, 64).fill(9);
@@ -36,7 +39,12 @@ describe('Heap (the wasm engine memory)', () => {
     await first.step({ w: new Float32Array(1000).fill(1) });
     await first.exportFp32(); // allocates and releases a temporary at the top
     const second = await createOptimizer(adamw(), { w: new Float32Array(1000).fill(3) }, { backend });
-    for (const f of second.fields) if (f.owner !== 'p') expect([...(await second.backend.read(second.buffer(f.name)))].every((x) => x === 0), f.name).toBe(true);
+    for (const f of second.fields)
+      if (f.owner !== 'p')
+        expect(
+          [...(await second.backend.read(second.buffer(f.name)))].every((x) => x === 0),
+          f.name,
+        ).toBe(true);
   });
 
   it('grows memory on demand and refuses more than wasm32 can address', () => {

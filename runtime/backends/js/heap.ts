@@ -34,11 +34,19 @@ export class Heap {
     if (i >= 0) {
       const b = this.free_[i]!;
       at = b.at;
-      if (b.size === size) this.free_.splice(i, 1); else { b.at += size; b.size -= size; }
+      if (b.size === size) this.free_.splice(i, 1);
+      else {
+        b.at += size;
+        b.size -= size;
+      }
     } else {
       at = this.top;
-      const end = at + size, have = this.memory.buffer.byteLength;
-      if (end > MAX_PAGES * PAGE) throw new BackendError(`wasm heap: ${bytes} more bytes would pass WebAssembly's 4 GiB (${this.top} in use); use the 'js' engine for arenas this large`);
+      const end = at + size,
+        have = this.memory.buffer.byteLength;
+      if (end > MAX_PAGES * PAGE)
+        throw new BackendError(
+          `wasm heap: ${bytes} more bytes would pass WebAssembly's 4 GiB (${this.top} in use); use the 'js' engine for arenas this large`,
+        );
       if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
       this.top = end;
     }
@@ -58,16 +66,24 @@ export class Heap {
     const merged: { at: number; size: number }[] = [];
     for (const b of this.free_) {
       const last = merged[merged.length - 1];
-      if (last && last.at + last.size === b.at) last.size += b.size; else merged.push({ ...b });
+      if (last && last.at + last.size === b.at) last.size += b.size;
+      else merged.push({ ...b });
     }
     // A free block at the top goes back to the bump pointer.
     const last = merged[merged.length - 1];
-    if (last && last.at + last.size === this.top) { this.top = last.at; merged.pop(); }
+    if (last && last.at + last.size === this.top) {
+      this.top = last.at;
+      merged.pop();
+    }
     this.free_ = merged;
   }
 
   /** Bytes in use (allocated blocks). */
-  get used(): number { let s = 0; for (const v of this.sizes.values()) s += v; return s; }
+  get used(): number {
+    let s = 0;
+    for (const v of this.sizes.values()) s += v;
+    return s;
+  }
 }
 
 /**
@@ -87,7 +103,15 @@ export interface JsBuffer extends DeviceBuffer {
 export function heapBuffer(heap: Heap, storage: Storage, length: number): JsBuffer & { readonly ptr: number } {
   const ptr = heap.alloc(length * storageBytes[storage]);
   const View = arrayFor[storage] as unknown as new (b: ArrayBufferLike, at: number, n: number) => FieldArray;
-  return { storage, length, ptr, owner: heap, get data() { return new View(heap.memory.buffer, ptr, length); } };
+  return {
+    storage,
+    length,
+    ptr,
+    owner: heap,
+    get data() {
+      return new View(heap.memory.buffer, ptr, length);
+    },
+  };
 }
 
 /** A typed array of its own; `shared` puts it in a SharedArrayBuffer every worker can see. */
@@ -107,13 +131,29 @@ export function own(owner: object, b: JsBuffer | null | undefined, what: string,
 }
 
 /** The arrays a generated-JS launch passes: every bound field's, and rowOf's (null when there is none). */
-export function launchArrays(owner: object, fieldNames: readonly string[], l: Launch<JsBuffer>, who: string): { F: FieldArray[]; R: FieldArray | null } {
-  return { F: fieldNames.map((f) => own(owner, l.bindings[f], `field ${f}`, who).data), R: l.rowOf ? own(owner, l.rowOf, 'rowOf', who).data : null };
+export function launchArrays(
+  owner: object,
+  fieldNames: readonly string[],
+  l: Launch<JsBuffer>,
+  who: string,
+): { F: FieldArray[]; R: FieldArray | null } {
+  return {
+    F: fieldNames.map((f) => own(owner, l.bindings[f], `field ${f}`, who).data),
+    R: l.rowOf ? own(owner, l.rowOf, 'rowOf', who).data : null,
+  };
 }
 
 /** The addresses a WebAssembly launch passes: every bound field's, and rowOf's (0 when there is none). */
-export function launchPointers(heap: Heap, fieldNames: readonly string[], l: Launch<JsBuffer>, who: string): { ptrs: number[]; R: number } {
-  return { ptrs: fieldNames.map((f) => own(heap, l.bindings[f], `field ${f}`, who).ptr!), R: l.rowOf ? own(heap, l.rowOf, 'rowOf', who).ptr! : 0 };
+export function launchPointers(
+  heap: Heap,
+  fieldNames: readonly string[],
+  l: Launch<JsBuffer>,
+  who: string,
+): { ptrs: number[]; R: number } {
+  return {
+    ptrs: fieldNames.map((f) => own(heap, l.bindings[f], `field ${f}`, who).ptr!),
+    R: l.rowOf ? own(heap, l.rowOf, 'rowOf', who).ptr! : 0,
+  };
 }
 
 /**
@@ -121,4 +161,6 @@ export function launchPointers(heap: Heap, fieldNames: readonly string[], l: Lau
  * render.ts lays them out there), wrapped modulo 2^32 like every backend's (compiler/ir/kernel.ts).
  */
 export const counterTotals = (heap: Heap, scratch: number, counters: readonly Counter[]): number[] =>
-  Array.from(new BigInt64Array(heap.memory.buffer, scratch, counters.length), (x, i) => counterValue(counters[i]!, Number(BigInt.asUintN(32, x))));
+  Array.from(new BigInt64Array(heap.memory.buffer, scratch, counters.length), (x, i) =>
+    counterValue(counters[i]!, Number(BigInt.asUintN(32, x))),
+  );

@@ -54,13 +54,15 @@ export class JsBackend implements Backend<JsBuffer, JsProgram> {
   }
 
   alloc(storage: Storage, length: number): JsBuffer {
-    if (!Number.isInteger(length) || length < 0) throw new BackendError(`js.alloc: length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new BackendError(`js.alloc: length must be a non-negative integer, got ${length}`);
     return this.heap ? heapBuffer(this.heap, storage, length) : arrayBuffer(this, storage, length);
   }
 
   async write(buf: JsBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = own(this.heap ?? this, buf, 'buffer', 'js');
-    if (offset < 0 || offset + data.length > b.length) throw new BackendError(`js.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
+    if (offset < 0 || offset + data.length > b.length)
+      throw new BackendError(`js.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     b.data.set(data as never, offset);
   }
 
@@ -69,20 +71,30 @@ export class JsBackend implements Backend<JsBuffer, JsProgram> {
   }
 
   async compile(kernel: Kernel): Promise<JsProgram> {
-    const asJs = (): JsProgram => { const k = compile(kernel, { target: 'js' }); return { kind: 'js', prepared: k.prepared, source: k.source, kernel: k }; };
+    const asJs = (): JsProgram => {
+      const k = compile(kernel, { target: 'js' });
+      return { kind: 'js', prepared: k.prepared, source: k.source, kernel: k };
+    };
     if (!this.heap) return asJs();
     let w: Awaited<ReturnType<typeof compileWasm>>;
-    try { w = await compileWasm(kernel); } catch (e) {
+    try {
+      w = await compileWasm(kernel);
+    } catch (e) {
       // 'auto' keeps working where wabt cannot load (an unusual bundle): generated JS runs on
       // the same heap views, bit-identical, only slower. An explicit 'wasm' engine says why.
-      if (this.explicit) throw new BackendError(`js: compiling kernel ${kernel.name} to WebAssembly failed: ${(e as Error).message}`);
+      if (this.explicit)
+        throw new BackendError(`js: compiling kernel ${kernel.name} to WebAssembly failed: ${(e as Error).message}`);
       this.fallback = (e as Error).message;
       return asJs();
     }
     const instance = new WebAssembly.Instance(w.module, imports(this.heap.memory));
     return {
-      kind: 'wasm', prepared: w.prepared, source: w.wat, run: instance.exports['run'] as (...args: number[]) => void,
-      fieldNames: fields(w.prepared.kernel).map((f) => f.field), scratch: this.heap.alloc(w.scratchBytes),
+      kind: 'wasm',
+      prepared: w.prepared,
+      source: w.wat,
+      run: instance.exports['run'] as (...args: number[]) => void,
+      fieldNames: fields(w.prepared.kernel).map((f) => f.field),
+      scratch: this.heap.alloc(w.scratchBytes),
     };
   }
 
@@ -90,7 +102,12 @@ export class JsBackend implements Backend<JsBuffer, JsProgram> {
     this.launches++;
     if (p.kind === 'js') {
       const k = p.kernel;
-      const { F, R } = launchArrays(this.heap ?? this, k.fields.map((f) => f.field), l, 'js');
+      const { F, R } = launchArrays(
+        this.heap ?? this,
+        k.fields.map((f) => f.field),
+        l,
+        'js',
+      );
       return k.raw(F, l.uniforms, p.prepared.columns.length, R, l.groups[0], l.groups[1], l.length);
     }
     const heap = this.heap!;

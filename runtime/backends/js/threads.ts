@@ -45,7 +45,10 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Pending { resolve(c: number[]): void; reject(e: Error): void }
+interface Pending {
+  resolve(c: number[]): void;
+  reject(e: Error): void;
+}
 
 class Thread {
   readonly worker = new Worker(WORKER, { eval: true });
@@ -60,7 +63,10 @@ class Thread {
       if (m.error !== undefined) p.reject(new BackendError(`js-threads: kernel failed in a worker: ${m.error}`));
       else p.resolve(m.counts!);
     });
-    this.worker.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+    this.worker.on('error', (e) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    });
   }
   run(seq: number, msg: object): Promise<number[]> {
     return new Promise((resolve, reject) => {
@@ -77,7 +83,13 @@ class Thread {
  * starts and ends 128 bytes (a line and its prefetch pair) away from any neighbour.
  */
 /** Counters of the slices, added up and wrapped as each counter's type (compiler/ir/kernel.ts). */
-const sum = (counters: readonly Counter[], counts: number[][]) => counters.map((c, i) => counterValue(c, counts.reduce((s, x) => s + x[i]!, 0)));
+const sum = (counters: readonly Counter[], counts: number[][]) =>
+  counters.map((c, i) =>
+    counterValue(
+      c,
+      counts.reduce((s, x) => s + x[i]!, 0),
+    ),
+  );
 
 function privateBlock(heap: Heap, bytes: number): number {
   const at = heap.alloc(bytes + 384);
@@ -98,12 +110,13 @@ export interface ThreadsOptions {
 
 /** A kernel every worker holds under `id`: generated JS, or a WebAssembly module over the shared heap. */
 export type ThreadProgram = Program & { readonly id: number; readonly fieldNames: readonly string[] } & (
-  | { readonly kind: 'js'; readonly kernel: CompiledKernel }
-  | {
-      readonly kind: 'wasm';
-      readonly local: (...args: number[]) => void; // the calling thread's instance, for small launches
-      readonly scratch: readonly number[]; // one per worker, then the calling thread's
-    });
+    | { readonly kind: 'js'; readonly kernel: CompiledKernel }
+    | {
+        readonly kind: 'wasm';
+        readonly local: (...args: number[]) => void; // the calling thread's instance, for small launches
+        readonly scratch: readonly number[]; // one per worker, then the calling thread's
+      }
+  );
 
 export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   readonly name: string;
@@ -120,7 +133,8 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
 
   constructor(opts: ThreadsOptions = {}) {
     const t = opts.threads ?? availableParallelism();
-    if (!Number.isInteger(t) || t < 1) throw new RangeError(`JsThreadsBackend: threads must be a positive integer, got ${t}`);
+    if (!Number.isInteger(t) || t < 1)
+      throw new RangeError(`JsThreadsBackend: threads must be a positive integer, got ${t}`);
     this.engine = resolveEngine(opts.engine, 'JsThreadsBackend');
     this.threads = t;
     this.name = `js-threads(${t})`;
@@ -131,13 +145,15 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   }
 
   alloc(storage: Storage, length: number): JsBuffer {
-    if (!Number.isInteger(length) || length < 0) throw new BackendError(`js-threads.alloc: length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new BackendError(`js-threads.alloc: length must be a non-negative integer, got ${length}`);
     return this.heap ? heapBuffer(this.heap, storage, length) : arrayBuffer(this, storage, length, true);
   }
 
   async write(buf: JsBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = own(this.heap ?? this, buf, 'buffer', 'js-threads');
-    if (offset < 0 || offset + data.length > b.length) throw new BackendError(`js-threads.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
+    if (offset < 0 || offset + data.length > b.length)
+      throw new BackendError(`js-threads.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     b.data.set(data as never, offset);
   }
 
@@ -156,7 +172,14 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
       this.sent.set(k.prepared.key, id);
       for (const t of this.pool) t.worker.postMessage({ type: 'compile', id, source: k.source });
     }
-    return { kind: 'js', prepared: k.prepared, source: k.source, id, fieldNames: k.fields.map((f) => f.field), kernel: k };
+    return {
+      kind: 'js',
+      prepared: k.prepared,
+      source: k.source,
+      id,
+      fieldNames: k.fields.map((f) => f.field),
+      kernel: k,
+    };
   }
 
   private async compileWasm(kernel: Kernel, heap: Heap): Promise<ThreadProgram> {
@@ -164,7 +187,11 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
     const id = this.nextId++;
     for (const t of this.pool) t.worker.postMessage({ type: 'wasm', id, module: w.module, memory: heap.memory });
     return {
-      kind: 'wasm', prepared: w.prepared, source: w.wat, id, fieldNames: fields(w.prepared.kernel).map((f) => f.field),
+      kind: 'wasm',
+      prepared: w.prepared,
+      source: w.wat,
+      id,
+      fieldNames: fields(w.prepared.kernel).map((f) => f.field),
       local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as (...args: number[]) => void,
       scratch: Array.from({ length: this.threads + 1 }, () => privateBlock(heap, w.scratchBytes)),
     };
@@ -184,11 +211,19 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
     // group (i − g0·G); a slice starting at group a gets a view that starts (a − g0)·G further in.
     const G = p.prepared.kernel.groupSize;
     const windowed = new Set(p.prepared.kernel.windowed);
-    return sum(counters, await Promise.all(parts.map(([a, b], w) => {
-      const Fw = windowed.size === 0 ? F : F.map((f, i) => (windowed.has(p.fieldNames[i]!) ? f.subarray((a - g0) * G) as FieldArray : f));
-      const seq = this.seq++;
-      return this.pool[w]!.run(seq, { seq, id: p.id, F: Fw, U: l.uniforms, S, R, g0: a, g1: b, n: l.length });
-    })));
+    return sum(
+      counters,
+      await Promise.all(
+        parts.map(([a, b], w) => {
+          const Fw =
+            windowed.size === 0
+              ? F
+              : F.map((f, i) => (windowed.has(p.fieldNames[i]!) ? (f.subarray((a - g0) * G) as FieldArray) : f));
+          const seq = this.seq++;
+          return this.pool[w]!.run(seq, { seq, id: p.id, F: Fw, U: l.uniforms, S, R, g0: a, g1: b, n: l.length });
+        }),
+      ),
+    );
   }
 
   /** Split [g0, g1) into one contiguous slice per worker (or none, for a small launch). */
@@ -196,11 +231,15 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
     const total = g1 - g0;
     const parts = Math.max(1, Math.min(this.threads, Math.floor(total / this.minGroups)));
     if (parts === 1 && total < this.minGroups) return null;
-    return Array.from({ length: parts }, (_, w) => [g0 + Math.floor((total * w) / parts), g0 + Math.floor((total * (w + 1)) / parts)]);
+    return Array.from({ length: parts }, (_, w) => [
+      g0 + Math.floor((total * w) / parts),
+      g0 + Math.floor((total * (w + 1)) / parts),
+    ]);
   }
 
   private async runWasm(p: ThreadProgram & { kind: 'wasm' }, l: Launch<JsBuffer>, heap: Heap): Promise<number[]> {
-    const k = p.prepared.kernel, G = k.groupSize;
+    const k = p.prepared.kernel,
+      G = k.groupSize;
     const { ptrs, R } = launchPointers(heap, p.fieldNames, l, 'js-threads');
     // Each launch gets its own copy of the uniform table, so launches in flight never share one.
     const U = heap.alloc(l.uniforms.byteLength);
@@ -210,16 +249,26 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
     try {
       const parts = this.slices(g0, g1);
       const own = p.scratch[this.threads]!;
-      if (!parts) { p.local(...ptrs, U, R, g0, g1, l.length, own); return counterTotals(heap, own, k.counters); }
+      if (!parts) {
+        p.local(...ptrs, U, R, g0, g1, l.length, own);
+        return counterTotals(heap, own, k.counters);
+      }
       // A windowed field holds only the launch's groups from its own first group: a slice starting
       // at group a reads it (a − g0)·G elements further in.
       const bytes = p.fieldNames.map((n) => (k.windowed.includes(n) ? storageBytes[l.bindings[n]!.storage] : 0));
-      return sum(k.counters, await Promise.all(parts.map(([a, b], w) => {
-        const args = [...ptrs.map((ptr, i) => ptr + (a - g0) * G * bytes[i]!), U, R, a, b, l.length, p.scratch[w]!];
-        const seq = this.seq++;
-        return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: k.counters.length });
-      })));
-    } finally { heap.release(U); }
+      return sum(
+        k.counters,
+        await Promise.all(
+          parts.map(([a, b], w) => {
+            const args = [...ptrs.map((ptr, i) => ptr + (a - g0) * G * bytes[i]!), U, R, a, b, l.length, p.scratch[w]!];
+            const seq = this.seq++;
+            return this.pool[w]!.run(seq, { seq, id: p.id, args, scr: p.scratch[w]!, nc: k.counters.length });
+          }),
+        ),
+      );
+    } finally {
+      heap.release(U);
+    }
   }
 
   free(buf: JsBuffer): void {

@@ -16,8 +16,15 @@ const modules = new Map<string, Promise<WebAssembly.Module>>();
 export const simdSupported: boolean = (() => {
   try {
     // (module (func (result v128) (v128.const i32x4 0 0 0 0)))
-    return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
-  } catch { return false; }
+    return WebAssembly.validate(
+      new Uint8Array([
+        0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+      ]),
+    );
+  } catch {
+    return false;
+  }
 })();
 
 export type Engine = 'wasm' | 'js';
@@ -25,8 +32,12 @@ export type Engine = 'wasm' | 'js';
 /** The engine a JS backend runs: 'auto' picks 'wasm' where WebAssembly SIMD exists. */
 export function resolveEngine(requested: unknown, who: string): Engine {
   const e = requested ?? 'auto';
-  if (e !== 'auto' && e !== 'wasm' && e !== 'js') throw new RangeError(`${who}: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
-  if (e === 'wasm' && !simdSupported) throw new BackendError(`${who}: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'`);
+  if (e !== 'auto' && e !== 'wasm' && e !== 'js')
+    throw new RangeError(`${who}: engine must be 'auto', 'wasm' or 'js', got ${String(e)}`);
+  if (e === 'wasm' && !simdSupported)
+    throw new BackendError(
+      `${who}: engine 'wasm' needs WebAssembly SIMD, which this JavaScript engine lacks; use engine 'js'`,
+    );
   return e === 'auto' ? (simdSupported ? 'wasm' : 'js') : e;
 }
 
@@ -42,7 +53,9 @@ export function watModule(wat: string, name: string): Promise<WebAssembly.Module
       try {
         (parsed.validate as (f: object) => void)(features); // index.d.ts omits the features argument validate takes
         return await WebAssembly.compile(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
-      } finally { parsed.destroy(); }
+      } finally {
+        parsed.destroy();
+      }
     })();
     modules.set(wat, m);
     m.catch(() => modules.delete(wat));
