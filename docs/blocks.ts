@@ -17,13 +17,25 @@ export function codeBlocks(page: string): string[] {
 export function runBlocks(page: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'flashoptim-docs-'));
   try {
-    const blocks = codeBlocks(page).map((b) => b
-      .replace(/from 'flashoptim\/([a-z]+)'/g, (_, sub) => `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/backends/js/threads.ts', props: 'props/index.ts' } as Record<string, string>)[sub]}'`)
-      .replace(/from 'flashoptim'/g, `from '${root}index.ts'`)
-      .replace(/from '\.\//g, `from '${root}`));
+    const blocks = codeBlocks(page).map((b) =>
+      b
+        .replace(
+          /from 'flashoptim\/([a-z]+)'/g,
+          (_, sub) =>
+            `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/backends/js/threads.ts', props: 'props/index.ts' } as Record<string, string>)[sub]}'`,
+        )
+        .replace(/from 'flashoptim'/g, `from '${root}index.ts'`)
+        .replace(/from '\.\//g, `from '${root}`),
+    );
     blocks.forEach((b, i) => writeFileSync(join(dir, `block${i + 1}.mts`), b));
     const file = join(dir, 'all.mts');
     writeFileSync(file, blocks.map((_, i) => `await import('./block${i + 1}.mts');`).join('\n') + '\nexport {};\n');
-    return execFileSync(join(root, 'node_modules/.bin/tsx'), [file], { cwd: root, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] ?? '/tmp/xdg' } });
-  } finally { rmSync(dir, { recursive: true }); }
+    return execFileSync(join(root, 'node_modules/.bin/tsx'), [file], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] ?? '/tmp/xdg' },
+    });
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 }
