@@ -38,11 +38,11 @@ export type { StorageOptions } from './optim/storage.ts';
 export { Reference, agreement } from './optim/reference.ts';
 
 // Runtime: bind an optimizer to tensors, step, checkpoint.
-export { createOptimizer, loadOptimizer } from './runtime/optimizer.ts';
+export { createOptimizer, createOptimizerSync, loadOptimizer, saveFp32 } from './runtime/optimizer.ts';
 export type { OptimizerOptions, ParamInput, GradInput } from './runtime/options.ts';
 export type { Session, Memory } from './runtime/session.ts';
 export { NonFiniteError, NumericsError } from './runtime/numerics.ts';
-export { saveCheckpointFile, loadCheckpointFile, saveFp32, CheckpointError } from './runtime/checkpoint.ts';
+export { saveCheckpointFile, loadCheckpointFile, CheckpointError } from './runtime/checkpoint.ts';
 
 // Backends: where the kernel runs.
 export type { Backend, DeviceBuffer, Program, Launch } from './runtime/backends/backend.ts';

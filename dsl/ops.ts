@@ -12,16 +12,30 @@ export type { Expr, Type, NumType, Storage, Axis };
 /** Anything a builder accepts: an expression, or a literal to lift. */
 export type Like = Expr | number | boolean;
 
-const isExpr = (x: Like): x is Expr => typeof x === 'object';
+const isExpr = (x: Like): x is Expr => typeof x === 'object' && x !== null && typeof (x as Expr).op === 'string';
+
+/** What a builder got instead of an expression, a number or a boolean (undefined from a typo, a string, …). */
+function notLike(x: unknown, op?: string): never {
+  const what =
+    x === undefined
+      ? 'undefined (a misspelled field or state?)'
+      : x === null
+        ? 'null'
+        : typeof x === 'object'
+          ? `a ${(x as object).constructor?.name ?? 'object'}`
+          : `the ${typeof x} ${JSON.stringify(x)}`;
+  throw new TypeError(`${op ? `${op}: ` : ''}expected an expression, a number or a boolean, got ${what}`);
+}
 
 function typeName(x: Like): string {
   return isExpr(x) ? x.type : typeof x === 'boolean' ? 'bool literal' : 'number literal';
 }
 
 /** Lift a literal; `hint` is the type it should take (from the other operand). */
-export function lift(x: Like, hint: Type = 'f32'): Expr {
+export function lift(x: Like, hint: Type = 'f32', op?: string): Expr {
   if (isExpr(x)) return x;
   if (typeof x === 'boolean') return ir.constant('bool', x ? 1 : 0);
+  if (typeof x !== 'number') notLike(x, op);
   if (hint === 'bool') throw new TypeError(`cannot use the number ${x} where a bool is expected`);
   if (hint !== 'f32' && !Number.isInteger(x))
     throw new TypeError(`the number ${x} is not an integer, but a ${hint} is expected`);
@@ -38,8 +52,8 @@ function fail(op: string, ...xs: Like[]): never {
 /** Lift two operands to one common type, or throw naming `op`. */
 function unify(op: string, a: Like, b: Like): [Expr, Expr] {
   const t = isExpr(a) ? a.type : isExpr(b) ? b.type : typeof a === 'boolean' ? 'bool' : 'f32';
-  const x = lift(a, t),
-    y = lift(b, t);
+  const x = lift(a, t, op),
+    y = lift(b, t, op);
   if (x.type !== y.type) fail(op, a, b);
   return [x, y];
 }
@@ -54,7 +68,7 @@ function bin(fn: BinaryOp, allowed: readonly Type[], result?: Type) {
 
 function un(fn: UnaryOp, allowed: readonly Type[], result?: Type) {
   return (a: Like): Expr => {
-    const x = lift(a);
+    const x = lift(a, 'f32', fn);
     if (!allowed.includes(x.type)) fail(fn, a);
     return ir.unary(fn, result ?? x.type, x);
   };
@@ -103,8 +117,8 @@ export const isFinite = un('isFinite', F, 'bool');
 /** Shifts: the amount is a u32 (a literal lifts to u32) and is taken modulo 32. */
 function shift(fn: 'shl' | 'shr') {
   return (a: Like, b: Like): Expr => {
-    const x = lift(a, 'u32'),
-      y = lift(b, 'u32');
+    const x = lift(a, 'u32', fn),
+      y = lift(b, 'u32', fn);
     if (!(INT as readonly Type[]).includes(x.type) || y.type !== 'u32') fail(fn, a, b);
     return ir.binary(fn, x.type, x, y);
   };
@@ -115,7 +129,7 @@ export const shr = shift('shr');
 
 /** `cond ? a : b`, elementwise; both branches are evaluated (there are no side effects). */
 export function select(cond: Like, a: Like, b: Like): Expr {
-  const c = lift(cond, 'bool');
+  const c = lift(cond, 'bool', 'select');
   if (c.type !== 'bool') fail('select', cond, a, b);
   const [x, y] = unify('select', a, b);
   return ir.select(x.type, c, x, y);
@@ -152,7 +166,7 @@ export const field = (name: string, storage: Storage, axis: Axis = 'element'): E
 export const uniform = (name: string): Expr => ir.uniform(name);
 /** The maximum of an f32 expression over the current group (NaN elements are ignored). */
 export function groupMax(x: Like): Expr {
-  const e = lift(x);
+  const e = lift(x, 'f32', 'groupMax');
   if (e.type !== 'f32') fail('groupMax', x);
   return ir.groupMax(e);
 }

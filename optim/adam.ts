@@ -7,7 +7,7 @@
 
 import { add, div, mul, sqrt, square, sub } from '../dsl/ops.ts';
 import type { UniformContext } from './define.ts';
-import { decayFactor, defineOptimizer, ema, HyperError, momentum, unitInterval, variance } from './define.ts';
+import { decayFactor, defineOptimizer, ema, momentum, unitInterval, variance } from './define.ts';
 
 const defaults = { lr: 1e-3, betas: [0.9, 0.999] as readonly number[], eps: 1e-8, weightDecay: 0, decoupleLr: false };
 type AdamHyper = typeof defaults;
@@ -27,7 +27,6 @@ function hostUniforms(h: AdamHyper, c: UniformContext, decoupled: boolean) {
 function validate(name: string) {
   return (h: AdamHyper) => {
     unitInterval(name, 'betas', h.betas);
-    if (!(h.eps >= 0)) throw new HyperError(`${name}: eps must be >= 0, got ${h.eps}`);
   };
 }
 

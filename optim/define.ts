@@ -78,23 +78,36 @@ export class HyperError extends RangeError {}
 
 const num = (v: unknown): v is number => typeof v === 'number';
 
+/** A value as an error message shows it: NaN as NaN (JSON would say null), strings quoted. */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(shown).join(', ')}]`;
+  if (v === null || v === undefined) return String(v);
+  return typeof v === 'function' ? 'a function' : `a ${(v as object).constructor?.name ?? 'object'}`;
+}
+
 function check<H extends Hyper>(spec: OptimizerSpec<H>, h: H): void {
   for (const [k, v] of Object.entries(h)) {
     const d = spec.hyper[k];
     if (d === undefined)
       throw new HyperError(`${spec.name}: unknown hyperparameter ${k} (known: ${Object.keys(spec.hyper).join(', ')})`);
+    // Every number finite: an infinite lr or decay turns every weight into NaN or ±Inf in one step.
     const ok = Array.isArray(d)
       ? Array.isArray(v) && v.length === d.length && v.every((x) => num(x) && Number.isFinite(x))
-      : typeof v === typeof d && (!num(v) || !Number.isNaN(v));
+      : typeof v === typeof d && (!num(v) || Number.isFinite(v));
     if (!ok)
       throw new HyperError(
-        `${spec.name}: ${k} must be ${Array.isArray(d) ? `${d.length} finite numbers` : `a ${typeof d}`}, got ${JSON.stringify(v)}`,
+        `${spec.name}: ${k} must be ${Array.isArray(d) ? `${d.length} finite numbers` : typeof d === 'number' ? 'a finite number' : `a ${typeof d}`}, got ${shown(v)}`,
       );
   }
   const lr = h['lr'],
-    wd = h['weightDecay'];
-  if (num(lr) && !(lr >= 0)) throw new HyperError(`${spec.name}: lr must be >= 0, got ${lr}`);
-  if (num(wd) && !(wd >= 0)) throw new HyperError(`${spec.name}: weightDecay must be >= 0, got ${wd}`);
+    wd = h['weightDecay'],
+    eps = h['eps'];
+  if (num(lr) && !(lr >= 0)) throw new HyperError(`${spec.name}: lr must be >= 0, got ${shown(lr)}`);
+  if (num(wd) && !(wd >= 0)) throw new HyperError(`${spec.name}: weightDecay must be >= 0, got ${shown(wd)}`);
+  // ε keeps a zero second moment from dividing by zero.
+  if (num(eps) && !(eps > 0)) throw new HyperError(`${spec.name}: eps must be > 0, got ${shown(eps)}`);
   spec.validate?.(h);
 }
 
@@ -156,9 +169,12 @@ export function decayFactor(
   return 1 - lamEff;
 }
 
-/** Validate that every entry of a tuple hyperparameter lies in [0, 1]. */
-export function unitInterval(name: string, key: string, v: readonly number[]): void {
-  v.forEach((b, i) => {
-    if (!(b >= 0 && b <= 1)) throw new HyperError(`${name}: ${key}[${i}] must be in [0, 1], got ${b}`);
-  });
+/**
+ * Validate a decay rate (a β, a momentum, a dampening) or each entry of a tuple of them: in [0, 1).
+ * 1 never forgets (Adam's bias correction 1 − β^t is then 0, and SGD's momentum grows without bound).
+ */
+export function unitInterval(name: string, key: string, v: number | readonly number[]): void {
+  const each = typeof v === 'number' ? [[key, v] as const] : v.map((b, i) => [`${key}[${i}]`, b] as const);
+  for (const [k, b] of each)
+    if (!(b >= 0 && b < 1)) throw new HyperError(`${name}: ${k} must be in [0, 1), got ${shown(b)}`);
 }

@@ -15,6 +15,9 @@ import type { Expr } from '../dsl/ops.ts';
 import { and, isFinite, ne, not, select, uniform } from '../dsl/ops.ts';
 import type { Kernel, Output } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
+import { topo } from '../compiler/ir/ir.ts';
+import { fold, simplify } from '../compiler/ir/passes.ts';
+import { rewrite, rules } from '../compiler/ir/rewrite.ts';
 
 /** Decoded inputs of the update: `p`, `g` and every state by name. */
 export type Values = Readonly<Record<string, Expr>>;
@@ -48,7 +51,7 @@ export function fuse(spec: FuseSpec): Kernel {
     stored[name] = loadStored(name, c);
     old[name] = c.decode(stored[name]);
   }
-  const next = spec.update(old, uniform);
+  const next = checkedUpdate(spec, old);
   const active = ne(uniform('active'), 0);
   const finite = isFinite(g);
   const keepElement = and(active, finite);
@@ -68,11 +71,8 @@ export function fuse(spec: FuseSpec): Kernel {
   };
   const needsValueLevel = (c: Codec) => c.fields.some((f) => f.axis === 'group');
   for (const base of [PARAM, ...Object.keys(spec.states)]) {
-    const v = next[base];
-    if (!v) throw new RangeError(`fuse ${spec.name}: update returned no value for ${base}`);
-    if (v.type !== 'f32') throw new TypeError(`fuse ${spec.name}: update value for ${base} must be f32, got ${v.type}`);
     const c = base === PARAM ? spec.param : spec.states[base]!;
-    emit(base, c, v, needsValueLevel(c));
+    emit(base, c, next[base]!, needsValueLevel(c));
   }
   return kernel({
     name: spec.name,
@@ -81,4 +81,53 @@ export function fuse(spec: FuseSpec): Kernel {
     counters: [{ name: 'nonFinite', value: and(active, not(finite)) }],
     windowed: spec.windowGrad ? spec.grad.fields.map((f) => storedName(GRAD, f)) : [],
   });
+}
+
+/**
+ * Run the update on the decoded values and check what it did: reading a value that does not exist
+ * (a misspelled state) is an error naming it, as is returning anything but one f32 expression for p
+ * and each state, or an expression that folds to a NaN constant or divides by a constant zero.
+ */
+function checkedUpdate(spec: FuseSpec, old: Record<string, Expr>): Values {
+  const who = `${spec.name}: the update`;
+  const known = Object.keys(old);
+  const values = new Proxy(old, {
+    get(t, k) {
+      if (typeof k === 'string' && !Object.prototype.hasOwnProperty.call(t, k))
+        throw new TypeError(
+          `${who} reads ${JSON.stringify(k)}, which is neither p, g nor a state (it can read ${known.join(', ')})`,
+        );
+      return Reflect.get(t, k);
+    },
+  });
+  const next = spec.update(values, uniform) as unknown;
+  if (next === null || typeof next !== 'object')
+    throw new TypeError(`${who} must return { p, …states }, got ${String(next)}`);
+  const wanted = [PARAM, ...Object.keys(spec.states)];
+  for (const k of Object.keys(next))
+    if (!wanted.includes(k))
+      throw new RangeError(`${who} returned ${JSON.stringify(k)}, which is not p or a state (${wanted.join(', ')})`);
+  const out: Record<string, Expr> = {};
+  for (const k of wanted) {
+    const v = (next as Record<string, unknown>)[k];
+    if (v === undefined) throw new RangeError(`${who} returned no value for ${k}`);
+    if (v === null || typeof v !== 'object' || typeof (v as Expr).op !== 'string')
+      throw new TypeError(
+        `${who} must return an expression for ${k} (build it with dsl ops), got ${typeof v === 'number' ? `the number ${v}` : String(v)}`,
+      );
+    if ((v as Expr).type !== 'f32') throw new TypeError(`${who}'s value for ${k} must be f32, got ${(v as Expr).type}`);
+    out[k] = v as Expr;
+  }
+  const folded = rewrite(Object.values(out), rules(fold, simplify));
+  Object.keys(out).forEach((k, i) => {
+    for (const e of topo([folded[i]!])) {
+      if (e.op === 'const' && e.type === 'f32' && Number.isNaN(e.value))
+        throw new RangeError(
+          `${who}'s value for ${k} contains a NaN constant (0/0, ∞ − ∞, or a NaN literal): every weight would become NaN`,
+        );
+      if (e.op === 'binary' && e.fn === 'div' && e.b.op === 'const' && e.b.value === 0)
+        throw new RangeError(`${who}'s value for ${k} divides by a constant zero`);
+    }
+  });
+  return out;
 }

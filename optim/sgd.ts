@@ -9,7 +9,7 @@
 import { add, mul, sub } from '../dsl/ops.ts';
 import type { Values } from './fuse.ts';
 import type { StateSpec, UniformContext } from './define.ts';
-import { decayFactor, defineOptimizer, HyperError, momentum } from './define.ts';
+import { decayFactor, defineOptimizer, HyperError, momentum, unitInterval } from './define.ts';
 
 const defaults = { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, decoupleLr: false };
 type SgdHyper = typeof defaults;
@@ -19,6 +19,8 @@ function make(name: 'sgd' | 'sgdw', decoupled: boolean) {
     name,
     hyper: defaults,
     validate: (h: SgdHyper) => {
+      unitInterval(name, 'momentum', h.momentum);
+      unitInterval(name, 'dampening', h.dampening);
       if (h.nesterov && !(h.momentum > 0 && h.dampening === 0))
         throw new HyperError(
           `${name}: nesterov needs momentum > 0 and dampening 0, got momentum ${h.momentum}, dampening ${h.dampening}`,
@@ -29,11 +31,12 @@ function make(name: 'sgd' | 'sgdw', decoupled: boolean) {
     uniforms: (h: SgdHyper, c: UniformContext) => {
       return { decay: decoupled ? decayFactor(h, c) : 1, keep: 1 - h.dampening };
     },
-    update: ({ p, g, m }, u, h): Values => {
+    update: (v, u, h): Values => {
+      const { p, g } = v;
       const grad = decoupled ? g! : add(g!, mul(u('weightDecay'), p!));
       const p0 = decoupled ? mul(p!, u('decay')) : p!;
-      if (!m) return { p: sub(p0, mul(u('lr'), grad)) };
-      const m1 = add(mul(u('momentum'), m), mul(u('keep'), grad));
+      if (!(h.momentum > 0)) return { p: sub(p0, mul(u('lr'), grad)) };
+      const m1 = add(mul(u('momentum'), v['m']!), mul(u('keep'), grad));
       const step = h.nesterov ? add(grad, mul(u('momentum'), m1)) : m1;
       return { p: sub(p0, mul(u('lr'), step)), m: m1 };
     },

@@ -3,10 +3,12 @@
 // the fused kernel that stores them so. Every backend compiles the kernel `fusedKernel` returns.
 
 import type { Kernel } from '../compiler/ir/kernel.ts';
+import { uniformsOf } from '../compiler/ir/kernel.ts';
 import type { Codec } from '../dsl/codec.ts';
 import { f32Codec, masterCodec } from '../dsl/master.ts';
 import type { ScaleStorage } from '../dsl/quant.ts';
 import type { Hyper, OptimizerDef } from './define.ts';
+import { shown } from './define.ts';
 import { fuse } from './fuse.ts';
 
 export interface StorageOptions {
@@ -38,10 +40,26 @@ export interface Storage {
 export function oneOf<T>(who: string, name: string, value: T, allowed: readonly T[]): T {
   if (!allowed.includes(value))
     throw new RangeError(
-      `${who}: ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`,
+      `${who}: ${name} must be one of ${allowed.map((a) => shown(a)).join(', ')}, got ${shown(value)}`,
     );
   return value;
 }
+
+/** A boolean option (default `fallback`): `quantize: 'yes'` or `1` is an error, not a truthy guess. */
+export function flag(who: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${who}: ${name} must be true or false, got ${shown(value)}`);
+  return value;
+}
+
+/** Refuse option keys nobody reads (a typo such as `masterWeightBit` would otherwise be ignored). */
+export function knownKeys(who: string, o: object, known: readonly string[]): void {
+  if (o === null || typeof o !== 'object') throw new TypeError(`${who}: options must be an object, got ${shown(o)}`);
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw new RangeError(`${who}: unknown option ${k} (known: ${known.join(', ')})`);
+}
+
+export const STORAGE_KEYS = ['masterWeightBits', 'paramDtype', 'quantize', 'groupSize', 'scale', 'gradDtype'] as const;
 
 export function resolveStorage(o: StorageOptions, who = 'createOptimizer'): Storage {
   const paramDtype = oneOf(who, 'paramDtype', o.paramDtype ?? 'bf16', ['bf16', 'f32'] as const);
@@ -62,7 +80,7 @@ export function resolveStorage(o: StorageOptions, who = 'createOptimizer'): Stor
     masterWeightBits: bits,
     paramDtype,
     groupSize,
-    quantize: o.quantize ?? true,
+    quantize: flag(who, 'quantize', o.quantize, true),
     scale: oneOf(who, 'scale', o.scale ?? 'bf16', ['bf16', 'fp16', 'f32'] as const),
     gradDtype: oneOf(who, 'gradDtype', o.gradDtype ?? 'bf16', ['bf16', 'f32'] as const),
   };
@@ -96,9 +114,10 @@ export function fusedKernel<H extends Hyper>(
   opts: StorageOptions = {},
   windowGrad = false,
 ): Kernel {
+  knownKeys('fusedKernel', opts, STORAGE_KEYS);
   const s = resolveStorage(opts, 'fusedKernel');
   const c = codecsFor(def, s);
-  return fuse({
+  const k = fuse({
     name: def.name,
     groupSize: s.groupSize,
     param: c.param,
@@ -107,4 +126,16 @@ export function fusedKernel<H extends Hyper>(
     update: (v, u) => def.update(v, u),
     windowGrad,
   });
+  // Every uniform the update reads must be one the optimizer provides each step (or `active`,
+  // which the runtime sets): a misspelled u('lr2') is an error now, not a missing value at step 1.
+  const provided = new Set([
+    ...Object.keys(def.uniforms(def.hyper, { step: 1, initialLr: Number(def.hyper['lr'] ?? 0) })),
+    'active',
+  ]);
+  for (const u of uniformsOf(k))
+    if (!provided.has(u))
+      throw new RangeError(
+        `${def.name}: the update reads uniform ${JSON.stringify(u)}, which uniforms() does not provide (it provides ${[...provided].join(', ')})`,
+      );
+  return k;
 }

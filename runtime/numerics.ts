@@ -8,32 +8,26 @@
 
 export class NumericsError extends Error {}
 
+/** A step refused because gradients hold NaN or ±Inf (onNonFinite: 'error'); `counts` by tensor. */
 export class NonFiniteError extends Error {
-  constructor(
-    message: string,
-    readonly counts: Readonly<Record<string, number>>,
-  ) {
-    super(message);
-  }
-  /** Name the tensors and their counts (computed on the host, only on this error path). */
-  static from(grads: Readonly<Record<string, ArrayLike<number>>>, total: number): NonFiniteError {
-    const counts: Record<string, number> = {};
-    for (const [n, g] of Object.entries(grads)) {
-      let c = 0;
-      // A Uint16Array holds bf16 bits: exponent all ones is Inf or NaN.
-      if (g instanceof Uint16Array) {
-        for (let i = 0; i < g.length; i++) if ((g[i]! & 0x7f80) === 0x7f80) c++;
-      } else for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) c++;
-      if (c) counts[n] = c;
-    }
-    const list = Object.entries(counts)
-      .map(([n, c]) => `${n}: ${c}`)
-      .join(', ');
-    return new NonFiniteError(
-      `step: ${total} non-finite gradient element(s) were skipped (${list}); parameters and states of those elements are unchanged`,
-      counts,
+  readonly counts: Readonly<Record<string, number>>;
+  constructor(counts: ReadonlyMap<string, number>) {
+    const list = [...counts].map(([n, c]) => `${JSON.stringify(n)}: ${c}`).join(', ');
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    super(
+      `step: ${total} non-finite gradient element(s) (${list}), in the gradient's storage; the step was not taken and the optimizer is unchanged`,
     );
+    this.counts = Object.fromEntries(counts);
   }
+}
+
+/** NaN and ±Inf elements of a gradient as stored: f32 values, or bf16 words (exponent all ones). */
+export function countNonFinite(g: ArrayLike<number>): number {
+  let c = 0;
+  if (g instanceof Uint16Array) {
+    for (let i = 0; i < g.length; i++) if ((g[i]! & 0x7f80) === 0x7f80) c++;
+  } else for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) c++;
+  return c;
 }
 
 /** A message when lr·k is below 0.49 ULP of the largest weight, else undefined. */

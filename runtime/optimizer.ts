@@ -1,109 +1,237 @@
 // createOptimizer: bind an optimizer definition to named tensors. The arena holds every stored
 // field; a step writes the gradients, builds the uniform table (one row per tensor, computed on
 // the host in float64) and launches ONE fused kernel over all groups. Nothing recompiles when
-// hyperparameters change: they are uniforms.
+// hyperparameters change: they are uniforms. Everything is checked before any buffer exists.
 
-import { GRAD, PARAM } from '../optim/fuse.ts';
+import { prepare } from '../compiler/ir/pipeline.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import { codecsFor, fusedKernel } from '../optim/storage.ts';
+import { shown } from '../optim/define.ts';
+import { GRAD, PARAM } from '../optim/fuse.ts';
+import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import { STORAGE_KEYS, codecsFor, fusedKernel } from '../optim/storage.ts';
+import type { FieldSlot } from './arena.ts';
+import { fieldSlots, layout } from './arena.ts';
+import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
+import { JsBackend } from './backends/js/js.ts';
+import { parseCheckpoint } from './checkpoint.ts';
+import { crc32 } from './crc32.ts';
+import { Hypers } from './hypers.ts';
+import type { Work } from './io.ts';
+import { compile, drive, driveSync, syncOf, write } from './io.ts';
 import type { OptimizerOptions, ParamInput } from './options.ts';
 import { resolveOptions } from './options.ts';
-import type { Program } from './backends/backend.ts';
-import { JsBackend } from './backends/js/js.ts';
-import type { FieldSlot, Layout } from './arena.ts';
-import { allocate, fieldSlots, layout } from './arena.ts';
+import { CheckpointError, encode } from './safetensors.ts';
 import { Session } from './session.ts';
-import { adam, adamw } from '../optim/adam.ts';
-import { lion } from '../optim/lion.ts';
-import { sgd, sgdw } from '../optim/sgd.ts';
-import type { Backend } from './backends/backend.ts';
-import { loadCheckpoint } from './checkpoint.ts';
-import { CheckpointError, decode } from './safetensors.ts';
+import { State } from './state.ts';
 
-function asEntry(name: string, p: ParamInput): { name: string; data: Float32Array | Uint16Array; shape: number[] } {
-  const data = p instanceof Float32Array || p instanceof Uint16Array ? p : p?.data;
-  if (!(data instanceof Float32Array || data instanceof Uint16Array))
-    throw new TypeError(
-      `createOptimizer: param ${name} must be a Float32Array, a Uint16Array (bf16 bits) or { data, shape }, got ${p?.constructor?.name ?? typeof p}`,
-    );
-  const shape = p instanceof Float32Array || p instanceof Uint16Array ? [data.length] : [...p.shape];
-  if (shape.reduce((a, b) => a * b, 1) !== data.length)
-    throw new RangeError(`createOptimizer: param ${name} has shape [${shape}] but ${data.length} values`);
-  return { name, data, shape };
+const W = 'createOptimizer';
+
+interface Entry {
+  readonly name: string;
+  readonly data: Float32Array | Uint16Array;
+  readonly shape: number[];
 }
 
-export async function createOptimizer<H extends Hyper>(
+/** Names a checkpoint can hold: `name::field` keys the states, `__metadata__` is the format's own. */
+function checkName(name: string): void {
+  if (name === '' || name === '__metadata__' || name.includes('::'))
+    throw new RangeError(
+      `${W}: tensor name ${shown(name)} is reserved (empty, __metadata__, or containing '::', which checkpoints use for state fields)`,
+    );
+}
+
+function asEntry(name: string, p: ParamInput): Entry {
+  checkName(name);
+  if (p instanceof Float32Array || p instanceof Uint16Array) return { name, data: p, shape: [p.length] };
+  if (p === null || typeof p !== 'object' || Array.isArray(p) || ArrayBuffer.isView(p) || !('data' in p))
+    throw new TypeError(
+      `${W}: param ${shown(name)} must be a Float32Array, a Uint16Array (bf16 bits) or { data, shape }, got ${shown(p)}`,
+    );
+  const { data, shape } = p as { data?: unknown; shape?: unknown };
+  if (!(data instanceof Float32Array || data instanceof Uint16Array))
+    throw new TypeError(
+      `${W}: param ${shown(name)}: data must be a Float32Array or a Uint16Array (bf16 bits), got ${shown(data)}`,
+    );
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new TypeError(
+      `${W}: param ${shown(name)}: shape must be an array of non-negative integers, got ${shown(shape)}`,
+    );
+  if (shape.reduce((a: number, b: number) => a * b, 1) !== data.length)
+    throw new RangeError(`${W}: param ${shown(name)} has shape [${shape}] but ${data.length} values`);
+  return { name, data, shape: [...shape] };
+}
+
+/** Everything createOptimizer checks and derives before the backend is touched. */
+function plan<H extends Hyper>(
   def: OptimizerDef<H>,
   params: Readonly<Record<string, ParamInput>>,
-  opts: OptimizerOptions<H> = {},
-): Promise<Session<H>> {
+  opts: OptimizerOptions<H>,
+) {
+  if (!def || typeof def !== 'object' || typeof def.update !== 'function' || typeof def.with !== 'function')
+    throw new TypeError(
+      `${W}: the first argument must be an optimizer definition (adamw(), sgd({ … }), defineOptimizer(…)(…)), got ${shown(def)}`,
+    );
+  if (params === null || typeof params !== 'object' || Array.isArray(params))
+    throw new TypeError(`${W}: params must be an object of tensors by name, got ${shown(params)}`);
   const r = resolveOptions(opts as OptimizerOptions<Hyper>);
   const entries = Object.entries(params).map(([n, p]) => asEntry(n, p));
-  if (entries.length === 0) throw new RangeError('createOptimizer: no parameters');
-  const backend = opts.backend === undefined || opts.backend === 'js' ? new JsBackend() : opts.backend;
-  const l: Layout = layout(
+  if (entries.length === 0) throw new RangeError(`${W}: no parameters`);
+  const l = layout(
     entries.map((e) => ({ name: e.name, shape: e.shape, length: e.data.length })),
     r.groupSize,
   );
+  const hypers = new Hypers<H>(def, l, opts.groups ?? []);
+  const storage = Object.fromEntries(STORAGE_KEYS.map((k) => [k, r[k]]));
+  const step = fusedKernel(def, storage, false); // also checks the update (unknown fields, NaN constants, …)
+  const release = r.gradientRelease ? fusedKernel(def, storage, true) : null;
   const codecs = codecsFor(def, r);
   const slots: FieldSlot[] = [
     ...fieldSlots(PARAM, codecs.param),
     ...Object.entries(codecs.states).flatMap(([k, c]) => fieldSlots(k, c)),
   ];
   const gradSlots = fieldSlots(GRAD, codecs.grad);
-  const { buffers, rowOf } = await allocate(backend, l, r.gradientRelease ? slots : [...slots, ...gradSlots]);
-  const program: Program = await backend.compile(fusedKernel(def, r, false));
-  const release = r.gradientRelease ? await backend.compile(fusedKernel(def, r, true)) : null;
-  const groups = (opts.groups ?? []).map((g, i) => {
-    for (const n of g.params)
-      if (!l.byName.has(n)) throw new RangeError(`createOptimizer: groups[${i}] names unknown tensor ${n}`);
-    return { params: new Set(g.params), def: def.with(g.hyper) };
-  });
-  const s = new Session<H>({
-    def,
-    backend,
-    layout: l,
-    resolved: r,
+  return {
+    r,
+    entries,
+    l,
+    hypers,
+    step,
+    release,
     codecs,
     slots,
     gradSlots,
-    buffers,
-    rowOf,
-    program,
-    release,
-    groups,
-    schedule: opts.schedule,
-    initialLr: Number(def.hyper['lr'] ?? 0),
-  });
-  await s.importValues(Object.fromEntries(entries.map((e) => [e.name, e.data])), true);
-  return s;
+    kernelKey: crc32(new TextEncoder().encode(prepare(step).key)).toString(16),
+  };
 }
 
-const builtins: Record<string, (h?: never) => OptimizerDef<never>> = { adam, adamw, sgd, sgdw, lion } as never;
+/** Allocate the arena, compile, import the parameters; every buffer is freed again if anything fails. */
+function* build<H extends Hyper>(
+  def: OptimizerDef<H>,
+  backend: Backend,
+  p: ReturnType<typeof plan<H>>,
+  schedule: OptimizerOptions<H>['schedule'],
+): Work<State<H>> {
+  const buffers: Record<string, DeviceBuffer> = {};
+  const all: DeviceBuffer[] = [];
+  const alloc = (storage: FieldSlot['storage'], n: number) => {
+    const b = backend.alloc(storage, n);
+    all.push(b);
+    return b;
+  };
+  try {
+    for (const s of p.r.gradientRelease ? p.slots : [...p.slots, ...p.gradSlots])
+      buffers[s.name] = alloc(s.storage, s.axis === 'group' ? p.l.groups : p.l.length);
+    const rowOf = alloc('u32', p.l.groups);
+    const rows = new Uint32Array(p.l.groups);
+    for (const t of p.l.tensors) rows.fill(t.row, t.groups[0], t.groups[1]);
+    yield write(rowOf, rows);
+    const program = (yield compile(p.step)) as Program;
+    const release = p.release ? ((yield compile(p.release)) as Program) : null;
+    const s = new State<H>({
+      def,
+      backend,
+      layout: p.l,
+      options: p.r,
+      codecs: p.codecs,
+      slots: p.slots,
+      gradSlots: p.gradSlots,
+      buffers,
+      rowOf,
+      program,
+      release,
+      hypers: p.hypers,
+      schedule,
+      initialLr: Number(def.hyper['lr'] ?? 0),
+      kernelKey: p.kernelKey,
+    });
+    yield* s.importValues(new Map(p.entries.map((e) => [p.l.byName.get(e.name)!, e.data])));
+    return s;
+  } catch (e) {
+    for (const b of all) backend.free(b);
+    throw e;
+  }
+}
+
+const backendOf = (o: OptimizerOptions<Hyper>): Backend =>
+  o.backend === undefined || o.backend === 'js' ? new JsBackend() : o.backend;
+
+export async function createOptimizer<H extends Hyper>(
+  def: OptimizerDef<H>,
+  params: Readonly<Record<string, ParamInput>>,
+  opts: OptimizerOptions<H> = {},
+): Promise<Session<H>> {
+  const p = plan(def, params, opts);
+  const backend = backendOf(opts as OptimizerOptions<Hyper>);
+  return new Session(await drive(backend, build(def, backend, p, opts.schedule)));
+}
+
+/** createOptimizer within this call, on the JS backend (the TF.js adapter's first step needs it). */
+export function createOptimizerSync<H extends Hyper>(
+  def: OptimizerDef<H>,
+  params: Readonly<Record<string, ParamInput>>,
+  opts: OptimizerOptions<H> = {},
+): Session<H> {
+  const p = plan(def, params, opts);
+  const backend = syncOf(backendOf(opts as OptimizerOptions<Hyper>), 'createOptimizerSync');
+  return new Session(driveSync(backend, build(def, backend, p, opts.schedule)));
+}
+
+const builtins: Readonly<Record<string, (h?: never) => OptimizerDef<never>>> = {
+  adam,
+  adamw,
+  sgd,
+  sgdw,
+  lion,
+} as never;
 
 /** Create an optimizer from a checkpoint alone (built-ins by name; pass `def` for your own). */
 export async function loadOptimizer(
   bytes: Uint8Array,
   opts: { def?: OptimizerDef<Hyper>; backend?: 'js' | Backend } = {},
 ): Promise<Session<Hyper>> {
-  const { tensors, metadata } = decode(bytes);
-  const name = metadata['optimizer'] ?? '';
-  const hyper = JSON.parse(metadata['hyper'] ?? '[]') as Hyper[];
-  const make = opts.def ?? builtins[name]?.(hyper[0] as never);
-  if (!make)
+  const p = parseCheckpoint(bytes);
+  const make = builtins[p.optimizer];
+  if (!opts.def && !Object.prototype.hasOwnProperty.call(builtins, p.optimizer))
     throw new CheckpointError(
-      `loadOptimizer: ${JSON.stringify(name)} is not a built-in optimizer; pass { def } for your own`,
+      `loadOptimizer: ${shown(p.optimizer)} is not a built-in optimizer; pass { def } for your own`,
     );
-  const saved = JSON.parse(metadata['options'] ?? '{}') as OptimizerOptions;
-  const list = JSON.parse(metadata['tensors'] ?? '[]') as { name: string; shape: number[] }[];
+  let def: OptimizerDef<Hyper>;
+  try {
+    // The definition's own lr is the one the optimizer was created with (decoupleLr scales by it).
+    def = (opts.def ?? (make!() as OptimizerDef<Hyper>)).with({
+      ...p.groups[0]!.hyper,
+      ...('lr' in p.groups[0]!.hyper ? { lr: p.initialLr } : {}),
+    });
+  } catch (e) {
+    throw new CheckpointError(
+      `loadOptimizer: the saved hyperparameters do not fit ${p.optimizer}: ${(e as Error).message}`,
+    );
+  }
   const params = Object.fromEntries(
-    list.map((t) => {
-      const e = tensors[t.name];
-      if (!e) throw new CheckpointError(`loadOptimizer: tensor ${t.name} is missing`);
-      return [t.name, { data: e.data as Float32Array | Uint16Array, shape: t.shape }];
+    p.tensors.map((t) => {
+      const e = p.data.get(t.name) ?? (null as never);
+      if (!e) throw new CheckpointError(`loadOptimizer: tensor ${shown(t.name)} is missing`);
+      return [t.name, { data: e.data as Float32Array | Uint16Array, shape: [...t.shape] }];
     }),
   );
-  const s = await createOptimizer(make as OptimizerDef<Hyper>, params, { ...saved, backend: opts.backend ?? 'js' });
-  await loadCheckpoint(s, bytes);
+  const groups = p.groups.slice(1).map((g) => ({ params: g.params, hyper: g.hyper }));
+  let s: Session<Hyper>;
+  try {
+    s = await createOptimizer(def, params, { ...p.options, groups, backend: opts.backend ?? 'js' });
+  } catch (e) {
+    throw e instanceof CheckpointError
+      ? e
+      : new CheckpointError(`loadOptimizer: cannot create the saved optimizer: ${(e as Error).message}`);
+  }
+  await s.load(bytes);
   return s;
+}
+
+/** Master weights as f32 safetensors: loadable by any reader (torch, numpy, TF.js, …). */
+export async function saveFp32(opt: Session<Hyper>): Promise<Uint8Array> {
+  const all = await opt.exportFp32();
+  return encode(
+    new Map(opt.layout.tensors.map((t) => [t.name, { dtype: 'F32' as const, shape: t.shape, data: all[t.name]! }])),
+    { format: 'flashoptim-fp32/1' },
+  );
 }

@@ -3,7 +3,8 @@
 
 import type { Hyper } from '../optim/define.ts';
 import type { Storage, StorageOptions } from '../optim/storage.ts';
-import { oneOf, resolveStorage } from '../optim/storage.ts';
+import { shown } from '../optim/define.ts';
+import { flag, knownKeys, oneOf, resolveStorage, STORAGE_KEYS } from '../optim/storage.ts';
 import type { Backend } from './backends/backend.ts';
 
 export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
@@ -31,11 +32,31 @@ export interface Resolved extends Storage {
   readonly gradientRelease: boolean;
 }
 
+const KEYS = [...STORAGE_KEYS, 'groups', 'schedule', 'onNonFinite', 'checkNumerics', 'gradientRelease', 'backend'];
+const W = 'createOptimizer';
+
 export function resolveOptions(o: OptimizerOptions<Hyper>): Resolved {
+  knownKeys(W, o, KEYS);
+  if (o.schedule !== undefined && typeof o.schedule !== 'function')
+    throw new TypeError(`${W}: schedule must be a function of the step, got ${shown(o.schedule)}`);
+  const b = o.backend;
+  if (
+    b !== undefined &&
+    b !== 'js' &&
+    !(
+      typeof b === 'object' &&
+      b !== null &&
+      typeof (b as Backend).alloc === 'function' &&
+      typeof (b as Backend).run === 'function'
+    )
+  )
+    throw new TypeError(
+      `${W}: backend must be 'js' or a backend object (new JsBackend(), await WebGpuBackend.create(), …), got ${shown(b)}`,
+    );
   return {
     ...resolveStorage(o),
-    onNonFinite: oneOf('createOptimizer', 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
-    checkNumerics: o.checkNumerics ?? false,
-    gradientRelease: o.gradientRelease ?? false,
+    onNonFinite: oneOf(W, 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
+    checkNumerics: flag(W, 'checkNumerics', o.checkNumerics, false),
+    gradientRelease: flag(W, 'gradientRelease', o.gradientRelease, false),
   };
 }

@@ -1,7 +1,16 @@
 // safetensors, the checkpoint format every ML stack reads: an 8-byte little-endian header length,
 // a JSON header ({ name: { dtype, shape, data_offsets }, __metadata__: { string: string } }), then
-// the raw little-endian tensors. A CRC-32 of the data section travels in the metadata so a
-// corrupted file is caught before anything is loaded.
+// the raw little-endian tensors.
+//
+// Integrity covers the whole file: the header starts `{"__metadata__":{"checksum":"XXXXXXXX",`
+// and XXXXXXXX is the CRC-32 of every byte of the file with those eight characters read as '0'.
+// A CRC-32 catches every error within 32 consecutive bits, so any single flipped byte, in the
+// header or the data, and any truncation are refused. Decoding trusts nothing in the file: the
+// header must be one JSON object whose entries have exactly dtype, shape and data_offsets, known
+// dtypes, shapes of safe non-negative integers, and offsets that tile the data section exactly.
+// Names live in a Map (a tensor may be called `__proto__`).
+
+import { CRC_START, crcFinal, crcUpdate } from './crc32.ts';
 
 export type Dtype = 'F32' | 'BF16' | 'F16' | 'I8' | 'U8' | 'I16' | 'U16' | 'I32' | 'U32';
 export type TensorData = Float32Array | Uint16Array | Int16Array | Int8Array | Uint8Array | Int32Array | Uint32Array;
@@ -13,8 +22,18 @@ export interface Entry {
 
 export class CheckpointError extends Error {}
 
-const bytesOf: Record<Dtype, number> = { F32: 4, BF16: 2, F16: 2, I8: 1, U8: 1, I16: 2, U16: 2, I32: 4, U32: 4 };
-const arrayOf: Record<Dtype, new (b: ArrayBuffer, o: number, n: number) => TensorData> = {
+export const bytesOf: Readonly<Record<Dtype, number>> = {
+  F32: 4,
+  BF16: 2,
+  F16: 2,
+  I8: 1,
+  U8: 1,
+  I16: 2,
+  U16: 2,
+  I32: 4,
+  U32: 4,
+};
+const arrayOf: Record<Dtype, new (b: ArrayBuffer) => TensorData> = {
   F32: Float32Array,
   BF16: Uint16Array,
   F16: Uint16Array,
@@ -26,102 +45,140 @@ const arrayOf: Record<Dtype, new (b: ArrayBuffer, o: number, n: number) => Tenso
   U32: Uint32Array,
 };
 
-const table = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-export function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = table[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+const PREFIX = '{"__metadata__":{"checksum":"';
+/** Where the eight checksum characters sit: after the length and the fixed prefix. */
+const AT = 8 + PREFIX.length;
+const ZEROS = new TextEncoder().encode('00000000');
+
+/** CRC-32 of the whole file with the checksum's eight characters read as '0'. */
+function fileChecksum(bytes: Uint8Array): string {
+  const c = crcUpdate(crcUpdate(crcUpdate(CRC_START, bytes.subarray(0, AT)), ZEROS), bytes.subarray(AT + 8));
+  return crcFinal(c).toString(16).padStart(8, '0');
 }
 
 export function encode(
-  tensors: Readonly<Record<string, Entry>>,
+  tensors: ReadonlyMap<string, Entry>,
   metadata: Readonly<Record<string, string>> = {},
 ): Uint8Array {
   let offset = 0;
-  const header: Record<string, unknown> = {};
+  const entries: string[] = [];
   const parts: [number, TensorData][] = [];
-  for (const [name, t] of Object.entries(tensors)) {
-    const n = t.data.length * bytesOf[t.dtype];
+  for (const [name, t] of tensors) {
     if (t.data.BYTES_PER_ELEMENT !== bytesOf[t.dtype])
       throw new CheckpointError(`safetensors: ${name} is ${t.dtype} but holds a ${t.data.constructor.name}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    const n = t.data.length * bytesOf[t.dtype];
+    entries.push(
+      `${JSON.stringify(name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] })}`,
+    );
     parts.push([offset, t.data]);
     offset += n;
   }
-  const data = new Uint8Array(offset);
-  for (const [o, d] of parts) data.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), o);
-  header['__metadata__'] = { ...metadata, crc32: crc32(data).toString(16) };
-  let json = new TextEncoder().encode(JSON.stringify(header));
+  const meta = Object.entries(metadata)
+    .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join('');
+  const text = `${PREFIX}00000000"${meta}}${entries.map((e) => `,${e}`).join('')}}`;
+  let json = new TextEncoder().encode(text);
   const pad = (8 - (json.length % 8)) % 8; // keep the data 8-byte aligned, as the reference writer does
-  if (pad) json = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(pad));
-  const out = new Uint8Array(8 + json.length + data.length);
+  if (pad) json = new TextEncoder().encode(text + ' '.repeat(pad));
+  const out = new Uint8Array(8 + json.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
-  out.set(data, 8 + json.length);
+  for (const [o, d] of parts) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), 8 + json.length + o);
+  out.set(new TextEncoder().encode(fileChecksum(out)), AT);
   return out;
 }
 
 export interface Decoded {
-  readonly tensors: Record<string, Entry>;
-  readonly metadata: Record<string, string>;
+  readonly tensors: ReadonlyMap<string, Entry>;
+  readonly metadata: ReadonlyMap<string, string>;
 }
 
-/** Parse and verify (sizes, offsets, checksum) without trusting anything in the file. */
+const isIndex = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** Parse and verify a whole file (checksum, header schema, offsets) without trusting anything in it. */
 export function decode(bytes: Uint8Array): Decoded {
-  if (!(bytes instanceof Uint8Array)) throw new CheckpointError('safetensors: expected a Uint8Array');
-  if (bytes.length < 8)
-    throw new CheckpointError(`safetensors: ${bytes.length} bytes is too short for a header (truncated file?)`);
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (n > bytes.length - 8)
+  if (!(bytes instanceof Uint8Array))
+    throw new CheckpointError(`safetensors: expected a Uint8Array, got ${typeof bytes}`);
+  if (bytes.length < AT + 10)
+    throw new CheckpointError(`safetensors: ${bytes.length} bytes is too short for a checkpoint (truncated file?)`);
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(bytes.length - 8))
     throw new CheckpointError(
-      `safetensors: header says ${n} bytes but only ${bytes.length - 8} follow (truncated file?)`,
+      `safetensors: the header says ${n} bytes but only ${bytes.length - 8} follow (truncated file?)`,
     );
-  type Head = { dtype: Dtype; shape: number[]; data_offsets: [number, number] };
-  let header: Record<string, unknown>;
+  const head = bytes.subarray(8, 8 + Number(n));
+  if (new TextDecoder().decode(head.subarray(0, PREFIX.length)) !== PREFIX)
+    throw new CheckpointError(
+      'safetensors: the header does not start with a flashoptim checksum (not a flashoptim/2 checkpoint, or a corrupted one)',
+    );
+  const stored = new TextDecoder().decode(bytes.subarray(AT, AT + 8));
+  const computed = fileChecksum(bytes);
+  if (stored !== computed)
+    throw new CheckpointError(
+      `safetensors: checksum mismatch (stored ${stored}, computed ${computed}): the file is corrupted or truncated`,
+    );
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head));
   } catch (e) {
     throw new CheckpointError(`safetensors: the header is not valid JSON (${(e as Error).message})`);
   }
-  const data = bytes.subarray(8 + n);
-  const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
-  if (metadata['crc32'] !== undefined && metadata['crc32'] !== crc32(data).toString(16))
-    throw new CheckpointError(
-      `safetensors: checksum mismatch (stored ${metadata['crc32']}, computed ${crc32(data).toString(16)}): the file is corrupted`,
-    );
-  const tensors: Record<string, Entry> = {};
+  if (!header || typeof header !== 'object' || Array.isArray(header))
+    throw new CheckpointError('safetensors: the header is not a JSON object');
+  const data = bytes.subarray(8 + Number(n));
+  const metadata = new Map<string, string>();
+  const tensors = new Map<string, Entry>();
+  const spans: [number, number, string][] = [];
   for (const [name, raw] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const h = raw as Head;
-    if (!h || !Array.isArray(h.shape) || !Array.isArray(h.data_offsets))
-      throw new CheckpointError(`safetensors: ${name} has a malformed header entry`);
-    const width = bytesOf[h.dtype];
-    if (!width) throw new CheckpointError(`safetensors: ${name} has unsupported dtype ${String(h.dtype)}`);
-    const [b, e] = h.data_offsets;
-    const count = h.shape.reduce((a, x) => a * x, 1);
-    if (!(0 <= b && b <= e && e <= data.length) || e - b !== count * width)
+    if (name === '__metadata__') {
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+        throw new CheckpointError('safetensors: __metadata__ is not an object');
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v !== 'string') throw new CheckpointError(`safetensors: metadata ${k} is not a string`);
+        metadata.set(k, v);
+      }
+      continue;
+    }
+    const h = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (
+      !h ||
+      typeof h !== 'object' ||
+      Object.keys(h).length !== 3 ||
+      !own(h, 'dtype') ||
+      !own(h, 'shape') ||
+      !own(h, 'data_offsets')
+    )
+      throw new CheckpointError(`safetensors: ${name} must have exactly dtype, shape and data_offsets`);
+    const dtype = h.dtype as Dtype;
+    if (typeof dtype !== 'string' || !own(bytesOf, dtype))
+      throw new CheckpointError(`safetensors: ${name} has unsupported dtype ${String(h.dtype)}`);
+    if (!Array.isArray(h.shape) || !h.shape.every(isIndex))
+      throw new CheckpointError(`safetensors: ${name} has a malformed shape`);
+    const offsets = h.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex))
+      throw new CheckpointError(`safetensors: ${name} has malformed data_offsets`);
+    const [b, e] = offsets as [number, number];
+    const count = (h.shape as number[]).reduce((a, x) => a * x, 1);
+    if (!(b <= e && e <= data.length) || e - b !== count * bytesOf[dtype])
       throw new CheckpointError(
-        `safetensors: ${name} has offsets [${b}, ${e}] that do not fit ${count} ${h.dtype} values in ${data.length} bytes`,
+        `safetensors: ${name} has offsets [${b}, ${e}] that do not hold ${count} ${dtype} values in ${data.length} bytes`,
       );
-    const copy = data.slice(b, e); // aligned, owned copy
-    tensors[name] = { dtype: h.dtype, shape: h.shape, data: new arrayOf[h.dtype](copy.buffer, 0, count) };
+    spans.push([b, e, name]);
+    // An owned copy (a Node Buffer's slice would be a view into its pool).
+    const copy = new Uint8Array(e - b);
+    copy.set(data.subarray(b, e));
+    tensors.set(name, { dtype, shape: h.shape as number[], data: new arrayOf[dtype](copy.buffer) });
   }
+  // The tensors must tile the data section: no overlap, no gap, nothing after the last one.
+  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let end = 0;
+  for (const [b, e, name] of spans) {
+    if (b !== end)
+      throw new CheckpointError(`safetensors: ${name} starts at ${b}, expected ${end} (overlapping or gapped offsets)`);
+    end = e;
+  }
+  if (end !== data.length)
+    throw new CheckpointError(`safetensors: the tensors end at byte ${end} of a ${data.length}-byte data section`);
   return { tensors, metadata };
-}
-
-/** Write atomically: a temporary file beside the target, then rename (Node only). */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
 }

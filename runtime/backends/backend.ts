@@ -51,7 +51,22 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   /** Kernel launches so far: one optimizer step must be exactly one. */
   readonly launches: number;
   free(buf: B): void;
+  /** Bytes `buf` holds on the device (default: its length × the storage's width). */
+  bytes?(buf: B): number;
   dispose(): void;
 }
+
+/**
+ * A backend whose work finishes within each call (the JS backend, both engines): the same
+ * operations without promises, so a session can step synchronously (runtime/io.ts).
+ */
+export interface SyncBackend<B extends DeviceBuffer = DeviceBuffer, P extends Program = Program> extends Backend<B, P> {
+  writeSync(buf: B, data: FieldArray, offset?: number): void;
+  readSync(buf: B, offset?: number, length?: number): FieldArray;
+  compileSync(kernel: Kernel): P;
+  runSync(program: P, launch: Launch<B>): number[];
+}
+
+export const isSync = (b: Backend): b is SyncBackend => typeof (b as Partial<SyncBackend>).runSync === 'function';
 
 export class BackendError extends Error {}
