@@ -174,7 +174,13 @@ export class Session<H extends Hyper> {
 
   /** Change hyperparameters (all groups, or one: 0 is the default group, i + 1 is groups[i]), in call order. Never recompiles. */
   setHyper(h: Partial<H>, group?: number): Promise<void> {
-    this.s.hypers.plan(h, group); // throws now on a bad value, before anything is queued
+    if (this.closed) throw new Error('setHyper: this optimizer was disposed');
+    const next = this.s.hypers.plan(h, group); // throws now on a bad value, before anything is queued
+    if (this.pending === 0) {
+      // Nothing queued: in force at once (a synchronous stepSync right after sees it).
+      this.s.hypers.set(next);
+      return Promise.resolve();
+    }
     return this.serial('setHyper', async () => this.s.hypers.set(this.s.hypers.plan(h, group)));
   }
 

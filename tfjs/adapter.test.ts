@@ -6,6 +6,7 @@ import { adamw, defineOptimizer, ema, lion, momentum, sgd } from '../optim/index
 import { mul, sign, sub } from '../dsl/ops.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import { FlashTfOptimizer, toF32 } from './adapter.ts';
+import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -134,5 +135,84 @@ describe('FlashTfOptimizer', () => {
       /must be a Uint16Array \(bf16\) or Float32Array, got Int8Array/,
     );
     tf.dispose([a, b]);
+  });
+
+  function mlp(seed: number) {
+    return tfl.sequential({
+      layers: [
+        tfl.layers.dense({
+          units: 16,
+          inputShape: [20],
+          activation: 'relu',
+          kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+        }),
+        tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+      ],
+    });
+  }
+
+  it('model.fit trains correctly without fitCallback (the JS backend steps inside applyGradients): weights bit-identical to fit with it', async () => {
+    const { X, y } = problem(11);
+    const run = async (callback: boolean) => {
+      const model = mlp(3);
+      const optimizer = new FlashTfOptimizer(adamw({ lr: 0.01 }));
+      model.compile({ optimizer, loss: 'meanSquaredError' });
+      const h = await model.fit(X, y, {
+        epochs: 20,
+        batchSize: 16,
+        shuffle: false,
+        verbose: 0,
+        callbacks: callback ? [optimizer.fitCallback()] : [],
+      });
+      const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+      model.dispose();
+      return { losses: h.history.loss as number[], weights };
+    };
+    const plain = await run(false),
+      waited = await run(true);
+    expect(plain.losses.at(-1)!).toBeLessThan(plain.losses[0]! * 0.2); // it trains (it did not: loss flat)
+    expect(plain.weights).toEqual(waited.weights);
+    expect(plain.losses).toEqual(waited.losses);
+  });
+
+  it('setHyper with a bad value throws at once and the optimizer keeps training', async () => {
+    const v = tf.variable(tf.ones([8]), true, name('h'));
+    const opt = new FlashTfOptimizer(adamw({ lr: 0.1 }));
+    expect(() => opt.setHyper({ lr: -1 })).toThrow(/lr must be >= 0, got -1/);
+    opt.applyGradients({ [v.name]: tf.ones([8]) });
+    expect(() => opt.setHyper({ lr: -1 })).toThrow(/lr must be >= 0/);
+    opt.applyGradients({ [v.name]: tf.ones([8]) });
+    expect(Array.from(v.dataSync()).every((x) => x < 1)).toBe(true);
+    v.dispose();
+  });
+
+  it('a variable that is not float32 is refused when first seen, naming it', () => {
+    const i = tf.variable(tf.tensor1d([1, 2, 3], 'int32'), true, name('i'));
+    const opt = new FlashTfOptimizer(adamw());
+    expect(() => opt.applyGradients({ [i.name]: tf.ones([3]) })).toThrow(
+      new RegExp(`variable ${i.name} has dtype int32`),
+    );
+    expect(opt.inner).toBeNull();
+    i.dispose();
+  });
+
+  it('on an asynchronous backend: a failed step is thrown from the next call once, then training goes on; overlapping steps are refused', async () => {
+    const backend = new JsThreadsBackend({ threads: 2 });
+    const v = tf.variable(tf.ones([64]), true, name('t'));
+    const opt = new FlashTfOptimizer(adamw({ lr: 0.1 }), { backend, onNonFinite: 'error' });
+    await opt.applyGradientsAsync({ [v.name]: tf.ones([64]) });
+    const after1 = Array.from(v.dataSync());
+    const bad = tf.fill([64], NaN);
+    opt.applyGradients({ [v.name]: bad }); // queued; fails in the background
+    await opt.queue;
+    expect(() => opt.applyGradients({ [v.name]: tf.ones([64]) })).toThrow(/non-finite/);
+    expect(Array.from(v.dataSync())).toEqual(after1); // the failed step changed nothing
+    opt.applyGradients({ [v.name]: tf.ones([64]) }); // recovered
+    expect(() => opt.applyGradients({ [v.name]: tf.ones([64]) })).toThrow(/previous step is still running/);
+    await opt.settled();
+    expect(Array.from(v.dataSync()).every((x, i) => x < after1[i]!)).toBe(true);
+    expect(opt.inner!.stepCount).toBe(2);
+    v.dispose();
+    backend.dispose();
   });
 });

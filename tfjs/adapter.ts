@@ -1,14 +1,16 @@
-// Any flashoptim optimizer as a TF.js optimizer: `model.compile({ optimizer })`,
+// Any flashoptim optimizer as a TF.js optimizer: `model.compile({ optimizer })`, `model.fit`,
 // `optimizer.minimize(f)` and `applyGradients(grads)` work as with tf.train.adam.
 //
 // Our arena holds the master weights (bf16 + correction, quantized states); after each step the
 // tf variables receive the bf16-rounded parameters, which is what the next forward pass sees.
 //
-// TF.js's applyGradients is synchronous and our step is asynchronous (a backend may be a GPU or a
-// worker pool). So applyGradients snapshots the gradients, queues the step and returns; steps run
-// in order, and `settled()` resolves once every queued step has landed in the tf variables. Await
-// it before the next forward pass: `applyGradientsAsync`, `minimizeAsync` and `fitCallback()` (for
-// model.fit) do that for you. A failed step rejects `settled()` with its error.
+// TF.js calls applyGradients synchronously and runs the next forward pass right after. On the JS
+// backend (the default) the whole step happens inside that call (runtime/io.ts), so model.fit is
+// correct as it stands. On an asynchronous backend (threads, gpu.js) the step is queued: await
+// `settled()` before the next forward pass (`applyGradientsAsync`, `minimizeAsync`, or
+// `fitCallback()` in model.fit's callbacks); a second applyGradients while a step is still running
+// throws instead of letting the next batch read stale weights. A failed step is thrown from the
+// next call, once; the optimizer is unchanged by it and carries on.
 
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.ts';
@@ -21,7 +23,8 @@ export interface NamedTensor {
 }
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
-import { createOptimizer } from '../runtime/optimizer.ts';
+import { isSync } from '../runtime/backends/backend.ts';
+import { createOptimizer, createOptimizerSync } from '../runtime/optimizer.ts';
 import type { Memory, Session } from '../runtime/session.ts';
 
 const BRAND = Symbol('flashoptim.tfjs');
@@ -51,14 +54,21 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
 
   private flash: Session<H> | null = null;
   private readonly vars = new Map<string, Variable>();
-  private queue: Promise<void> = Promise.resolve();
+  /** The queued step on an asynchronous backend (resolved when idle). */
+  /** The queued step on an asynchronous backend (resolved when idle); tests await it. */
+  queue: Promise<void> = Promise.resolve();
+  private running = 0;
+  private failure: unknown = null;
   private hyper: Partial<H> = {};
+  private readonly sync: boolean;
 
   constructor(
     readonly def: OptimizerDef<H>,
     readonly options: OptimizerOptions<H> = {},
   ) {
     super();
+    const b = options.backend;
+    this.sync = b === undefined || b === 'js' || isSync(b);
   }
 
   /** The flashoptim optimizer underneath (null before the first step creates it). */
@@ -66,25 +76,42 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
     return this.flash;
   }
 
-  /** Change hyperparameters (e.g. `{ lr }`) from the next queued step on; never recompiles. */
+  /** Throw a failed asynchronous step's error, once. */
+  private rethrow(): void {
+    if (this.failure === null) return;
+    const e = this.failure;
+    this.failure = null;
+    throw e;
+  }
+
+  /** Change hyperparameters (e.g. `{ lr }`) from the next step on; a bad value throws here. Never recompiles. */
   setHyper(h: Partial<H>): void {
-    this.queue = this.queue.then(() => {
-      this.hyper = { ...this.hyper, ...h };
-      this.flash?.setHyper(h);
-    });
+    if (this.flash) void this.flash.setHyper(h);
+    else this.def.with({ ...this.hyper, ...h }); // validates
+    this.hyper = { ...this.hyper, ...h };
   }
 
   applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
+    this.rethrow();
+    if (!this.sync && this.running > 0)
+      throw new Error(
+        'FlashTfOptimizer: the previous step is still running on an asynchronous backend; in model.fit add optimizer.fitCallback() to the callbacks, or use applyGradientsAsync / minimizeAsync',
+      );
     const list: [string, tf.Tensor][] = Array.isArray(variableGradients)
       ? variableGradients.map((v) => [v.name, v.tensor])
       : Object.entries(variableGradients);
     // Snapshot now: TF.js disposes gradient tensors once this call returns.
     const grads: Record<string, Float32Array> = {};
+    const fresh: [string, Variable][] = [];
     for (const [name, g] of list) {
       if (g == null) continue;
       const v = tf.engine().registeredVariables[name];
       if (!v) throw new Error(`tfjs adapter: gradient for ${name}, which is not a registered variable`);
       if (!v.trainable) continue;
+      if (v.dtype !== 'float32')
+        throw new TypeError(
+          `tfjs adapter: variable ${name} has dtype ${v.dtype}; flashoptim trains float32 variables only`,
+        );
       if (g.dtype !== 'float32')
         throw new TypeError(`tfjs adapter: gradient of ${name} has dtype ${g.dtype}, expected float32`);
       grads[name] = Float32Array.from(g.dataSync() as Float32Array);
@@ -93,16 +120,30 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
           throw new Error(
             `tfjs adapter: variable ${name} appeared after the first step; create a new optimizer for a new set of variables`,
           );
-        this.vars.set(name, v);
+        fresh.push([name, v]);
       }
     }
-    this.queue = this.queue.then(() => this.step(grads));
+    for (const [name, v] of fresh) this.vars.set(name, v);
+    if (this.sync) this.stepNow(grads);
+    else {
+      this.running++;
+      this.queue = this.stepLater(grads).then(
+        () => {
+          this.running--;
+        },
+        (e) => {
+          this.running--;
+          this.failure = e;
+        },
+      );
+    }
     this.incrementIterations();
   }
 
-  /** Resolves when every queued step has been applied to the tf variables. */
-  settled(): Promise<void> {
-    return this.queue;
+  /** Resolves when every queued step has been applied to the tf variables; rejects once with a failed step's error. */
+  async settled(): Promise<void> {
+    await this.queue;
+    this.rethrow();
   }
 
   async applyGradientsAsync(variableGradients: NamedTensorMap | NamedTensor[]): Promise<void> {
@@ -119,7 +160,7 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
     return value;
   }
 
-  /** A model.fit callback that waits for each batch's step before the next batch runs. */
+  /** A model.fit callback that waits for each batch's step (needed only on asynchronous backends). */
   fitCallback(): { onBatchEnd: () => Promise<void> } {
     return { onBatchEnd: () => this.settled() };
   }
@@ -129,27 +170,45 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
     return this.flash ? this.flash.memory() : null;
   }
 
-  private async step(grads: Record<string, Float32Array>): Promise<void> {
-    if (!this.flash) {
-      const params: Record<string, { data: Float32Array; shape: number[] }> = {};
-      for (const [name, v] of this.vars)
-        params[name] = { data: Float32Array.from(v.dataSync() as Float32Array), shape: v.shape.slice() };
-      this.flash = await createOptimizer(this.def, params, this.options);
-      if (Object.keys(this.hyper).length) this.flash.setHyper(this.hyper);
-    }
-    await this.flash.step(grads);
-    const now = await this.flash.readParams();
-    for (const name of Object.keys(grads)) {
+  private params(): Record<string, { data: Float32Array; shape: number[] }> {
+    const params: Record<string, { data: Float32Array; shape: number[] }> = {};
+    for (const [name, v] of this.vars)
+      params[name] = { data: Float32Array.from(v.dataSync() as Float32Array), shape: v.shape.slice() };
+    return params;
+  }
+
+  private assign(now: Record<string, Uint16Array | Float32Array>, names: readonly string[]): void {
+    for (const name of names) {
       const v = this.vars.get(name)!;
       tf.tidy(() => v.assign(tf.tensor(toF32(now[name]!), v.shape, 'float32')));
     }
   }
 
-  override dispose(): void {
-    // The session's buffers are the backend's; a JS backend's are garbage once unreferenced.
-    this.flash = null;
+  /** The JS backend: create (first time), step and write the variables back within this call. */
+  private stepNow(grads: Record<string, Float32Array>): void {
+    if (!this.flash) {
+      const s = createOptimizerSync(this.def, this.params(), this.options);
+      if (Object.keys(this.hyper).length) void s.setHyper(this.hyper);
+      this.flash = s;
+    }
+    this.flash.stepSync(grads);
+    this.assign(this.flash.readParamsSync(), Object.keys(grads));
   }
 
+  private async stepLater(grads: Record<string, Float32Array>): Promise<void> {
+    if (!this.flash) {
+      const s = await createOptimizer(this.def, this.params(), this.options);
+      if (Object.keys(this.hyper).length) await s.setHyper(this.hyper);
+      this.flash = s;
+    }
+    await this.flash.step(grads);
+    this.assign(await this.flash.readParams(), Object.keys(grads));
+  }
+
+  override dispose(): void {
+    void this.flash?.dispose();
+    this.flash = null;
+  }
   override async getWeights(): Promise<NamedTensor[]> {
     return [await this.saveIterations()];
   }
