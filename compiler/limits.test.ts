@@ -6,6 +6,11 @@ import { compile } from './render/js/compile.ts';
 import { kernel } from './ir/kernel.ts';
 import type { Rule } from './ir/rewrite.ts';
 import { MAX_NESTING, rewrite, RewriteLimitError } from './ir/rewrite.ts';
+import { interpret } from './ir/interpret.ts';
+import { KernelError, MAX_KERNEL_NODES } from './ir/kernel.ts';
+import { JsBackend } from '../runtime/backends/js/js.ts';
+import { createOptimizer } from '../runtime/optimizer.ts';
+import { defineOptimizer } from '../optim/define.ts';
 
 describe('rewrite step limit', () => {
   const x = d.field('a', 'f32'),
@@ -105,5 +110,71 @@ describe('names are data, never code', () => {
     });
     expect(g.injected).toBeUndefined();
     expect([...y]).toEqual([3, 6]);
+  });
+});
+
+describe('deep and large expressions', () => {
+  // A chain e ← e·0.5 + x, `steps` times: 2 nodes a step, each depending on the last.
+  const chain = (steps: number) => {
+    const x = d.field('x', 'f32');
+    let e = x;
+    for (let i = 0; i < steps; i++) e = d.add(d.mul(e, 0.5), x);
+    return kernel({ name: 'chain', outputs: [{ field: 'y', storage: 'f32', axis: 'element', value: e }] });
+  };
+
+  it('a 9,000-step chain (18,000 nodes) compiles on both JS engines and matches the oracle (2,000 terms overflowed the stack)', async () => {
+    const k = chain(9000);
+    const x = Float32Array.from({ length: 40 }, (_, i) => i / 7 - 2);
+    const want = new Float32Array(40);
+    interpret(k, { fields: { x, y: want }, uniforms: [{}], length: 40 });
+    for (const engine of ['js', 'wasm'] as const) {
+      const b = new JsBackend({ engine });
+      const y = b.alloc('f32', 40),
+        xb = b.alloc('f32', 40);
+      await b.write(xb, x);
+      await b.run(await b.compile(k), {
+        bindings: { x: xb, y },
+        uniforms: new Float32Array(1),
+        rowOf: null,
+        groups: [0, 2],
+        length: 40,
+      });
+      expect([...(await b.read(y))], engine).toEqual([...want]);
+    }
+  });
+
+  it('a 2,000-term update through createOptimizer steps', async () => {
+    const sum = defineOptimizer({
+      name: 'sum2000',
+      hyper: { lr: 0.1 },
+      state: {},
+      update: ({ p, g }, u) => {
+        let e = g!;
+        for (let i = 1; i < 2000; i++) e = d.add(e, d.mul(g!, 1 / (i + 1)));
+        return { p: d.sub(p!, d.mul(u('lr'), e)) };
+      },
+    });
+    const opt = await createOptimizer(sum(), { w: new Float32Array(64).fill(1) });
+    await opt.step({ w: new Float32Array(64).fill(0.001) });
+    expect((await opt.exportFp32()).w![0]).toBeLessThan(1);
+  });
+
+  it(`an expression of 10^5 nodes fails with a named limit (MAX_KERNEL_NODES = ${MAX_KERNEL_NODES}), not a stack overflow`, async () => {
+    expect(() => chain(50_000)).toThrow(
+      new RegExp(
+        `kernel chain: 10000\\d expression nodes, more than the ${MAX_KERNEL_NODES} a kernel may have \\(MAX_KERNEL_NODES\\)`,
+      ),
+    );
+    const big = defineOptimizer({
+      name: 'big',
+      hyper: { lr: 0.1 },
+      state: {},
+      update: ({ p, g }, u) => {
+        let e = g!;
+        for (let i = 0; i < 50_000; i++) e = d.add(d.mul(e, 0.5), g!);
+        return { p: d.sub(p!, d.mul(u('lr'), e)) };
+      },
+    });
+    await expect(createOptimizer(big(), { w: new Float32Array(8) })).rejects.toThrow(KernelError);
   });
 });

@@ -237,8 +237,12 @@ export function withChildren(e: Expr, c: Expr[]): Expr {
   }
 }
 
-/** Nodes reachable from `roots`, children before parents, each once. */
-export function topo(roots: readonly Expr[]): Expr[] {
+/**
+ * Nodes reachable from `roots`, children before parents, each once, in the order a recursive
+ * left-to-right post-order walk visits them (but without recursion: any depth works). `descend(e)`
+ * false stops at `e`: it is listed, its children are not (unless reached another way).
+ */
+export function topo(roots: readonly Expr[], descend: (e: Expr) => boolean = () => true): Expr[] {
   const seen = new Set<Expr>();
   const out: Expr[] = [];
   const stack: [Expr, boolean][] = roots.map((r) => [r, false] as [Expr, boolean]).reverse();
@@ -251,6 +255,7 @@ export function topo(roots: readonly Expr[]): Expr[] {
     if (seen.has(e)) continue;
     seen.add(e);
     stack.push([e, true]);
+    if (!descend(e)) continue;
     const c = children(e);
     for (let i = c.length - 1; i >= 0; i--) if (!seen.has(c[i]!)) stack.push([c[i]!, false]);
   }

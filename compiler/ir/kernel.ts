@@ -42,34 +42,26 @@ export interface Kernel {
 
 export class KernelError extends Error {}
 
+/** The most expression nodes one kernel may have (about a 10,000-deep chain of two-op steps). */
+export const MAX_KERNEL_NODES = 20_000;
+
 /** Does the value of `e` vary per element (reads an element field outside a groupMax)? */
 export function elementwise(e: Expr, memo = new Map<Expr, boolean>()): boolean {
   const hit = memo.get(e);
   if (hit !== undefined) return hit;
-  let v: boolean;
-  switch (e.op) {
-    case 'load':
-      v = e.axis === 'element';
-      break;
-    case 'const':
-    case 'uniform':
-    case 'groupMax':
-      v = false;
-      break;
-    case 'unary':
-    case 'cast':
-    case 'bitcast':
-      v = elementwise(e.x, memo);
-      break;
-    case 'binary':
-      v = elementwise(e.a, memo) || elementwise(e.b, memo);
-      break;
-    case 'select':
-      v = elementwise(e.cond, memo) || elementwise(e.a, memo) || elementwise(e.b, memo);
-      break;
+  // Children first, without recursion (expressions may be arbitrarily deep).
+  for (const n of topo([e], (x) => x.op !== 'groupMax' && !memo.has(x))) {
+    if (memo.has(n)) continue;
+    memo.set(
+      n,
+      n.op === 'load'
+        ? n.axis === 'element'
+        : n.op === 'groupMax' || n.op === 'const' || n.op === 'uniform'
+          ? false
+          : children(n).some((c) => memo.get(c)!),
+    );
   }
-  memo.set(e, v);
-  return v;
+  return memo.get(e)!;
 }
 
 /** Build a kernel, checking what a renderer would otherwise trip over later. */
@@ -101,6 +93,13 @@ export function kernel(spec: {
     if (c.value.type !== 'bool' && c.value.type !== 'u32' && c.value.type !== 'i32')
       throw new KernelError(`kernel ${name}: counter ${c.name} must count a bool or an integer, got ${c.value.type}`);
   }
+  // Every renderer is iterative, but the code it writes is one function per kernel: a JavaScript
+  // function or WebAssembly body with ~10^5 locals overflows the engine's own stack when it runs.
+  const size = topo(roots({ outputs: spec.outputs, counters: spec.counters ?? [] } as Kernel)).length;
+  if (size > MAX_KERNEL_NODES)
+    throw new KernelError(
+      `kernel ${name}: ${size} expression nodes, more than the ${MAX_KERNEL_NODES} a kernel may have (MAX_KERNEL_NODES); split the computation`,
+    );
   const k: Kernel = {
     name,
     groupSize,

@@ -124,29 +124,34 @@ export function hoist(roots: readonly Expr[]): { roots: Expr[]; derived: Derived
         (e.op !== 'load' && e.op !== 'groupMax' && kids.length > 0 && kids.every((k) => invariant.get(k))),
     );
   }
-  const hasUniform = (e: Expr): boolean => ir.topo([e]).some((n) => n.op === 'uniform');
+  const order = ir.topo(roots);
+  const hasUniform = new Map<Expr, boolean>();
+  for (const e of order) hasUniform.set(e, e.op === 'uniform' || ir.children(e).some((k) => hasUniform.get(k)));
+  // Only f32 subexpressions: a derived uniform is an f32 (a hoisted bool or integer would change
+  // the node's type, and an integer ≥ 2^24 would be rounded by the f32 uniform table).
+  const hoisted = (e: Expr) =>
+    invariant.get(e)! && e.type === 'f32' && e.op !== 'uniform' && e.op !== 'const' && hasUniform.get(e)!;
+  // The maximal hoisted subexpressions: a walk from the roots that stops at each one, numbering
+  // them in the order a recursive walk would meet them.
   const derived: Derived[] = [];
   const byNode = new Map<Expr, Uniform>();
-  const memo = new Map<Expr, Expr>();
-  const go = (e: Expr): Expr => {
-    const hit = memo.get(e);
-    if (hit) return hit;
-    let out: Expr;
-    // Only f32 subexpressions: a derived uniform is an f32 (a hoisted bool or integer would change
-    // the node's type, and an integer ≥ 2^24 would be rounded by the f32 uniform table).
-    if (invariant.get(e) && e.type === 'f32' && e.op !== 'uniform' && e.op !== 'const' && hasUniform(e)) {
-      let u = byNode.get(e);
-      if (!u) {
-        u = ir.uniform(`$${derived.length}`);
-        byNode.set(e, u);
-        derived.push({ name: u.name, value: e });
-      }
-      out = u;
-    } else out = ir.withChildren(e, ir.children(e).map(go));
-    memo.set(e, out);
-    return out;
-  };
-  return { roots: roots.map(go), derived };
+  for (const e of ir.topo(roots, (x) => !hoisted(x)))
+    if (hoisted(e) && !byNode.has(e)) {
+      const u = ir.uniform(`$${byNode.size}`);
+      byNode.set(e, u);
+      derived.push({ name: u.name, value: e });
+    }
+  const out = new Map<Expr, Expr>();
+  for (const e of ir.topo(roots, (x) => !hoisted(x)))
+    out.set(
+      e,
+      byNode.get(e) ??
+        ir.withChildren(
+          e,
+          ir.children(e).map((k) => out.get(k)!),
+        ),
+    );
+  return { roots: roots.map((r) => out.get(r)!), derived };
 }
 
 /** Evaluate derived uniforms from the user's uniforms, in order (later ones never use earlier). */

@@ -7,7 +7,7 @@
 // `>>> 0`, bool as 0 or 1.
 
 import type { BinaryOp, Expr, NumType, Type, UnaryOp } from './ir.ts';
-import { toType } from './ir.ts';
+import { toType, topo } from './ir.ts';
 
 const bits = new Uint32Array(1);
 const float = new Float32Array(bits.buffer);
@@ -143,9 +143,11 @@ export interface Env {
 
 /** Evaluate a DAG with the oracle, memoising shared nodes. */
 export function evaluate(root: Expr, env: Env, memo: Map<Expr, number> = new Map()): number {
-  const go = (e: Expr): number => {
-    const hit = memo.get(e);
-    if (hit !== undefined) return hit;
+  // Children first, without recursion (expressions may be arbitrarily deep); a groupMax's argument
+  // is the environment's business.
+  for (const e of topo([root], (x) => x.op !== 'groupMax' && !memo.has(x))) {
+    if (memo.has(e)) continue;
+    const at = (c: Expr) => memo.get(c)!;
     let v: number;
     switch (e.op) {
       case 'load':
@@ -161,22 +163,19 @@ export function evaluate(root: Expr, env: Env, memo: Map<Expr, number> = new Map
       case 'unary':
       case 'cast':
       case 'bitcast':
-        v = apply(e, [go(e.x)]);
+        v = apply(e, [at(e.x)]);
         break;
       case 'binary':
-        v = apply(e, [go(e.a), go(e.b)]);
+        v = apply(e, [at(e.a), at(e.b)]);
         break;
-      case 'select': {
-        const c = go(e.cond);
-        v = c ? go(e.a) : go(e.b);
+      case 'select':
+        v = at(e.cond) ? at(e.a) : at(e.b);
         break;
-      }
       case 'const':
         v = e.value;
         break;
     }
     memo.set(e, v);
-    return v;
-  };
-  return go(root);
+  }
+  return memo.get(root)!;
 }

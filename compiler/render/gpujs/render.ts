@@ -153,6 +153,17 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       memo.set(x, v);
       return v;
     };
+    // `value` recurses through what it has not computed yet; calling it on those nodes children
+    // first, in the recursion's own order, keeps every call shallow at any depth.
+    const valueDeep = (r: Expr): Value => {
+      const fresh = (x: Expr) =>
+        x.op !== 'groupMax' &&
+        !memoLoop.has(x) &&
+        !memoPre.has(x) &&
+        !(reuse && sharedIndex.has(x) && !(target.kind === 'shared' && x === root));
+      for (const n of ir.topo([r], fresh)) value(n);
+      return value(r);
+    };
     const idx = (axis: 'element' | 'group') => (axis === 'group' ? 'g' : 'i');
     const readShared = (e: Emit, si: number): Value => e.let(`${arg(sharedName(si))}[i]`);
     const node = (e: Emit, x: Expr): Value => {
@@ -207,7 +218,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     if (reduce) {
       const x = own ? (own as ir.GroupMax).x : root;
       const acc = pre.mut(reduce === 'max' ? pre.lit(NaN) : '0');
-      const v = value(x);
+      const v = valueDeep(x);
       const fin = finish(loop, v);
       loop.line(
         reduce === 'max'
@@ -225,9 +236,9 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       );
       result = acc;
     } else {
-      const v = value(root);
+      const v = valueDeep(root);
       result = finish(over === 'element' ? loop : pre, v);
-      body.push(...pre.lines, ...loop.lines);
+      for (const l of [pre.lines, loop.lines].flat()) body.push(l);
     }
     body.push(`return ${result};`);
     passes.push({ name, over, target, arrays: [...arrays, 'aux'], source: body.join('\n') });

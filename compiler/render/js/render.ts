@@ -6,7 +6,7 @@
 // + − × ÷ √: 53 ≥ 2·24 + 2), bitcasts go through typed-array views.
 
 import type { BinaryOp, Expr, Type, UnaryOp } from '../../ir/ir.ts';
-import { children } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
 import { shape } from '../shape.ts';
 
@@ -166,10 +166,19 @@ export function renderJs(p: Prepared): string {
     return `t${e.id}`;
   };
 
+  // `ref` recurses through what it has not yet computed; calling it on those nodes children first
+  // (in the order the recursion would) keeps every call shallow, so any depth renders.
+  const refDeep = (e: Expr, s: number): string => {
+    const fresh = (x: Expr) =>
+      x.op !== 'groupMax' && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
+    for (const n of topo([e], fresh)) ref(n, s);
+    return ref(e, s);
+  };
+
   levels.forEach((level, s) => {
     sections.push({ pre: [], body: [] });
     for (const m of level) {
-      const v = ref((m as Expr & { x: Expr }).x, s);
+      const v = refDeep((m as Expr & { x: Expr }).x, s);
       sections[s]!.body.push(`if (m${m.id} !== m${m.id} || ${v} > m${m.id}) m${m.id} = ${v};`);
     }
   });
@@ -177,19 +186,19 @@ export function renderJs(p: Prepared): string {
   sections.push({ pre: [], body: [] });
   const stores: string[] = [];
   for (const o of k.outputs)
-    if (o.axis === 'element') stores.push(`f${fieldIx.get(o.field)}[i] = ${ref(o.value, last)};`);
+    if (o.axis === 'element') stores.push(`f${fieldIx.get(o.field)}[i] = ${refDeep(o.value, last)};`);
   k.counters.forEach((c, ci) => {
-    const v = ref(c.value, last);
+    const v = refDeep(c.value, last);
     // Counters wrap modulo 2^32 as their type (compiler/ir/kernel.ts Counter).
     stores.push(
       `c${ci} = (c${ci} + ${c.value.type === 'bool' ? `(${v} ? 1 : 0)` : v}) ${c.value.type === 'i32' ? '| 0' : '>>> 0'};`,
     );
   });
-  sections[last]!.body.push(...stores);
+  for (const l of stores) sections[last]!.body.push(l);
   const post: { pre: string[]; body: string[] } = { pre: [], body: [] };
   sections.push(post);
   for (const o of k.outputs)
-    if (o.axis === 'group') post.body.push(`f${fieldIx.get(o.field)}[g] = ${ref(o.value, last + 1)};`);
+    if (o.axis === 'group') post.body.push(`f${fieldIx.get(o.field)}[g] = ${refDeep(o.value, last + 1)};`);
 
   const arrays = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array', bool: 'Uint8Array' } as const;
   for (const e of stashed) sections[computedIn.get(e)!]!.body.push(`s${e.id}[i - base] = t${e.id};`);
@@ -214,13 +223,13 @@ export function renderJs(p: Prepared): string {
   out.push(`    const base = g * ${G}, end = Math.min(base + ${G}, n);`);
   for (const m of groupMaxes) out.push(`    let m${m.id} = NaN;`);
   sections.forEach((sec) => {
-    out.push(...sec.pre.map((l) => '    ' + l));
+    for (const l of sec.pre.map((l) => '    ' + l)) out.push(l);
     if (sec === post) {
-      out.push(...sec.body.map((l) => '    ' + l));
+      for (const l of sec.body.map((l) => '    ' + l)) out.push(l);
       return;
     }
     if (sec.body.length === 0) return;
-    out.push(...lanes(sec.body));
+    for (const l of lanes(sec.body)) out.push(l);
   });
   out.push('  }');
   out.push(`  return [${k.counters.map((_, i) => `c${i}`).join(', ')}];`);

@@ -25,6 +25,12 @@ export class Facts {
   private readonly ranges = new Ranges();
   private readonly bitMemo = new Map<Expr, number>();
 
+  /** Compute and keep the facts of `e`, whose children's facts are known (keeps later calls shallow). */
+  warm(e: Expr): void {
+    if (e.type === 'f32') this.ranges.of(e);
+    else if (e.type !== 'bool') this.bits(e);
+  }
+
   /** True only if `e` (an f32) can never be NaN. */
   notNaN(e: Expr): boolean {
     return e.type === 'f32' && !this.ranges.of(e).nan;

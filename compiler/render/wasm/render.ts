@@ -9,7 +9,7 @@
 // pass in element order picks (only ±0 can tie without being bit-identical).
 
 import type { Expr, Storage, Type } from '../../ir/ir.ts';
-import { children } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
 import type { Output } from '../../ir/kernel.ts';
 import { storageBytes } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
@@ -172,21 +172,33 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     return get(t);
   }
 
+  // `ref` (and the facts it asks) recurse through what is not yet computed; calling them on those
+  // nodes children first, in the recursion's own order, keeps every call shallow at any depth.
+  const refDeep = (e: Expr, s: number): string => {
+    const fresh = (x: Expr) =>
+      x.op !== 'groupMax' && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
+    for (const n of topo([e], fresh)) {
+      facts.warm(n);
+      ref(n, s);
+    }
+    return ref(e, s);
+  };
+
   levels.forEach((level, s) => {
     sections.push({ pre: [], body: [] });
-    for (const m of level) sections[s]!.body.push({ k: 'gmax', m, v: ref((m as Expr & { x: Expr }).x, s) });
+    for (const m of level) sections[s]!.body.push({ k: 'gmax', m, v: refDeep((m as Expr & { x: Expr }).x, s) });
   });
   const last = levels.length;
   sections.push({ pre: [], body: [] });
   const stores: Step[] = [];
-  for (const o of k.outputs) if (o.axis === 'element') stores.push({ k: 'store', o, v: ref(o.value, last) });
-  k.counters.forEach((c, ci) => stores.push({ k: 'count', ci, type: c.value.type, v: ref(c.value, last) }));
-  sections[last]!.body.push(...stores);
+  for (const o of k.outputs) if (o.axis === 'element') stores.push({ k: 'store', o, v: refDeep(o.value, last) });
+  k.counters.forEach((c, ci) => stores.push({ k: 'count', ci, type: c.value.type, v: refDeep(c.value, last) }));
+  for (const l of stores) sections[last]!.body.push(l);
   const post: { pre: string[]; body: Step[] } = { pre: [], body: [] };
   sections.push(post);
   const groupStores = k.outputs
     .filter((o) => o.axis === 'group')
-    .map((o) => store(o.storage, addr(o.field, 'group', o.storage, 'g'), ref(o.value, last + 1), 'single'));
+    .map((o) => store(o.storage, addr(o.field, 'group', o.storage, 'g'), refDeep(o.value, last + 1), 'single'));
   for (const e of stashed) {
     const s = computedIn.get(e)!,
       body = sections[s]!.body;
@@ -326,9 +338,9 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   for (const m of groupMaxes)
     body.push(`(local.set $m${m.id} ${simd.splatF(NaN)}) (local.set $mi${m.id} ${simd.ONES})`);
   sections.forEach((sec, s) => {
-    body.push(...sec.pre);
+    for (const l of sec.pre) body.push(l);
     if (sec === post) {
-      body.push(...groupStores);
+      for (const l of groupStores) body.push(l);
       return;
     }
     if (sec.body.length > 0)
@@ -356,7 +368,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   out.push(
     `    ${[...locals, ...copies].map((l) => `(local $${l} v128)`).join(' ')} ${Array.from({ length: UNROLL - 1 }, (_, c) => `(local $i_${c + 1} i32)`).join(' ')}`,
   );
-  out.push(...body.map((l) => '    ' + l));
+  for (const l of body.map((l) => '    ' + l)) out.push(l);
   out.push('  )', ')');
   return { wat: out.join('\n'), scratchBytes: Math.max(16, scratch) };
 }

@@ -268,6 +268,11 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     return prepared.kernel.counters.map((c, i) => counterValue(c, counts[i]!));
   }
 
+  /** Bytes `b` holds: gpu.js keeps every value as an f32 (an i32/u32 as two, its 16-bit halves). */
+  bytes(b: GpujsBuffer): number {
+    return this.check(b, 'bytes').parts.length * b.length * 4;
+  }
+
   free(b: GpujsBuffer): void {
     if (b.freed || b.owner !== this) return;
     for (const p of b.parts) if (isDeviceArray(p)) p.delete();

@@ -68,6 +68,11 @@ class Thread {
       this.pending.clear();
     });
   }
+  /** Settle every launch in flight with `e` (the backend is going away: none may hang). */
+  abort(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
   run(seq: number, msg: object): Promise<number[]> {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref(); // a launch in flight keeps the process alive
@@ -130,6 +135,7 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   private nextId = 0;
   private disposed = false;
   private readonly sent = new Map<string, number>(); // kernel key → program id known to every worker
+  private readonly wasmPrograms = new Map<string, ThreadProgram>();
 
   constructor(opts: ThreadsOptions = {}) {
     const t = opts.threads ?? availableParallelism();
@@ -184,9 +190,12 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
 
   private async compileWasm(kernel: Kernel, heap: Heap): Promise<ThreadProgram> {
     const w = await compileWasm(kernel, { shared: true });
+    // The same kernel again (another optimizer on this backend) reuses its program and scratch.
+    const hit = this.wasmPrograms.get(w.prepared.key);
+    if (hit) return hit;
     const id = this.nextId++;
     for (const t of this.pool) t.worker.postMessage({ type: 'wasm', id, module: w.module, memory: heap.memory });
-    return {
+    const program: ThreadProgram = {
       kind: 'wasm',
       prepared: w.prepared,
       source: w.wat,
@@ -195,6 +204,8 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
       local: new WebAssembly.Instance(w.module, imports(heap.memory)).exports['run'] as (...args: number[]) => void,
       scratch: Array.from({ length: this.threads + 1 }, () => privateBlock(heap, w.scratchBytes)),
     };
+    this.wasmPrograms.set(w.prepared.key, program);
+    return program;
   }
 
   async run(p: ThreadProgram, l: Launch<JsBuffer>): Promise<number[]> {
@@ -278,7 +289,10 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.pool) void t.worker.terminate();
+    for (const t of this.pool) {
+      t.abort(new BackendError(`${this.name}: disposed while a launch was running`));
+      void t.worker.terminate();
+    }
   }
 
   private live(): void {
