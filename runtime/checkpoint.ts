@@ -91,8 +91,9 @@ export function parseCheckpoint(bytes: Uint8Array): Parsed {
   const { tensors, metadata } = decode(bytes);
   const meta = (k: string): string => metadata.get(k) ?? fail(`metadata ${k} is missing`);
   const json = (k: string): unknown => {
+    const text = meta(k);
     try {
-      return JSON.parse(meta(k));
+      return JSON.parse(text);
     } catch {
       return fail(`metadata ${k} is not valid JSON`);
     }
