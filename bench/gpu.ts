@@ -1,175 +1,178 @@
-// WebGPU step throughput: FlashAdamW, FlashLion and FlashSGD (momentum) at 2^24 … N params.
-// First checks WebGPU against the JS backend on the same inputs (a 2^20 slice, 3 steps), then
-// times each size: ms/step from GPU timestamps (back-to-back launches, one dispatch each),
-// Gparam/s, and effective GB/s from the bytes each kernel must move.
-//   npx tsx bench/gpu.ts                      (lavapipe here: keep N small, e.g. N=1048576)
-//   N=268435456 bash .device/device-run.sh node gpu.mjs   (the H200, after ../shared/gpu/stage.sh)
-// VARIANTS=1 adds the where-the-time-goes rows for FlashAdamW at N: one arithmetic choice changed
-// (compiler/render/wgsl/arith.ts; rows marked [not exact] do not match JS), other thread shapes,
-// loads+stores only, and stages removed. E=4 times every kernel at 4 elements a thread.
+// WebGPU step throughput through the public API: createOptimizer on a WebGpuBackend, bf16 params
+// and gradients, one step() at a time. First checks every built-in × scale × master bits against
+// the JS backend (bench/gpu-check.ts: exit code 1 when any exceeds codes ±1 or params 2·S/Q), then
+// times AdamW, Lion and SGD (momentum 0.9) on GPT-2 small's 148 tensors and on one tensor of N.
+// Per row: step() wall ms (gradient upload included), the kernel's GPU ms (timestamps: true,
+// median over the timed steps), Gparam/s of both, bytes the kernel moves per param, effective
+// GB/s, and opt.memory().bytesPerParam.
+//   CHECK_N=4096 N=65536 STEPS=3 SHAPES=tensor npx tsx bench/gpu.ts     (lavapipe: small sizes)
+//   bash ../shared/gpu/stage.sh bench/gpu.ts; N=268435456 bash .device/device-run.sh node gpu.mjs
+// Environment: N (one tensor's params, default 2^24), CHECK_N (default 100000), STEPS (timed
+// steps, default 20), SHAPES (gpt2,tensor; default both), VARIANTS=1 (the where-the-time-goes rows
+// for AdamW at N: runtime/backends/webgpu/diagnostics.ts, exact: false, 4 and 16 elements/thread).
 
-import type { Kernel } from '../compiler/ir/kernel.ts';
-import { fields, fieldsRead, kernel, storageBytes } from '../compiler/ir/kernel.ts';
-import * as d from '../dsl/ops.ts';
-import { JsBackend } from '../runtime/backends/js/js.ts';
-import { differences, resident } from '../test/harness.ts';
-import { randomData, rng } from '../test/random-kernels.ts';
-import type { FlashOptimizer } from '../runtime/webgpu-flash.ts';
-import { flashKernel, flashUniforms } from '../runtime/webgpu-flash.ts';
+import { cpus, totalmem } from 'node:os';
+import { basename, relative } from 'node:path';
+import type { OptimizerDef } from '../optim/define.ts';
+import { adamw, lion, sgd } from '../optim/index.ts';
+import { fusedKernel } from '../optim/storage.ts';
+import type { StorageOptions } from '../optim/storage.ts';
+import { createOptimizer } from '../runtime/optimizer.ts';
+import type { Diagnostic } from '../runtime/backends/webgpu/diagnostics.ts';
+import { createDiagnosticBackend } from '../runtime/backends/webgpu/diagnostics.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
-import type { FieldArray } from '../compiler/ir/kernel.ts';
+import { arithmetic, checkConfig, configs } from './gpu-check.ts';
+import type { Shape } from './gpu-shapes.ts';
+import { bytesMoved, gpt2Tensors, median, shapeOf } from './gpu-shapes.ts';
 
-const N = Number(process.env.N ?? 2 ** 24);
-const STEPS = Number(process.env.STEPS ?? 50);
-const sizes: number[] = [];
-for (let n = 2 ** 24; n <= N; n *= 2) sizes.push(n);
-if (sizes.length === 0) sizes.push(N);
+const env = process.env;
+const N = Number(env.N ?? 2 ** 24),
+  CHECK_N = Number(env.CHECK_N ?? 100000),
+  STEPS = Number(env.STEPS ?? 20);
+const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 
-/** Bytes a step must move per parameter: every field read once, every output written once. */
-function bytesPerParam(k: Kernel): number {
-  const per = (f: { storage: keyof typeof storageBytes; axis: string }) => storageBytes[f.storage] / (f.axis === 'group' ? k.groupSize : 1);
-  return fieldsRead(k).reduce((s, f) => s + per(f), 0) + k.outputs.reduce((s, f) => s + per(f), 0);
-}
+// Timestamps are exact to the nanosecond: runtime/backends/dawn.ts turns Dawn's quantization off in Node.
 
-/** Plausible optimizer state: bf16 params and grads of mixed magnitude, codes anywhere. */
-function stateData(k: Kernel, n: number, seed: number): Record<string, FieldArray> {
-  const r = rng(seed), G = k.groupSize, out: Record<string, FieldArray> = {};
-  const bf16 = (scale: number) => Uint16Array.from({ length: n }, () => (new Uint32Array(Float32Array.of((r() - 0.5) * scale).buffer)[0]! >>> 16));
-  for (const f of fields(k)) {
-    const len = f.axis === 'group' ? Math.ceil(n / G) : n;
-    if (f.field === 'p' || f.field === 'g') out[f.field] = bf16(f.field === 'p' ? 2 : 0.02);
-    else if (f.field.endsWith('_scale')) out[f.field] = f.storage === 'f32' ? new Float32Array(len).fill(0.01) : new Uint16Array(len).fill(0x3c23);
-    else out[f.field] = randomData(f.storage, len, r);
+const probe = await WebGpuBackend.create();
+const timestamps = probe.device.features.has('timestamp-query');
+console.log(`# bench/gpu.ts, ${new Date().toISOString()}`);
+const envs = ['N', 'CHECK_N', 'STEPS', 'SHAPES', 'VARIANTS']
+  .filter((k) => env[k] !== undefined)
+  .map((k) => `${k}=${env[k]} `)
+  .join('');
+console.log(
+  `command: ${envs}${basename(process.argv[0]!)} ${process.argv
+    .slice(1)
+    .map((a) => relative(process.cwd(), a))
+    .join(' ')}`,
+);
+console.log(
+  `device: ${probe.adapter}; subgroups ≥ ${probe.subgroupMinSize}; fma fused: ${probe.fusedFma}; timestamp-query: ${timestamps}; maxBufferSize ${probe.device.limits.maxBufferSize}, maxStorageBufferBindingSize ${probe.device.limits.maxStorageBufferBindingSize}`,
+);
+console.log(
+  `host: ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}`,
+);
+probe.dispose();
+
+// 1. Correctness first, on the same device.
+console.log(`\n## Check: WebGPU against the JS backend, ${CHECK_N} params, 3 steps from the JS state each\n`);
+let failed = 0;
+{
+  const gpu = await WebGpuBackend.create();
+  for (const c of configs) {
+    const r = await checkConfig(gpu, c, CHECK_N);
+    if (!r.ok) failed++;
+    console.log(
+      `${r.key.padEnd(17)} ${r.identical.toFixed(6)} bit-identical, codes worst ±${r.codes}, params worst ${r.params.toFixed(3)} × 2·S/Q${r.nonFiniteAgree ? '' : ', non-finite counts DIFFER'}${r.ok ? '' : '  FAIL'}`,
+    );
   }
-  return out;
+  console.log(`${configs.length - failed} of ${configs.length} within bounds`);
+  console.log(`arithmetic, exact: true: ${await arithmetic(gpu)}`);
+  gpu.dispose();
+  const driver = await WebGpuBackend.create({ exact: false });
+  console.log(`arithmetic, exact: false: ${await arithmetic(driver)}`);
+  driver.dispose();
 }
 
-/** The same loads and stores as `k`, with no arithmetic: what the memory system alone costs. */
-function copyOf(k: Kernel): Kernel {
-  const g = d.field('g', 'u16');
-  return kernel({ name: `${k.name}-copy`, groupSize: k.groupSize, outputs: k.outputs.map((o) => ({
-    ...o, value: o.field === 'p' ? d.xor(d.field('p', 'u16'), d.shr(g, 31)) : d.field(o.field, o.storage, o.axis),
-  })) });
+// 2. Timing.
+interface Row {
+  label: string;
+  shape: string;
+  params: number;
+  wallMs: number;
+  kernelMs: number | null;
+  bpp: number;
+  memory: number;
 }
 
-/** Each step from the same state (the JS backend's) on both; worst code difference and identical fractions. */
-async function check(gpu: WebGpuBackend, k: Kernel, o: FlashOptimizer): Promise<string> {
-  const n = 2 ** 20, data = stateData(k, n, 7);
-  const host = await resident(new JsBackend(), k, data, n), dev = await resident(gpu, k, data, n);
-  const same = new Map<string, number>(), worst = new Map<string, number>();
-  let firstBad = '';
-  for (let t = 1; t <= 3; t++) {
-    const before = await host.read();
-    for (const [f, a] of Object.entries(before)) await gpu.write(dev.buffers[f]!, a);
-    await host.step([flashUniforms(o, t)]); await dev.step([flashUniforms(o, t)]);
-    const a = await dev.read(), b = await host.read();
-    for (const f of k.outputs) {
-      const x = a[f.field]!, y = b[f.field]!;
-      same.set(f.field, (same.get(f.field) ?? 0) + x.length - differences(x, y).count);
-      let w = worst.get(f.field) ?? 0;
-      for (let i = 0; i < x.length; i++) {
-        const dlt = Math.abs(x[i]! - y[i]!);
-        if (dlt > w) { w = dlt; if (dlt > 1 && !firstBad && f.field !== 'p_ecc' && f.field !== 'p') firstBad = ` first >±1: step ${t} ${f.field}[${i}] webgpu ${x[i]} js ${y[i]} (before: ${Object.entries(before).map(([n, v]) => `${n}=${v[k.outputs.find((q) => q.field === n)?.axis === 'group' ? Math.floor(i / 32) : i]}`).join(' ')})`; }
-      }
-      worst.set(f.field, w);
-    }
+/** One optimizer on a fresh backend: create, warm up (≥ 3 steps and ≥ 300 ms), time STEPS steps, dispose. */
+async function time(
+  label: string,
+  def: OptimizerDef,
+  shape: Shape,
+  backend: WebGpuBackend,
+  storage: StorageOptions = {},
+): Promise<Row> {
+  try {
+    const opt = await createOptimizer(def, shape.params, { ...storage, backend });
+    const { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype } = opt.options;
+    const bpp = bytesMoved(fusedKernel(def, { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype }));
+    for (let i = 0, t0 = performance.now(); i < 3 || performance.now() - t0 < 300; i++) await opt.step(shape.grads);
+    backend.kernelTimes.length = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < STEPS; i++) await opt.step(shape.grads);
+    await backend.finish();
+    const wallMs = (performance.now() - t0) / STEPS;
+    const kernelMs = backend.kernelTimes.length ? median(backend.kernelTimes) : null;
+    return { label, shape: shape.name, params: shape.count, wallMs, kernelMs, bpp, memory: opt.memory().bytesPerParam };
+  } finally {
+    backend.dispose();
   }
-  dev.free();
-  return k.outputs.map((f) => `${f.field} ${(same.get(f.field)! / (3 * (f.axis === 'group' ? n / 32 : n))).toFixed(5)} identical, worst ±${worst.get(f.field)}`).join('; ') + firstBad;
 }
 
-type Buffers = Record<string, ReturnType<WebGpuBackend['alloc']>>;
-/** Device buffers of `k`'s fields at n params, shared by every variant of one kernel family. */
-async function buffersFor(gpu: WebGpuBackend, k: Kernel, n: number, cache: Buffers): Promise<Buffers> {
-  let data: Record<string, FieldArray> | undefined;
-  const out: Buffers = {};
-  for (const f of fields(k)) {
-    const len = f.axis === 'group' ? Math.ceil(n / k.groupSize) : n, key = `${f.field}:${f.storage}:${len}`;
-    if (!cache[key]) {
-      data ??= stateData(k, Math.min(n, 2 ** 22), 11);
-      const b = (cache[key] = gpu.alloc(f.storage, len)), chunk = data[f.field]!;
-      for (let at = 0; at < len; at += chunk.length) await gpu.write(b, chunk.subarray(0, Math.min(chunk.length, len - at)) as FieldArray, at);
-    }
-    out[f.field] = cache[key]!;
-  }
-  return out;
+/** Three significant digits (whole numbers from 100 up); a dash where there is no kernel time. */
+const sig = (x: number | null) => (x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+const header =
+  '| optimizer | shape | params | step ms | kernel ms | Gparam/s (step) | Gparam/s (kernel) | B/param moved | GB/s (kernel) | memory B/param |\n|---|---|---|---|---|---|---|---|---|---|';
+const line = (r: Row) => {
+  const k = r.kernelMs;
+  return (
+    `| ${r.label} | ${r.shape} | ${r.params} | ${r.wallMs.toFixed(3)} | ${k === null ? '—' : k.toFixed(3)} | ${sig(r.params / r.wallMs / 1e6)} | ` +
+    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} |`
+  );
+};
+const backend = (o: WebGpuOptions = {}) => WebGpuBackend.create({ ...o, timestamps });
+
+const optimizers: [string, OptimizerDef][] = [
+  ['adamw', adamw({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+  ['lion', lion({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+  ['sgd (momentum 0.9)', sgd({ lr: 1e-3, momentum: 0.9 }) as OptimizerDef],
+];
+console.log(
+  `\n## Steps: bf16 params + 24-bit masters, 8-bit states, bf16 gradients; ${STEPS} timed steps${timestamps ? '' : ' (no timestamp-query: no kernel times)'}\n`,
+);
+console.log(header);
+const oneTensor = () =>
+  shapeOf(`one tensor of ${Number.isInteger(Math.log2(N)) ? `2^${Math.log2(N)}` : N}`, [['w', N]]);
+let tensor: Shape | null = null;
+for (const s of SHAPES) {
+  if (s !== 'gpt2' && s !== 'tensor') throw new RangeError(`SHAPES: ${s} is not gpt2 or tensor`);
+  const shape = s === 'gpt2' ? shapeOf('GPT-2 small (148 tensors)', gpt2Tensors()) : oneTensor();
+  for (const [label, def] of optimizers) console.log(line(await time(label, def, shape, await backend())));
+  if (s === 'tensor') tensor = shape;
 }
 
-async function time(gpu: WebGpuBackend, k: Kernel, n: number, o: FlashOptimizer, opts: WebGpuOptions = {}, cache: Buffers = {}) {
-  const bufs = await buffersFor(gpu, k, n, cache);
-  const prog = await gpu.compile(k, opts);
-  const table = (await import('../compiler/render/js/compile.ts')).compile(k).uniformTable([flashUniforms(o, 10)]);
-  const launch = { bindings: bufs, uniforms: table, rowOf: null, groups: [0, Math.ceil(n / k.groupSize)] as const, length: n };
-  // Warm up for 300 ms at least: an idle GPU needs that long to reach its clocks.
-  for (const t0 = performance.now(); performance.now() - t0 < 300;) await gpu.timeSteps(prog, launch, 10);
-  const t = await gpu.timeSteps(prog, launch, STEPS);
-  const ms = t.gpuMs ?? t.wallMs, bpp = bytesPerParam(k);
-  return { ms, wallMs: t.wallMs, gparams: n / ms / 1e6, gbs: (n * bpp) / ms / 1e6, bpp };
-}
-const freeAll = (gpu: WebGpuBackend, cache: Buffers) => { for (const [key, b] of Object.entries(cache)) { gpu.free(b); delete cache[key]; } };
-
-/** f32 ÷, √ and a·b + c on 2^16 random pairs: elements differing from the JS backend, per mode. */
-async function arithmetic(exact: boolean): Promise<string> {
-  const a = d.field('a', 'f32'), b = d.field('b', 'f32'), n = 2 ** 16, r = rng(3);
-  const k = kernel({ name: 'arith', groupSize: 32, outputs: [
-    { field: 'q', storage: 'f32', axis: 'element', value: d.div(a, b) },
-    { field: 's', storage: 'f32', axis: 'element', value: d.sqrt(d.abs(a)) },
-    { field: 'p', storage: 'f32', axis: 'element', value: d.add(d.mul(a, b), 0.1) },
-  ] });
-  const rand = () => Float32Array.from({ length: n }, () => (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20));
-  const data = { a: rand(), b: rand(), q: new Float32Array(n), s: new Float32Array(n), p: new Float32Array(n) };
-  const g = await WebGpuBackend.create({ exact });
-  const dev = await resident(g, k, data, n), host = await resident(new JsBackend(), k, data, n);
-  await dev.step([{}]); await host.step([{}]);
-  const x = await dev.read(), y = await host.read();
-  g.dispose();
-  return `exact ${exact} (fma fused: ${g.fusedFma}): ÷ ${differences(x.q!, y.q!).count}, √ ${differences(x.s!, y.s!).count}, a·b+c ${differences(x.p!, y.p!).count} of ${n} differ from JS`;
-}
-
-const E = process.env.E ? { elementsPerThread: Number(process.env.E) } : {};
-const gpu = await WebGpuBackend.create(E);
-console.log(`device: ${gpu.adapter}; subgroups ≥ ${gpu.subgroupMinSize}; fma fused: ${gpu.fusedFma}; ${STEPS} timed steps per row`);
-for (const exact of [true, false]) console.log(await arithmetic(exact));
-const optimizers: FlashOptimizer[] = (process.env.OPTIMIZERS ?? 'adamw,lion,sgd').split(',') as FlashOptimizer[];
-for (const o of optimizers) {
-  const k = flashKernel({ optimizer: o });
-  console.log(`check ${k.name} vs JS (2^20 params, 3 steps${E.elementsPerThread ? `, ${E.elementsPerThread} elements/thread` : ''}): ${await check(gpu, k, o)}`);
-}
-console.log('\n| kernel | params | ms/step | Gparam/s | B/param | effective GB/s | wall ms/step |\n|---|---|---|---|---|---|---|');
-const row = (name: string, n: number, r: Awaited<ReturnType<typeof time>>) =>
-  console.log(`| ${name} | 2^${Math.log2(n)} | ${r.ms.toFixed(3)} | ${r.gparams.toFixed(1)} | ${r.bpp.toFixed(3)} | ${r.gbs.toFixed(0)} | ${r.wallMs.toFixed(3)} |`);
-const cache: Buffers = {};
-for (const o of optimizers) {
-  const k = flashKernel({ optimizer: o });
-  for (const n of sizes) row(k.name, n, await time(gpu, k, n, o, gpu.options, cache));
-  freeAll(gpu, cache);
-}
-if (process.env.VARIANTS) {
-  // Where the time goes: the same FlashAdamW step with one choice changed (compiler/render/wgsl/arith.ts).
-  const n = sizes[sizes.length - 1]!, k = flashKernel({ optimizer: 'adamw' });
-  const variants: [string, WebGpuOptions][] = [
-    ['default', {}],
-    ['two passes (fast pass, slow pass where a ÷ or √ left its range)', { twoPass: true }],
-    ['4 elements/thread', { elementsPerThread: 4 }],
-    ['16 elements/thread', { elementsPerThread: 16 }],
-    ['driver ÷ in exact mode [not exact]', { ablate: ['div'] }],
-    ['driver √ in exact mode [not exact]', { ablate: ['sqrt'] }],
-    ['first exact mode (3-candidate ÷ √, select on every product)', { legacy: true }],
-    ['no range analysis (every NaN guard kept)', { ranges: false }],
-    ['no contraction guards (keep) [not exact]', { noKeep: true }],
-    ['no NaN guards at all [not IEEE-safe]', { unsafeNoNanGuards: true }],
-    ['driver arithmetic (exact: false)', { exact: false }],
-    ['driver arithmetic, no NaN guards [not safe]', { exact: false, unsafeNoNanGuards: true }],
+// 3. Where the time goes: AdamW at N with one thing changed (rows marked [not exact] store other values).
+if (env.VARIANTS) {
+  const shape = tensor ?? oneTensor();
+  const def = optimizers[0]![1];
+  const diag =
+    (off: Diagnostic[], o: WebGpuOptions = {}) =>
+    () =>
+      createDiagnosticBackend({ ...o, timestamps }, off);
+  const variants: [string, () => Promise<WebGpuBackend>, StorageOptions?][] = [
+    ['default', () => backend()],
+    ['exact: false (driver ÷, √, contraction) [not exact]', () => backend({ exact: false })],
+    ['elementsPerThread 4', () => backend({ elementsPerThread: 4 })],
+    ['elementsPerThread 16', () => backend({ elementsPerThread: 16 })],
+    ['loads and stores only [not a step]', diag(['arithmetic'])],
+    ['driver ÷ in exact mode [not exact]', diag(['exactDiv'])],
+    ['driver √ in exact mode [not exact]', diag(['exactSqrt'])],
+    ['exact ÷ √ without fallback branches [not exact at range ends]', diag(['fallbackBranches'])],
+    ['no contraction guards [not exact]', diag(['contractionGuards'])],
+    ['no NaN guards [not IEEE-safe]', diag(['nanGuards'])],
+    ['exact: false, no NaN guards [not safe]', diag(['nanGuards'], { exact: false })],
+    ['no range analysis (every NaN guard kept)', diag(['rangeAnalysis'])],
+    ['no tables (8-bit decodes computed)', diag(['tables'])],
+    ['bf16 params, no correction (masterWeightBits null)', () => backend(), { masterWeightBits: null }],
+    ['f32 group scales', () => backend(), { scale: 'f32' }],
   ];
-  for (const [what, opts] of variants) row(`${k.name}, ${what}`, n, await time(gpu, k, n, 'adamw', opts, cache));
-  row(`${k.name} loads+stores only`, n, await time(gpu, copyOf(k), n, 'adamw', {}, cache));
-  freeAll(gpu, cache);
-  // Stages removed: the ECC correction (bf16 masters alone), the bf16 group scales (f32 scales).
-  for (const [what, fo] of [['bf16 masters, no ECC', { bits: null }], ['f32 group scales', { scale: 'f32' }]] as const) {
-    const kk = flashKernel({ optimizer: 'adamw', ...fo });
-    row(`${kk.name} (${what})`, n, await time(gpu, kk, n, 'adamw', {}, cache));
-    freeAll(gpu, cache);
-  }
+  console.log(`\n## Where the time goes: AdamW, ${shape.name}\n\n${header}`);
+  for (const [what, make, storage] of variants)
+    console.log(line(await time(`adamw, ${what}`, def, shape, await make(), storage)));
 }
-gpu.dispose();
+if (failed) {
+  console.log(`\n${failed} configuration(s) exceeded the bounds: see the check above.`);
+  process.exitCode = 1;
+}

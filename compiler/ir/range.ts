@@ -11,6 +11,7 @@
 // y is analysed knowing x is not NaN, and in select(isFinite(x), y, c) knowing x is finite.
 
 import type { Expr } from './ir.ts';
+import { topo } from './ir.ts';
 
 export interface Fact {
   readonly nan: boolean;
@@ -50,9 +51,10 @@ export class Ranges {
     if (!m) this.memo.set(key, (m = new Map()));
     const hit = m.get(e);
     if (hit) return hit;
-    const f = assume.get(e) ?? this.compute(e, assume);
-    m.set(e, f);
-    return f;
+    // Children first, without recursion: each compute then finds its children's facts in this
+    // context already known, so only a new assumption (a NaN-guarding select) nests a call.
+    for (const n of topo([e], (x) => !m.has(x))) if (!m.has(n)) m.set(n, assume.get(n) ?? this.compute(n, assume));
+    return m.get(e)!;
   }
 
   /** Never NaN. */

@@ -37,7 +37,9 @@ export function gpuEntry(): Promise<GPU | null> {
       // Dawn's enums and classes (GPUBufferUsage, …) as globals, as a browser has them.
       for (const [k, v] of Object.entries(dawn.globals))
         if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-      return dawn.create([]);
+      // Dawn rounds timestamps to multiples of 65.536 µs unless told not to (a browser's defence
+      // against timing attacks); in Node that only makes `timestamps: true` too coarse for 1 ms kernels.
+      return dawn.create(['disable-dawn-features=timestamp_quantization']);
     } catch {
       return null;
     }

@@ -1,6 +1,7 @@
-// How kernel.ts spells f32 arithmetic: exact-mode ÷, √ and products (compiler/render/wgsl/exact.ts),
-// and the NaN-safe helpers dropped where the range analysis (range.ts) proves an operand is never
-// NaN. Measured on the H200 (docs/bench-gpu.md): each choice here is an ablation row of bench/gpu.ts.
+// How render.ts spells f32 arithmetic: exact-mode ÷, √ and products (compiler/render/wgsl/exact.ts),
+// and the NaN-safe helpers dropped where the range analysis (compiler/ir/range.ts) proves an operand
+// is never NaN. Each choice can be turned off for a diagnostic build (`Ablation`), which is how
+// bench/gpu.ts shows what each one costs (docs/bench-gpu.md).
 
 import type { Expr } from '../../ir/ir.ts';
 import { children, topo } from '../../ir/ir.ts';
@@ -8,63 +9,98 @@ import { wgslBinary, wgslCast, wgslLiteral, wgslUnary } from './ops.ts';
 import type { Fact } from '../../ir/range.ts';
 import { Ranges } from '../../ir/range.ts';
 
+/**
+ * A part of the kernel a diagnostic build leaves out, to measure what it costs. Diagnostics only
+ * (runtime/backends/webgpu/diagnostics.ts), never a user option: most make the kernel disagree
+ * with the JS backend.
+ * - 'exactDiv' / 'exactSqrt': the driver's ÷ / √ in exact mode (not exact);
+ * - 'fallbackBranches': exact ÷ and √ without the branch to the 3-candidate helpers (wrong near
+ *   zero and at the ends of the f32 range);
+ * - 'contractionGuards': products not kept from fma contraction (not exact);
+ * - 'nanGuards': every f32 compare, min/max, cast and groupMax native (not IEEE-safe);
+ * - 'rangeAnalysis': every NaN guard kept (still exact: the guards are the same function);
+ * - 'tables': 8-bit decodes computed, not looked up (still exact).
+ */
+export type Ablation =
+  'exactDiv' | 'exactSqrt' | 'fallbackBranches' | 'contractionGuards' | 'nanGuards' | 'rangeAnalysis' | 'tables';
+export const ablations: readonly Ablation[] = [
+  'exactDiv',
+  'exactSqrt',
+  'fallbackBranches',
+  'contractionGuards',
+  'nanGuards',
+  'rangeAnalysis',
+  'tables',
+];
+
 export interface ArithOptions {
-  /** JS-matching rounding (kernel.ts WgslOptions.exact). */
+  /** JS-matching rounding (render.ts WgslOptions.exact). */
   readonly exact: boolean;
   /** The device's fma is fused: needed by the ÷ and √ rounding fixes. */
   readonly fused: boolean;
-  /** The first exact mode (3-candidate ÷ and √, a select on every product): for comparison. */
-  readonly legacy?: boolean;
-  /** Use the range analysis to drop NaN guards (default true). */
-  readonly ranges?: boolean;
-  /** Benchmark ablation only, NOT the IR's semantics: every f32 compare, min/max and cast native. */
-  readonly unsafeNoNanGuards?: boolean;
-  /** Benchmark ablation only: no contraction guard on products (exact mode still fixes ÷ and √). */
-  readonly noKeep?: boolean;
-  /**
-   * Benchmark ablations only, not exact: 'div' / 'sqrt' use the driver's ÷ / √ in exact mode,
-   * 'fallback' drops the branches to the 3-candidate helpers (wrong near zero and at range ends).
-   */
-  readonly ablate?: readonly ('div' | 'sqrt' | 'fallback')[];
-  /** Fast pass (kernel.ts): ÷ and √ without their fallback branch, flagging the variable `slow` instead. */
-  readonly flag?: boolean;
+  /** Diagnostics: what is left out. */
+  readonly off?: readonly Ablation[];
 }
 
-const isPow2Const = (e: Expr) => e.op === 'const' && e.value !== 0 && Number.isFinite(e.value) && Math.log2(Math.abs(e.value)) % 1 === 0;
+const isPow2Const = (e: Expr) =>
+  e.op === 'const' && e.value !== 0 && Number.isFinite(e.value) && Math.log2(Math.abs(e.value)) % 1 === 0;
 /** bitcast<f32>(k << 23): a power of two (or 0 / Inf); products with it are exact, so fusing is harmless. */
-const isPow2 = (e: Expr) => isPow2Const(e) || (e.op === 'bitcast' && e.type === 'f32' && e.x.op === 'binary' && e.x.fn === 'shl' && e.x.b.op === 'const' && (e.x.b.value & 31) === 23);
+const isPow2 = (e: Expr) =>
+  isPow2Const(e) ||
+  (e.op === 'bitcast' &&
+    e.type === 'f32' &&
+    e.x.op === 'binary' &&
+    e.x.fn === 'shl' &&
+    e.x.b.op === 'const' &&
+    (e.x.b.value & 31) === 23);
 
 export class Arith {
   readonly ranges: Ranges;
-  /** Renders the fast pass (`slow` must be a var bool in scope). */
-  readonly flags: boolean;
   private readonly guarded = new Set<Expr>();
-  private readonly useRanges: boolean;
+  private readonly off: ReadonlySet<Ablation>;
 
-  constructor(roots: readonly Expr[], readonly o: ArithOptions, leaf: (e: Expr) => Fact | undefined) {
+  constructor(
+    roots: readonly Expr[],
+    readonly o: ArithOptions,
+    leaf: (e: Expr) => Fact | undefined,
+  ) {
     this.ranges = new Ranges(leaf);
-    this.flags = o.flag === true;
-    this.useRanges = o.ranges !== false && !o.legacy;
+    this.off = new Set(o.off ?? []);
     // Products an add/sub consumes (directly or through neg/select): the compiler may fuse those.
     const users = new Map<Expr, Expr[]>();
     for (const e of topo(roots)) for (const c of children(e)) users.set(c, [...(users.get(c) ?? []), e]);
-    const feedsAdd = (e: Expr, depth = 0): boolean => (users.get(e) ?? []).some((u) =>
-      (u.op === 'binary' && (u.fn === 'add' || u.fn === 'sub') && u.type === 'f32') ||
-      (depth < 4 && ((u.op === 'unary' && u.fn === 'neg') || (u.op === 'select' && u.cond !== e)) && feedsAdd(u, depth + 1)));
+    const feedsAdd = (e: Expr, depth = 0): boolean =>
+      (users.get(e) ?? []).some(
+        (u) =>
+          (u.op === 'binary' && (u.fn === 'add' || u.fn === 'sub') && u.type === 'f32') ||
+          (depth < 4 &&
+            ((u.op === 'unary' && u.fn === 'neg') || (u.op === 'select' && u.cond !== e)) &&
+            feedsAdd(u, depth + 1)),
+      );
     for (const e of users.keys())
-      if (e.op === 'binary' && e.fn === 'mul' && e.type === 'f32' && !isPow2(e.a) && !isPow2(e.b) && feedsAdd(e)) this.guarded.add(e);
+      if (e.op === 'binary' && e.fn === 'mul' && e.type === 'f32' && !isPow2(e.a) && !isPow2(e.b) && feedsAdd(e))
+        this.guarded.add(e);
   }
 
-  private safe(e: Expr): boolean { return this.o.unsafeNoNanGuards === true || (this.useRanges && this.ranges.safe(e)); }
+  private get useRanges(): boolean {
+    return !this.off.has('rangeAnalysis');
+  }
+  /** `e` is never NaN (proved, or NaN guards are off in a diagnostic build): plain compares suffice. */
+  safe(e: Expr): boolean {
+    return this.off.has('nanGuards') || (this.useRanges && this.ranges.safe(e));
+  }
   private within(e: Expr, lo: number, hi: number): boolean {
-    if (this.o.unsafeNoNanGuards) return true;
+    if (this.off.has('nanGuards')) return true;
     const f = this.ranges.of(e);
     return this.useRanges && !f.nan && f.lo > lo && f.hi < hi;
+  }
+  private get exactDiv(): boolean {
+    return this.o.exact && this.o.fused && !this.off.has('exactDiv');
   }
 
   /** Does this division's divisor get a per-thread reciprocal (rcp_of) in exact mode? */
   usesRcp(e: Expr, invariant: (x: Expr) => boolean): boolean {
-    return this.o.exact && this.o.fused && !this.o.legacy && !this.o.ablate?.includes('div') && e.op === 'binary' && e.fn === 'div' && e.type === 'f32' && invariant(e.b);
+    return this.exactDiv && e.op === 'binary' && e.fn === 'div' && e.type === 'f32' && invariant(e.b);
   }
 
   /**
@@ -76,16 +112,17 @@ export class Arith {
   static constRcp(b: number): string | null {
     const eb = (new Uint32Array(Float32Array.of(b).buffer)[0]! >>> 23) & 0xff;
     if (eb < 2 || eb > 252) return null;
-    const lo = Math.max(50, eb - 99), hi = Math.min(254, eb + 125);
+    const lo = Math.max(50, eb - 99),
+      hi = Math.min(254, eb + 125);
     return `Rcp(opaque(${wgslLiteral(Math.fround(1 / b), 'f32')}), ${lo}u, ${hi - lo}u, true)`;
   }
 
-  /** The WGSL of unary/binary/cast node `e` with operands `c` (strings), or null for the default. */
+  /** The WGSL of unary/binary/cast node `e` with operands `c` (strings); `rcp` gives a divisor's per-thread reciprocal, if it has one. */
   render(e: Expr, c: string[], rcp: (b: Expr) => { r: string; b: string } | null): string {
-    const { exact, fused, legacy } = this.o;
+    const { exact, fused } = this.o;
     if (e.op === 'unary') {
       const x = e.x;
-      if (e.fn === 'sqrt' && exact && fused && !this.o.ablate?.includes('sqrt')) return legacy ? `sqrt_exact(${c[0]})` : this.o.flag ? `sqrt_cr_f(${c[0]}, &slow)` : `sqrt_cr(${c[0]})`;
+      if (e.fn === 'sqrt' && exact && fused && !this.off.has('exactSqrt')) return `sqrt_cr(${c[0]})`;
       if (x.type === 'f32' && this.safe(x)) {
         if (e.fn === 'isNan') return 'false';
         if (e.fn === 'isFinite' && this.within(x, -3.4e38, 3.4e38)) return 'true';
@@ -99,28 +136,42 @@ export class Arith {
       return wgslCast(c[0]!, e.x.type, e.type);
     }
     if (e.op !== 'binary') throw new Error(`Arith.render: ${e.op}`);
-    const [a, b] = c as [string, string];
+    // A +0 operand the driver can see lets it fold 0·x, x/0 or x + 0 as if no NaN, Inf or −0
+    // existed (−0, Inf and NaN literals are hidden already: ops.ts f32_bits).
+    const arith = e.a.type === 'f32' && (e.fn === 'add' || e.fn === 'sub' || e.fn === 'mul' || e.fn === 'div');
+    const hide = (x: Expr, s: string) => (arith && x.op === 'const' && Object.is(x.value, 0) ? 'f32_bits(0u)' : s);
+    const [a, b] = [hide(e.a, c[0]!), hide(e.b, c[1]!)];
     if (e.a.type === 'f32') {
-      if (e.fn === 'mul' && exact && !this.o.noKeep) return legacy ? `keep_select(${a} * ${b})` : this.guarded.has(e) ? `keep(${a} * ${b})` : `(${a} * ${b})`;
-      if (e.fn === 'div' && exact && fused && !this.o.ablate?.includes('div')) {
-        if (legacy) return `div_exact(${a}, ${b})`;
+      if (e.fn === 'mul' && exact && !this.off.has('contractionGuards'))
+        return this.guarded.has(e) ? `keep(${a} * ${b})` : `(${a} * ${b})`;
+      if (e.fn === 'div' && this.exactDiv) {
         const r = rcp(e.b);
-        const f = this.o.flag ? ['_f', ', &slow'] : ['', ''];
-        if (r) return `div_rcp${f[0]}(${a}, ${r.b}, ${r.r}${f[1]})`;
-        const fb = this.ranges.of(e.b), fa = this.ranges.of(e.a);
-        const small = this.useRanges && !fb.nan && (fb.lo >= 2 ** -60 || fb.hi <= -(2 ** -60)) && Math.max(Math.abs(fb.lo), Math.abs(fb.hi)) <= 2 ** 60 && Math.max(Math.abs(fa.lo), Math.abs(fa.hi)) <= 2 ** 60;
-        return `${small ? 'div_cr_a' : 'div_cr'}${f[0]}(${a}, ${b}${f[1]})`;
+        if (r) return `div_rcp(${a}, ${r.b}, ${r.r})`;
+        const fb = this.ranges.of(e.b),
+          fa = this.ranges.of(e.a);
+        const small =
+          this.useRanges &&
+          !fb.nan &&
+          (fb.lo >= 2 ** -60 || fb.hi <= -(2 ** -60)) &&
+          Math.max(Math.abs(fb.lo), Math.abs(fb.hi)) <= 2 ** 60 &&
+          Math.max(Math.abs(fa.lo), Math.abs(fa.hi)) <= 2 ** 60;
+        return `${small ? 'div_cr_a' : 'div_cr'}(${a}, ${b})`;
       }
-      const both = this.safe(e.a) && this.safe(e.b);
-      if (both) {
+      if (this.safe(e.a) && this.safe(e.b)) {
         // The same IEEE functions as the helpers once no operand is NaN (ties keep the first operand).
         switch (e.fn) {
-          case 'min': return `select(${a}, ${b}, ${b} < ${a})`;
-          case 'max': return `select(${a}, ${b}, ${a} < ${b})`;
-          case 'lt': return `(${a} < ${b})`;
-          case 'le': return `(${a} <= ${b})`;
-          case 'eq': return `(${a} == ${b})`;
-          case 'ne': return `(${a} != ${b})`;
+          case 'min':
+            return `select(${a}, ${b}, ${b} < ${a})`;
+          case 'max':
+            return `select(${a}, ${b}, ${a} < ${b})`;
+          case 'lt':
+            return `(${a} < ${b})`;
+          case 'le':
+            return `(${a} <= ${b})`;
+          case 'eq':
+            return `(${a} == ${b})`;
+          case 'ne':
+            return `(${a} != ${b})`;
         }
       }
     }

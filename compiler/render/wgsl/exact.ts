@@ -1,4 +1,4 @@
-// Exact-mode f32 arithmetic in WGSL (kernel.ts, option exact): the JS backend's correctly rounded
+// Exact-mode f32 arithmetic in WGSL (render.ts, option exact): the JS backend's correctly rounded
 // ÷ and √ and unfused products, built from fma on a device whose fma is fused (probed at backend
 // creation). All helpers read `P.never`, a uniform that is 0 at run time.
 //
@@ -16,17 +16,15 @@
 // - sqrt_cr(x): inverseSqrt y, s = x·y refined by fma(x − s², y/2, s), then the neighbour test
 //   (√ has no ties).
 // Each applies only where every residual is exact and normal (the exponent ranges below: no
-// subnormal, zero, Inf or NaN anywhere); elsewhere the older 3-candidate helpers div_exact /
-// sqrt_exact of compiler/render/wgsl/ops.ts give the result (their special cases return the driver's
-// value). Inlined at every ÷ and √ of every element, that fallback branch costs about 1.1 of 5.4
-// ms at 2^28 on the H200 (docs/bench-gpu.md). The `_f` forms only flag the thread instead, for
-// kernel.ts's two-pass option (a fast pass, repeated with the branching forms for a subgroup
-// with a flagged thread); measured, it was slower than the branches, so it is off by default.
+// subnormal, zero, Inf or NaN anywhere); elsewhere the 3-candidate helpers div_exact / sqrt_exact
+// of ops.ts give the result (their special cases return the driver's value). That fallback branch
+// is inlined at every ÷ and √ of every element; bench/gpu.ts's diagnostic rows (VARIANTS=1) show
+// what it costs (docs/bench-gpu.md). A two-pass variant (a fast pass without the branches, redone
+// with them for a subgroup that needed them) was tried and ran slower than the inlined branches.
 
 export const WGSL_EXACT = `
 fn keep(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ P.never); }
 fn opaque(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ P.never); }
-fn keep_select(x: f32) -> f32 { return select(x, 0.0f, P.never != 0u); }
 // A fast result and whether it is the correctly rounded one.
 struct Fq { q: f32, ok: bool }
 // q1 = a/b within 1 ulp (one residual step), then the neighbour toward the exact quotient when
@@ -79,14 +77,9 @@ fn sqrt_cr_ok(x: f32) -> Fq {
   // x in [2^-80, 2^127): s and both residuals normal.
   return Fq(select(s, sn, abs(fma(-sn, sn, x)) < abs(e)), bitcast<u32>(x) - 0x17800000u < 0x67800000u);
 }
-// Each with its fallback branch to the 3-candidate helper ...
+// Each with its fallback branch to the 3-candidate helper.
 fn div_cr(a: f32, b: f32) -> f32 { let f = div_cr_ok(a, b); if (f.ok) { return f.q; } return div_exact(a, b); }
 fn div_cr_a(a: f32, b: f32) -> f32 { let f = div_cr_a_ok(a, b); if (f.ok) { return f.q; } return div_exact(a, b); }
 fn div_rcp(a: f32, b: f32, R: Rcp) -> f32 { let f = div_rcp_ok(a, b, R); if (f.ok) { return f.q; } return div_exact(a, b); }
 fn sqrt_cr(x: f32) -> f32 { let f = sqrt_cr_ok(x); if (f.ok) { return f.q; } return sqrt_exact(x); }
-// ... or, in the fast pass of kernel.ts, marking the thread for the slow pass instead.
-fn div_cr_f(a: f32, b: f32, bad: ptr<function, bool>) -> f32 { let f = div_cr_ok(a, b); *bad = *bad | !f.ok; return f.q; }
-fn div_cr_a_f(a: f32, b: f32, bad: ptr<function, bool>) -> f32 { let f = div_cr_a_ok(a, b); *bad = *bad | !f.ok; return f.q; }
-fn div_rcp_f(a: f32, b: f32, R: Rcp, bad: ptr<function, bool>) -> f32 { let f = div_rcp_ok(a, b, R); *bad = *bad | !f.ok; return f.q; }
-fn sqrt_cr_f(x: f32, bad: ptr<function, bool>) -> f32 { let f = sqrt_cr_ok(x); *bad = *bad | !f.ok; return f.q; }
 `;

@@ -34,17 +34,20 @@ export interface ShapeOptions {
 }
 
 /**
- * Split a group over threads: up to 8 elements a thread, as few threads a group as that allows
- * (measured on the H200, docs/bench-gpu.md: 8 beats 16 and 4 for FlashLion and FlashSGD;
- * FlashAdamW is 7% faster at 4).
+ * Split a group over threads: up to 8 elements a thread, as few threads a group as that allows.
+ * 8 elements are two 16-byte loads of a bf16 field and one 8-byte load of an 8-bit field; bench/gpu.ts
+ * (VARIANTS=1) times 4 and 16 against it (docs/bench-gpu.md).
  */
 export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
   const G = k.groupSize;
   const maxT = Math.min(o.subgroupMinSize ?? 1, 32);
   if (o.elementsPerThread !== undefined) {
-    const E = o.elementsPerThread, T = G / E;
+    const E = o.elementsPerThread,
+      T = G / E;
     if (!Number.isInteger(T) || T < 1 || (T & (T - 1)) !== 0 || T > maxT)
-      throw new RangeError(`wgsl: elementsPerThread ${E} must divide groupSize ${G} into a power-of-two number of threads ≤ ${maxT}`);
+      throw new RangeError(
+        `wgsl: elementsPerThread ${E} must divide groupSize ${G} into a power-of-two number of threads ≤ ${maxT}`,
+      );
     return { threadsPerGroup: T, elementsPerThread: E };
   }
   let T = 1;
@@ -61,7 +64,8 @@ export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
   return fields(k).map((f, i) => {
     const sb = storageBytes[f.storage];
     const span = f.axis === 'element' ? s.elementsPerThread * sb : sb;
-    const access: Access = span % 16 === 0 && f.axis === 'element' ? 'vec4' : span % 4 === 0 || !written.has(f.field) ? 'word' : 'atomic';
+    const access: Access =
+      span % 16 === 0 && f.axis === 'element' ? 'vec4' : span % 4 === 0 || !written.has(f.field) ? 'word' : 'atomic';
     return { ...f, binding: BIND.firstField + i, access, read: read.has(f.field), written: written.has(f.field) };
   });
 }
@@ -69,13 +73,20 @@ export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
 /** The kernel-typed value of a stored element sitting at bit `shift` of the u32 word `w`. */
 export function extract(storage: Storage, w: string, shift: string): string {
   switch (storage) {
-    case 'f32': return `bitcast<f32>(${w})`;
-    case 'i32': return `bitcast<i32>(${w})`;
-    case 'u32': return w;
-    case 'u16': return `extractBits(${w}, ${shift}, 16u)`;
-    case 'u8': return `extractBits(${w}, ${shift}, 8u)`;
-    case 'i16': return `extractBits(bitcast<i32>(${w}), ${shift}, 16u)`;
-    case 'i8': return `extractBits(bitcast<i32>(${w}), ${shift}, 8u)`;
+    case 'f32':
+      return `bitcast<f32>(${w})`;
+    case 'i32':
+      return `bitcast<i32>(${w})`;
+    case 'u32':
+      return w;
+    case 'u16':
+      return `extractBits(${w}, ${shift}, 16u)`;
+    case 'u8':
+      return `extractBits(${w}, ${shift}, 8u)`;
+    case 'i16':
+      return `extractBits(bitcast<i32>(${w}), ${shift}, 16u)`;
+    case 'i8':
+      return `extractBits(bitcast<i32>(${w}), ${shift}, 8u)`;
   }
 }
 
@@ -83,7 +94,7 @@ export function extract(storage: Storage, w: string, shift: string): string {
 export function storedBits(storage: Storage, t: Type, v: string): string {
   const u = t === 'u32' ? v : `bitcast<u32>(${v})`;
   const bits = storageBytes[storage] * 8;
-  return bits === 32 ? u : `(${u} & 0x${((2 ** bits) - 1).toString(16)}u)`;
+  return bits === 32 ? u : `(${u} & 0x${(2 ** bits - 1).toString(16)}u)`;
 }
 
 export const elemMask = (storage: Storage): string => `0x${(2 ** (storageBytes[storage] * 8) - 1).toString(16)}u`;
@@ -103,16 +114,25 @@ export function declare(f: FieldLayout, name: string): string {
  * on its own bits. `emit` receives the shuffles (every invocation runs them).
  */
 export function gatheredStore(f: FieldLayout, bits: string, T: number, v: string, emit: (s: string) => void): string[] {
-  const sb = storageBytes[f.storage], V = 4 / sb, mask = elemMask(f.storage), w = `&F${f.binding}[g / ${V}u]`;
+  const sb = storageBytes[f.storage],
+    V = 4 / sb,
+    mask = elemMask(f.storage),
+    w = `&F${f.binding}[g / ${V}u]`;
   emit(`let ${v}_0 = ${bits};`);
   for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
   const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];
   // Groups this writer covers: its own, then while the lane exists and the group is in the launch.
   out.push(`  var ${v}_n = 1u;`);
-  for (let q = 1; q < V; q++) out.push(`  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`);
+  for (let q = 1; q < V; q++)
+    out.push(
+      `  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`,
+    );
   const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
   out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);
-  for (let q = 0; q < V; q++) out.push(`    if (${v}_n > ${q}u) { let sh = (${v}_q0 + ${q}u) * ${sb * 8}u; atomicAnd(${w}, ~(${mask} << sh)); atomicOr(${w}, ${v}_${q} << sh); }`);
+  for (let q = 0; q < V; q++)
+    out.push(
+      `    if (${v}_n > ${q}u) { let sh = (${v}_q0 + ${q}u) * ${sb * 8}u; atomicAnd(${w}, ~(${mask} << sh)); atomicOr(${w}, ${v}_${q} << sh); }`,
+    );
   out.push('  }', '}');
   return out;
 }

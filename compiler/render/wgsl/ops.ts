@@ -21,9 +21,12 @@ const f32View = new Float32Array(f32Bits.buffer);
 /** A literal of `t`, exact: f32 values that print and parse back unchanged, else their bits. */
 export function wgslLiteral(v: number, t: Type): string {
   switch (t) {
-    case 'bool': return v ? 'true' : 'false';
-    case 'u32': return `${v >>> 0}u`;
-    case 'i32': return v === -2147483648 ? 'bitcast<i32>(0x80000000u)' : v < 0 ? `(${v}i)` : `${v}i`;
+    case 'bool':
+      return v ? 'true' : 'false';
+    case 'u32':
+      return `${v >>> 0}u`;
+    case 'i32':
+      return v === -2147483648 ? 'bitcast<i32>(0x80000000u)' : v < 0 ? `(${v}i)` : `${v}i`;
     case 'f32': {
       f32View[0] = v;
       const bits = f32Bits[0]!;
@@ -31,8 +34,10 @@ export function wgslLiteral(v: number, t: Type): string {
       // Zero, normals: decimal; −0, subnormals, Inf, NaN: through their bits.
       if (bits === 0) return '0.0f';
       if (mag >= 0x00800000 && mag < 0x7f800000) return v < 0 ? `(${v}f)` : `${v}f`;
-      // Inf and NaN may not appear in WGSL constant expressions: build them at run time.
-      return mag >= 0x7f800000 ? `f32_bits(0x${bits.toString(16)}u)` : `bitcast<f32>(0x${bits.toString(16)}u)`;
+      // Inf, NaN and −0 through f32_bits, a value the driver cannot see (below).
+      return mag >= 0x7f800000 || bits === 0x80000000
+        ? `f32_bits(0x${bits.toString(16)}u)`
+        : `bitcast<f32>(0x${bits.toString(16)}u)`;
     }
   }
 }
@@ -60,10 +65,16 @@ export const wgslUnary: { [K in UnaryOp]: U } = {
   isFinite: (x) => `((bitcast<u32>(${x}) & 0x7f800000u) != 0x7f800000u)`,
 };
 
-const op = (o: string): B => (a, b) => `(${a} ${o} ${b})`;
+const op =
+  (o: string): B =>
+  (a, b) =>
+    `(${a} ${o} ${b})`;
 // WGSL lets an implementation assume no NaN reaches a comparison (lavapipe does), so f32
 // comparisons test NaN operands by their bits, as IEEE orders them: unordered is false, ≠ is true.
-const ordered = (o: string): B => (a, b, t) => (t === 'f32' ? `ord_${o}(${a}, ${b})` : `(${a} ${({ lt: '<', le: '<=', eq: '==' } as const)[o as 'lt']} ${b})`);
+const ordered =
+  (o: string): B =>
+  (a, b, t) =>
+    t === 'f32' ? `ord_${o}(${a}, ${b})` : `(${a} ${({ lt: '<', le: '<=', eq: '==' } as const)[o as 'lt']} ${b})`;
 export const wgslBinary: { [K in BinaryOp]: B } = {
   add: op('+'),
   sub: op('-'),
@@ -88,7 +99,9 @@ export const wgslBinary: { [K in BinaryOp]: B } = {
 /** Numeric conversion between kernel types, with semantics.ts's saturation and NaN → 0. */
 export function wgslCast(x: string, from: Type, to: Type): string {
   if (from === to) return x;
-  if (to === 'bool') return `(${x} != ${lit(0, from)})`;
+  // f32: a bit test, true for NaN and false for ±0 as IEEE's x ≠ 0 is (a plain != let lavapipe,
+  // which assumes no NaN, give false for NaN).
+  if (to === 'bool') return from === 'f32' ? `((bitcast<u32>(${x}) & 0x7fffffffu) != 0u)` : `(${x} != ${lit(0, from)})`;
   if (from === 'bool') return `select(${lit(0, to)}, ${lit(1, to)}, ${x})`;
   if (from === 'f32') return to === 'i32' ? `f32_to_i32(${x})` : `f32_to_u32(${x})`;
   if (to === 'f32') return `f32(${x})`;
@@ -97,8 +110,10 @@ export function wgslCast(x: string, from: Type, to: Type): string {
 
 /** Helper functions every kernel may call (unused ones cost nothing once compiled). */
 export const WGSL_PRELUDE = `
-// A function call is not a constant expression, so Inf and NaN can be made here.
-fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }
+// Inf and NaN may not appear in WGSL constant expressions, and WGSL lets a driver assume no NaN,
+// Inf or signed zero appears at all: as constants lavapipe folded 0·x to 0, x/0 to 0 and stored
+// −0 as +0. So these values come from their bits xor P.never, a uniform that is 0 at run time.
+fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b ^ P.never); }
 fn is_nan(x: f32) -> bool { return ${isNanF('x')}; }
 // IEEE minNum/maxNum as semantics.ts: a NaN first operand yields the second; ties keep the first.
 fn ord_lt(a: f32, b: f32) -> bool { return a < b && !is_nan(a) && !is_nan(b); }
@@ -110,7 +125,7 @@ fn fmax_nan(a: f32, b: f32) -> f32 { return select(select(a, b, ord_lt(a, b)), b
 fn round_away(x: f32) -> f32 { let t = trunc(x); return select(t, t + select(1.0f, -1.0f, x < 0.0f), abs(x - t) >= 0.5f); }
 fn f32_to_i32(x: f32) -> i32 { return select(select(i32(x), 2147483647i, x >= 2147483648.0f), 0i, is_nan(x)); }
 fn f32_to_u32(x: f32) -> u32 { return select(select(u32(x), 4294967295u, x >= 4294967296.0f), 0u, is_nan(x)); }
-// The first exact-mode ÷ and √ (wgsl/exact.ts has the faster ones, which fall back to these):
+// The fallbacks of exact.ts's ÷ and √, where their fast forms' residuals may be inexact:
 // of the driver's result and its two neighbours, the one with the smallest exact residual (an
 // fma residual is exact this close), ties to the even one. Subnormal, zero and non-finite results
 // keep the driver's value.

@@ -9,22 +9,30 @@
 // guards, NaN guards dropped where a range analysis allows) is arith.ts's business.
 
 import type { Expr } from '../../ir/ir.ts';
-import { children } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
 import { elementwise, roots } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
 import { storageBytes } from '../../ir/kernel.ts';
 import { WGSL_PRELUDE, wgslLiteral, wgslType } from './ops.ts';
-import type { ArithOptions } from './arith.ts';
+import type { Ablation } from './arith.ts';
 import { Arith } from './arith.ts';
 import { WGSL_EXACT } from './exact.ts';
 import type { FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
 import { findTables, tableEntries } from './tables.ts';
-import { BIND, declare, elemMask, extract, fieldLayouts, gatheredStore, storedBits, threadShape, valuesPerWord } from './layout.ts';
+import {
+  BIND,
+  declare,
+  elemMask,
+  extract,
+  fieldLayouts,
+  gatheredStore,
+  storedBits,
+  threadShape,
+  valuesPerWord,
+} from './layout.ts';
 
-export interface WgslOptions extends ShapeOptions, Pick<ArithOptions, 'legacy' | 'ranges' | 'unsafeNoNanGuards' | 'noKeep' | 'ablate'> {
+export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
-  /** Replace subexpressions of one 8-bit field by 256-entry tables (default true). */
-  readonly tables?: boolean;
   /**
    * Match the JS backend's f32 rounding (default true): no fused multiply-add contraction of a
    * product an add consumes (it goes through `keep`, which the compiler cannot see through), and
@@ -32,13 +40,10 @@ export interface WgslOptions extends ShapeOptions, Pick<ArithOptions, 'legacy' |
    * driver's own (2.5 ULP ÷, contracted) arithmetic.
    */
   readonly exact?: boolean;
-  /**
-   * Exact mode: a fast pass without the fallback branches, repeated with them for a subgroup where
-   * any thread needs them (exact.ts). Default false: slower on the H200 (docs/bench-gpu.md).
-   */
-  readonly twoPass?: boolean;
   /** The device's fma is fused (Vulkan allows an unfused one, as lavapipe has): ÷ and √ rounding fixes need it. */
   readonly fusedFma?: boolean;
+  /** Diagnostics only (arith.ts `Ablation`): parts of the kernel left out to measure their cost. */
+  readonly diagnostics?: readonly Ablation[];
 }
 
 export interface WgslKernel extends ThreadShape {
@@ -53,7 +58,8 @@ export interface WgslKernel extends ThreadShape {
 const NAN = 'f32_bits(0x7fc00000u)';
 
 export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
-  const k = p.kernel, G = k.groupSize;
+  const k = p.kernel,
+    G = k.groupSize;
   const shape = threadShape(k, o);
   const { threadsPerGroup: T, elementsPerThread: E } = shape;
   const WG = o.workgroupSize ?? 256;
@@ -65,7 +71,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   const isElem = (e: Expr) => elementwise(e, memo);
   const J = [...Array(E).keys()];
   const F = (f: FieldLayout) => `F${f.binding}`;
-  const exact = o.exact !== false, fused = o.fusedFma === true;
+  const exact = o.exact !== false,
+    fused = o.fusedFma === true;
   const body: string[] = [];
   const emit = (s: string) => body.push('  ' + s);
 
@@ -92,10 +99,10 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[${i} * ${sb}u / 4u])` : `${F(f)}[${i} * ${sb}u / 4u]`;
     return extract(as, w, `((${i} * ${sb}u) % 4u) * 8u`);
   };
-  const tables = o.tables === false ? [] : findTables(roots(k));
+  const off = new Set(o.diagnostics ?? []);
+  const tables = off.has('tables') ? [] : findTables(roots(k));
   const tableOf = new Map(tables.map((t) => [t.expr, t]));
   const entries = tables.length ? tableEntries(tables) : null;
-  const arithOptions = { exact, fused, legacy: o.legacy, ranges: o.ranges, unsafeNoNanGuards: o.unsafeNoNanGuards, noKeep: o.noKeep, ablate: o.ablate };
   const tableFact = (e: Expr) => {
     // A table's value set is known exactly: never NaN when no entry is.
     const t = tableOf.get(e);
@@ -103,10 +110,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     const xs = [...entries.subarray(t.offset, t.offset + 256)];
     return xs.some(Number.isNaN) ? undefined : { nan: false, lo: Math.min(...xs), hi: Math.max(...xs) };
   };
-  const arith = new Arith(roots(k), arithOptions, tableFact);
-  // Two passes (exact.ts): the fast one flags threads whose ÷ or √ left its safe range.
-  const twoPass = exact && fused && !o.legacy && !o.ablate?.includes('fallback') && o.twoPass === true;
-  const fastArith = twoPass ? new Arith(roots(k), { ...arithOptions, flag: true }, tableFact) : arith;
+  const arith = new Arith(roots(k), { exact, fused, off: [...off] }, tableFact);
   // Per-thread reciprocals of group-invariant divisors (exact mode), declared before first use.
   const rcps = new Map<Expr, { r: string; b: string }>();
   const needRcp = (e: Expr) => {
@@ -124,104 +128,91 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   };
 
   // Straight-line code in topological order: group-invariant nodes once, element nodes E times.
-  type Names = Map<Expr, string | string[]>;
-  const refIn = (name: Names) => (e: Expr, j: number): string => {
+  const name = new Map<Expr, string | string[]>();
+  const ref = (e: Expr, j: number): string => {
     if (e.op === 'const') return wgslLiteral(e.value, e.type);
     if (e.op === 'uniform') return `u${column.get(e.name)}`;
     const n = name.get(e)!;
     return typeof n === 'string' ? n : n[j]!;
   };
-  let ref = refIn(new Map());
-  // The nodes the outputs need, not descending into a table's expression: in the fast pass a ÷
-  // has a side effect (the slow flag), so dead code would no longer be left out by the compiler.
-  const order: Expr[] = [], seen = new Set<Expr>();
-  const visit = (e: Expr) => {
-    if (seen.has(e)) return;
-    seen.add(e);
-    if (!tableOf.has(e)) children(e).forEach(visit);
-    order.push(e);
-  };
-  roots(k).forEach(visit);
-  const emitBody = (ar: Arith, p: string): Names => {
-    const name: Names = new Map();
-    ref = refIn(name);
-    const build = (e: Expr, j: number): string => {
-      const c = children(e).map((x) => ref(x, j));
-      switch (e.op) {
-        case 'unary': case 'binary': case 'cast': return ar.render(e, c, (b) => rcps.get(b) ?? null);
-        case 'select': return `select(${c[2]}, ${c[1]}, ${c[0]})`;
-        case 'bitcast': return `bitcast<${wgslType[e.type]}>(${c[0]})`;
-        case 'load': { const f = byField.get(e.field)!; return e.axis === 'group' ? loadGroup(f) : loadElem(f, j); }
-        default: throw new Error(`renderWgsl: unexpected ${e.op}`);
+  const build = (e: Expr, j: number): string => {
+    const c = children(e).map((x) => ref(x, j));
+    switch (e.op) {
+      case 'unary':
+      case 'binary':
+      case 'cast':
+        return arith.render(e, c, (b) => rcps.get(b) ?? null);
+      case 'select':
+        return `select(${c[2]}, ${c[1]}, ${c[0]})`;
+      case 'bitcast': {
+        // The bits of any f32 NaN read as 0x7fc00000 (semantics.ts): payloads differ between GPUs.
+        const b = `bitcast<${wgslType[e.type]}>(${c[0]})`;
+        return e.x.type !== 'f32' || arith.safe(e.x)
+          ? b
+          : `select(${b}, ${wgslLiteral(0x7fc00000, e.type)}, is_nan(${c[0]}))`;
       }
-    };
-    for (const e of order) {
-      if (e.op === 'const' || e.op === 'uniform') continue;
-      if (e.op === 'groupMax') {
-        const x = e.x, m = `${p}m${e.id}`;
-        if (ar.ranges.safe(x) && o.ranges !== false && !o.legacy) {
-          // Never NaN: start from −Inf (fmax(NaN, y) = y = fmax(−Inf, y) for every y), plain compares.
-          emit(`var ${m} = f32_bits(0xff800000u);`);
-          for (const j of J) emit(`${m} = select(${m}, ${ref(x, j)}, v${j} && ${m} < ${ref(x, j)});`);
-        } else {
-          emit(`var ${m} = ${NAN};`);
-          for (const j of J) emit(`${m} = fmax_nan(${m}, select(${NAN}, ${ref(x, j)}, v${j}));`);
-        }
-        for (let s = 1; s < T; s *= 2) {
-          emit(`{ let o = subgroupShuffleXor(${m}, ${s}u); ${m} = select(fmax_nan(o, ${m}), fmax_nan(${m}, o), (t & ${s}u) == 0u); }`);
-        }
-        name.set(e, m);
-      } else if (tableOf.has(e)) {
-        const tb = tableOf.get(e)!, f = byField.get(tb.load.field)!;
-        const ns = J.map((j) => `${p}t${e.id}_${j}`);
-        J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
-        name.set(e, ns);
-      } else if (!isElem(e)) {
-        needRcp(e);
-        emit(`let ${p}g${e.id} = ${build(e, 0)};`);
-        name.set(e, `${p}g${e.id}`);
-      } else {
-        needRcp(e);
-        const ns = J.map((j) => `${p}t${e.id}_${j}`);
-        J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
-        name.set(e, ns);
+      case 'load': {
+        const f = byField.get(e.field)!;
+        return e.axis === 'group' ? loadGroup(f) : loadElem(f, j);
       }
+      default:
+        throw new Error(`renderWgsl: unexpected ${e.op}`);
     }
-    return name;
   };
-  if (!twoPass) emitBody(arith, '');
-  else {
-    // The values the counters and stores read, as vars the slow pass can overwrite.
-    const live = [...new Set([...k.outputs.map((x) => x.value), ...k.counters.map((c) => c.value)])].filter((e) => e.op !== 'const' && e.op !== 'uniform');
-    const keepOut = (name: Names, assign: boolean) => {
-      const r = refIn(name), outNames: Names = new Map();
-      for (const e of live) {
-        const axes = isElem(e) ? J : [0];
-        const ns = axes.map((j) => `o${e.id}_${j}`);
-        axes.forEach((j) => emit(`${assign ? '' : 'var '}${ns[j]} = ${r(e, j)};`));
-        outNames.set(e, isElem(e) ? ns : ns[0]!);
+  // The nodes the outputs need, not descending into a table's expression.
+  const order = topo(roots(k), (e) => !tableOf.has(e));
+  for (const e of order) {
+    if (e.op === 'const' || e.op === 'uniform') continue;
+    if (e.op === 'groupMax') {
+      const x = e.x,
+        m = `m${e.id}`;
+      if (arith.safe(x)) {
+        // Never NaN: start from −Inf (fmax(NaN, y) = y = fmax(−Inf, y) for every y), plain compares.
+        emit(`var ${m} = f32_bits(0xff800000u);`);
+        for (const j of J) emit(`${m} = select(${m}, ${ref(x, j)}, v${j} && ${m} < ${ref(x, j)});`);
+      } else {
+        emit(`var ${m} = ${NAN};`);
+        for (const j of J) emit(`${m} = fmax_nan(${m}, select(${NAN}, ${ref(x, j)}, v${j}));`);
       }
-      return outNames;
-    };
-    emit('var slow = false;');
-    const fastNames = emitBody(fastArith, '');
-    const outNames = keepOut(fastNames, false);
-    emit(`if (${T > 1 ? 'subgroupAny(slow)' : 'slow'}) {`);
-    const slowNames = emitBody(arith, 's');
-    keepOut(slowNames, true);
-    emit('}');
-    ref = refIn(outNames);
+      for (let s = 1; s < T; s *= 2) {
+        emit(
+          `{ let o = subgroupShuffleXor(${m}, ${s}u); ${m} = select(fmax_nan(o, ${m}), fmax_nan(${m}, o), (t & ${s}u) == 0u); }`,
+        );
+      }
+      name.set(e, m);
+    } else if (tableOf.has(e)) {
+      const tb = tableOf.get(e)!,
+        f = byField.get(tb.load.field)!;
+      const ns = J.map((j) => `t${e.id}_${j}`);
+      J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
+      name.set(e, ns);
+    } else if (!isElem(e)) {
+      needRcp(e);
+      emit(`let g${e.id} = ${build(e, 0)};`);
+      name.set(e, `g${e.id}`);
+    } else {
+      needRcp(e);
+      const ns = J.map((j) => `t${e.id}_${j}`);
+      J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
+      name.set(e, ns);
+    }
   }
 
   // Counters: per invocation, then one atomicAdd when nonzero.
   k.counters.forEach((c, ci) => {
-    const terms = J.map((j) => (c.value.type === 'bool' ? `select(0u, 1u, v${j} && ${ref(c.value, j)})` : `select(0u, bitcast<u32>(${ref(c.value, j)}), v${j})`));
+    const terms = J.map((j) =>
+      c.value.type === 'bool'
+        ? `select(0u, 1u, v${j} && ${ref(c.value, j)})`
+        : `select(0u, bitcast<u32>(${ref(c.value, j)}), v${j})`,
+    );
     emit(`let c${ci} = ${terms.join(' + ')};`);
     emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`);
   });
 
   // Stores.
-  const full: string[] = [], partial: string[] = [], groupStores: string[] = [];
+  const full: string[] = [],
+    partial: string[] = [],
+    groupStores: string[] = [];
   for (const out of k.outputs) {
     const f = byField.get(out.field)!;
     const sb = storageBytes[f.storage];
@@ -239,24 +230,37 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     const bits = J.map((j) => storedBits(f.storage, out.value.type, ref(out.value, j)));
     if (f.access === 'atomic') {
       for (const j of J) {
-        const i = `(e0 + ${j}u)`, sh = `(((${i} * ${sb}u) % 4u) * 8u)`, w = `&${F(f)}[${i} * ${sb}u / 4u]`;
+        const i = `(e0 + ${j}u)`,
+          sh = `(((${i} * ${sb}u) % 4u) * 8u)`,
+          w = `&${F(f)}[${i} * ${sb}u / 4u]`;
         const s = `if (v${j}) { atomicAnd(${w}, ~(${elemMask(f.storage)} << ${sh})); atomicOr(${w}, ${bits[j]} << ${sh}); }`;
-        full.push(s); partial.push(s);
+        full.push(s);
+        partial.push(s);
       }
       continue;
     }
     const per = valuesPerWord(f.storage);
     const words = [...Array((E * sb) / 4).keys()].map((w) => {
-      const parts = [...Array(per).keys()].map((q) => (q === 0 ? bits[w * per]! : `(${bits[w * per + q]} << ${q * sb * 8}u)`));
-      return { word: `(${parts.join(' | ')})`, mask: [...Array(per).keys()].map((q) => `select(0u, ${elemMask(f.storage)} << ${q * sb * 8}u, v${w * per + q})`).join(' | ') };
+      const parts = [...Array(per).keys()].map((q) =>
+        q === 0 ? bits[w * per]! : `(${bits[w * per + q]} << ${q * sb * 8}u)`,
+      );
+      return {
+        word: `(${parts.join(' | ')})`,
+        mask: [...Array(per).keys()]
+          .map((q) => `select(0u, ${elemMask(f.storage)} << ${q * sb * 8}u, v${w * per + q})`)
+          .join(' | '),
+      };
     });
-    const step = f.access === 'vec4' ? 4 : 1, per16 = f.access === 'vec4' ? 16 : 4;
+    const step = f.access === 'vec4' ? 4 : 1,
+      per16 = f.access === 'vec4' ? 16 : 4;
     for (let w = 0; w < words.length; w += step) {
       const ix = `${F(f)}[e0 * ${sb}u / ${per16}u + ${w / step}u]`;
       const ws = words.slice(w, w + step);
       const pack = (xs: string[]) => (step === 4 ? `vec4<u32>(${xs.join(', ')})` : xs[0]!);
       full.push(`${ix} = ${pack(ws.map((x) => x.word))};`);
-      partial.push(`{ let old = ${ix}; ${ix} = ${pack(ws.map((x, q) => `(${x.word} & (${x.mask})) | (old${step === 4 ? `[${q}]` : ''} & ~(${x.mask}))`))}; }`);
+      partial.push(
+        `{ let old = ${ix}; ${ix} = ${pack(ws.map((x, q) => `(${x.word} & (${x.mask})) | (old${step === 4 ? `[${q}]` : ''} & ~(${x.mask}))`))}; }`,
+      );
     }
   }
   emit('if (live) {');
@@ -273,8 +277,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   emit('}');
 
   const decl = [
-    // The slow pass's shuffles run under subgroupAny: uniform per subgroup, which WGSL's analysis cannot see.
-    ...(T > 1 ? ['enable subgroups;', ...(twoPass ? ['diagnostic(off, subgroup_uniformity);'] : [])] : []),
+    ...(T > 1 ? ['enable subgroups;'] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
       `fields ${layouts.map((f) => `F${f.binding}=${f.field}(${f.storage}/${f.axis}/${f.access})`).join(' ')}; ` +
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
@@ -283,11 +286,18 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
     `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
     `@group(0) @binding(${BIND.rowOf}) var<storage, read> R: array<u32>;`,
-    ...(k.counters.length ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`] : []),
+    ...(k.counters.length
+      ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
+      : []),
     ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
     ...layouts.map((f) => declare(f, F(f))),
     WGSL_PRELUDE,
-    o.ablate?.includes('fallback') ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace('return sqrt_exact(x);', 'return sqrt(x);') : WGSL_EXACT,
+    off.has('fallbackBranches')
+      ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace(
+          'return sqrt_exact(x);',
+          'return sqrt(x);',
+        )
+      : WGSL_EXACT,
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
     `  let wg = wid.y * nwg.x + wid.x;`,
@@ -304,5 +314,12 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     '  let urow = row * P.columns;',
     ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
   ];
-  return { ...shape, workgroupSize: WG, fields: layouts, counters: k.counters.length, tables: entries, source: [...decl, ...body, '}', ''].join('\n') };
+  return {
+    ...shape,
+    workgroupSize: WG,
+    fields: layouts,
+    counters: k.counters.length,
+    tables: entries,
+    source: [...decl, ...body, '}', ''].join('\n'),
+  };
 }

@@ -23,18 +23,32 @@ export function findTables(roots: readonly Expr[]): Table[] {
   for (const e of order) {
     const kids = children(e);
     size.set(e, 1 + kids.reduce((s, c) => s + size.get(c)!, 0));
-    if (e.op === 'const') { only.set(e, 'const'); continue; }
-    if (e.op === 'load') { only.set(e, e.axis === 'element' && (e.storage === 'u8' || e.storage === 'i8') ? e : null); continue; }
-    if (e.op === 'uniform' || e.op === 'groupMax') { only.set(e, null); continue; }
-    let src: Load | 'const' = 'const', ok = true;
+    if (e.op === 'const') {
+      only.set(e, 'const');
+      continue;
+    }
+    if (e.op === 'load') {
+      only.set(e, e.axis === 'element' && (e.storage === 'u8' || e.storage === 'i8') ? e : null);
+      continue;
+    }
+    if (e.op === 'uniform' || e.op === 'groupMax') {
+      only.set(e, null);
+      continue;
+    }
+    let src: Load | 'const' = 'const',
+      ok = true;
     for (const c of kids) {
       const s = only.get(c)!;
-      if (s === null || (s !== 'const' && src !== 'const' && s !== src)) { ok = false; break; }
+      if (s === null || (s !== 'const' && src !== 'const' && s !== src)) {
+        ok = false;
+        break;
+      }
       if (s !== 'const') src = s;
     }
     only.set(e, ok ? src : null);
   }
-  const candidate = (e: Expr) => e.type === 'f32' && typeof only.get(e) === 'object' && only.get(e) !== null && size.get(e)! >= 4;
+  const candidate = (e: Expr) =>
+    e.type === 'f32' && typeof only.get(e) === 'object' && only.get(e) !== null && size.get(e)! >= 4;
   // Maximal: some use of it is not itself a candidate (or it is a root).
   const maximal = new Set<Expr>(roots.filter(candidate));
   for (const e of order) if (!candidate(e)) for (const c of children(e)) if (candidate(c)) maximal.add(c);
@@ -44,9 +58,10 @@ export function findTables(roots: readonly Expr[]): Table[] {
 /** The tables' entries: entry b of a table is its expression with the field's stored byte = b. */
 export function tableEntries(tables: readonly Table[]): Float32Array {
   const out = new Float32Array(Math.max(1, tables.length) * 256);
-  for (const t of tables) for (let b = 0; b < 256; b++) {
-    const value = t.load.storage === 'i8' ? (b << 24) >> 24 : b;
-    out[t.offset + b] = evaluate(t.expr, { load: () => value, uniform: () => NaN });
-  }
+  for (const t of tables)
+    for (let b = 0; b < 256; b++) {
+      const value = t.load.storage === 'i8' ? (b << 24) >> 24 : b;
+      out[t.offset + b] = evaluate(t.expr, { load: () => value, uniform: () => NaN });
+    }
   return out;
 }

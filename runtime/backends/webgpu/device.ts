@@ -22,13 +22,18 @@ export interface DeviceInfo {
   readonly adapter: string;
   /** Subgroup operations are enabled, with at least this many invocations per subgroup (0: none). */
   readonly subgroupMinSize: number;
+  /** WGSL fma is fused here (Vulkan lets a driver compute it as a rounded a·b + c, as lavapipe does). */
+  readonly fusedFma: boolean;
 }
 
 /** A device with subgroups (when offered) and the adapter's largest storage limits. */
 export async function requestDevice(): Promise<DeviceInfo> {
   await disableOsr();
   const adapter = await findAdapter();
-  if (!adapter) throw new BackendError('webgpu: no GPU adapter (in Node, install a Vulkan driver such as Mesa lavapipe; see docs/webgpu.md)');
+  if (!adapter)
+    throw new BackendError(
+      'webgpu: no GPU adapter (in Node, install a Vulkan driver such as Mesa lavapipe; see docs/webgpu.md)',
+    );
   const features: GPUFeatureName[] = [];
   if (adapter.features.has('subgroups')) features.push('subgroups' as GPUFeatureName);
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query');
@@ -45,5 +50,43 @@ export async function requestDevice(): Promise<DeviceInfo> {
   });
   const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
   const sub = features.includes('subgroups' as GPUFeatureName) ? (info.subgroupMinSize ?? 4) : 0;
-  return { device, adapter: `${info.vendor} ${info.description || info.architecture || info.device}`.trim(), subgroupMinSize: sub };
+  const name = `${info.vendor} ${info.description || info.architecture || info.device}`.trim();
+  return { device, adapter: name, subgroupMinSize: sub, fusedFma: await probeFusedFma(device) };
+}
+
+/** Run one fma on the device: exact-mode ÷ and √ (compiler/render/wgsl/exact.ts) need it fused. */
+async function probeFusedFma(d: GPUDevice): Promise<boolean> {
+  const STORAGE = 0x80,
+    COPY_SRC = 0x4,
+    COPY_DST = 0x8,
+    MAP_READ = 0x1;
+  const buf = d.createBuffer({ size: 16, usage: STORAGE | COPY_SRC | COPY_DST });
+  const back = d.createBuffer({ size: 4, usage: MAP_READ | COPY_DST });
+  try {
+    // (1 + 2^-12)^2 − (1 + 2^-11) = 2^-24 exactly when fused, 0 when the product is rounded first.
+    d.queue.writeBuffer(buf, 0, new Float32Array([1 + 2 ** -12, -(1 + 2 ** -11), 0, 0]));
+    const module = d.createShaderModule({
+      code: '@group(0) @binding(0) var<storage, read_write> X: array<f32>;\n@compute @workgroup_size(1) fn main() { X[2] = fma(X[0], X[0], X[1]); }',
+    });
+    const pipeline = await d.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const enc = d.createCommandEncoder(),
+      pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      d.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: buf } }],
+      }),
+    );
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    enc.copyBufferToBuffer(buf, 8, back, 0, 4);
+    d.queue.submit([enc.finish()]);
+    await back.mapAsync(1 /* GPUMapMode.READ */);
+    return new Float32Array(back.getMappedRange())[0] === 2 ** -24;
+  } finally {
+    buf.destroy();
+    back.destroy();
+  }
 }

@@ -1,16 +1,25 @@
 // Child process for runtime/backends/webgpu/webgpu.test.ts: create a WebGPU device, run a kernel, then spin the
 // main thread for 500 ms in one hot loop (what V8 on-stack-replaces), run again, print "ok".
-// Before the backend turned OSR off, this died about half the time (../shared/docs/gpu.md).
+// Before the backend turned OSR off, this died about half the time (docs/webgpu.md).
 import * as d from '../../../dsl/ops.ts';
 import { kernel } from '../../../compiler/ir/kernel.ts';
-import { compile } from '../../../compiler/render/js/compile.ts';
+import { uniformTable } from '../../../compiler/ir/pipeline.ts';
 import { WebGpuBackend } from './webgpu.ts';
 
 const gpu = await WebGpuBackend.create();
-const k = kernel({ name: 'osr', outputs: [{ field: 'x', storage: 'f32', axis: 'element', value: d.add(d.field('x', 'f32'), 1) }] });
+const k = kernel({
+  name: 'osr',
+  outputs: [{ field: 'x', storage: 'f32', axis: 'element', value: d.add(d.field('x', 'f32'), 1) }],
+});
 const x = gpu.alloc('f32', 1024);
 const prog = await gpu.compile(k);
-const launch = { bindings: { x }, uniforms: compile(k).uniformTable([{}]), rowOf: null, groups: [0, 32] as const, length: 1024 };
+const launch = {
+  bindings: { x },
+  uniforms: uniformTable(prog.prepared, [{}]),
+  rowOf: null,
+  groups: [0, 32] as const,
+  length: 1024,
+};
 await gpu.run(prog, launch);
 let acc = 0;
 const end = Date.now() + 500;

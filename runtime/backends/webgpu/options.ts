@@ -1,0 +1,62 @@
+// The WebGPU backend's public options, and their checks. Only real user choices live here; the
+// ablations that explain where a kernel's time goes are diagnostics (diagnostics.ts), and what the
+// backend probes from the device itself (subgroups, whether fma is fused) is never an option.
+
+import { BackendError } from '../backend.ts';
+import type { DeviceInfo } from './device.ts';
+
+export interface WebGpuOptions {
+  /**
+   * Consecutive elements one invocation owns; must divide the kernel's group size into a power of
+   * two of threads (default: up to 8). The fastest value depends on the kernel and the GPU
+   * (bench/gpu.ts, VARIANTS=1, times 4 and 16 against the default).
+   */
+  readonly elementsPerThread?: number;
+  /** Invocations per workgroup (default 256; at most the device's maxComputeInvocationsPerWorkgroup). */
+  readonly workgroupSize?: number;
+  /**
+   * true (default): f32 ÷, √ and products round as the JS backend's do, so results are bit-identical
+   * to it (where the device's fma is fused; docs/webgpu.md). false: the driver's arithmetic
+   * (÷ within 2.5 ULP, products may be contracted into fma): faster, not bit-identical.
+   */
+  readonly exact?: boolean;
+  /**
+   * Record each launch's GPU time in `backend.kernelTimes` (ms), from timestamp queries written at
+   * the start and end of its compute pass. Needs the device feature 'timestamp-query' (creation
+   * fails without it). Each launch then waits for the GPU to finish before it resolves.
+   */
+  readonly timestamps?: boolean;
+}
+
+const names = ['elementsPerThread', 'workgroupSize', 'exact', 'timestamps'] as const;
+
+/** Throws a BackendError naming the first option that is unknown or has a wrong value. */
+export function checkOptions(o: WebGpuOptions): void {
+  const who = 'WebGpuBackend.create';
+  if (typeof o !== 'object' || o === null)
+    throw new BackendError(`${who}: options must be an object, got ${o === null ? 'null' : typeof o}`);
+  for (const [k, v] of Object.entries(o)) {
+    if (!(names as readonly string[]).includes(k))
+      throw new BackendError(`${who}: unknown option ${k} (the options are ${names.join(', ')})`);
+    if (v === undefined) continue;
+    const bad = (want: string) =>
+      new BackendError(`${who}: ${k} must be ${want}, got ${JSON.stringify(v) ?? String(v)}`);
+    if ((k === 'exact' || k === 'timestamps') && typeof v !== 'boolean') throw bad('true or false');
+    if ((k === 'elementsPerThread' || k === 'workgroupSize') && !(Number.isInteger(v) && (v as number) >= 1))
+      throw bad('a positive integer');
+  }
+}
+
+/** The checks that need the device: timestamps need 'timestamp-query', a workgroup its limit. */
+export function checkOnDevice(o: WebGpuOptions, info: DeviceInfo): void {
+  const who = 'WebGpuBackend.create';
+  if (o.timestamps && !info.device.features.has('timestamp-query'))
+    throw new BackendError(
+      `${who}: timestamps: true needs the 'timestamp-query' feature, which adapter ${info.adapter} does not offer`,
+    );
+  const max = info.device.limits.maxComputeInvocationsPerWorkgroup;
+  if (o.workgroupSize !== undefined && o.workgroupSize > max)
+    throw new BackendError(
+      `${who}: workgroupSize ${o.workgroupSize} exceeds this device's maxComputeInvocationsPerWorkgroup ${max}`,
+    );
+}
