@@ -16,6 +16,7 @@ import { findAdapter } from './device.ts';
 import type { Program } from '../backend.ts';
 import type { GpuBuffer, WebGpuOptions } from './webgpu.ts';
 import { WebGpuBackend } from './webgpu.ts';
+import { checkOnDevice } from './options.ts';
 
 const adapter = await findAdapter();
 const hasAdapter = adapter !== null;
@@ -297,14 +298,18 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
     },
   );
 
-  test.runIf(hasAdapter && !hasTimestamps)(
-    'timestamps: true is refused where the adapter has no timestamp-query',
-    async () => {
-      await expect(WebGpuBackend.create({ timestamps: true })).rejects.toThrow(
-        /timestamps: true needs the 'timestamp-query' feature/,
-      );
-    },
-  );
+  test('timestamps: true is refused where the device has no timestamp-query (checked on a device without it)', () => {
+    const info = {
+      adapter: 'a test adapter',
+      subgroupMinSize: 0,
+      device: { features: new Set<string>(), limits: { maxComputeInvocationsPerWorkgroup: 256 } },
+    };
+    expect(() => checkOnDevice({ timestamps: true }, info as never)).toThrow(
+      /timestamps: true needs the 'timestamp-query' feature, which adapter a test adapter does not offer/,
+    );
+    expect(() => checkOnDevice({ workgroupSize: 512 }, info as never)).toThrow(/workgroupSize 512 exceeds/);
+    expect(() => checkOnDevice({}, info as never)).not.toThrow();
+  });
 
   test('a lost device is a clear error, not a hang', async () => {
     const gpu = await WebGpuBackend.create();

@@ -9,7 +9,6 @@ import type { FieldArray, Kernel } from '../../../compiler/ir/kernel.ts';
 import { arrayFor, storageBytes } from '../../../compiler/ir/kernel.ts';
 import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { Ablation } from '../../../compiler/render/wgsl/arith.ts';
-import { BIND } from '../../../compiler/render/wgsl/layout.ts';
 import type { WgslKernel, WgslOptions } from '../../../compiler/render/wgsl/render.ts';
 import { renderWgsl } from '../../../compiler/render/wgsl/render.ts';
 import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
@@ -18,6 +17,8 @@ import type { DeviceInfo } from './device.ts';
 import { requestDevice } from './device.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
+import { computePipeline } from './pipeline.ts';
+import { BIND } from '../../../compiler/render/wgsl/layout.ts';
 
 export type { WebGpuOptions };
 export interface GpuBuffer extends DeviceBuffer {
@@ -233,7 +234,8 @@ export class WebGpuBackend implements Backend<GpuBuffer, GpuProgram> {
       throw new BackendError(
         `webgpu.compile ${kernel.name}: WGSL errors: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`,
       );
-    const pipeline = await this.pipeline(kernel.name, wgsl, module);
+    this.alive('compile');
+    const pipeline = await computePipeline(this.device, kernel.name, wgsl, module, (x) => this.wait(x));
     let tables: GPUBuffer | null = null;
     if (wgsl.tables) {
       tables = this.device.createBuffer({ size: wgsl.tables.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
@@ -242,43 +244,6 @@ export class WebGpuBackend implements Backend<GpuBuffer, GpuProgram> {
     const prog: GpuProgram = { prepared: p, source: wgsl.source, pipeline, wgsl, uniforms: null, tables, owner: this };
     this.pipelines.set(key, prog);
     return prog;
-  }
-
-  private async pipeline(name: string, wgsl: WgslKernel, module: GPUShaderModule): Promise<GPUComputePipeline> {
-    this.alive('compile');
-    const d = this.device;
-    d.pushErrorScope('validation');
-    d.pushErrorScope('internal');
-    let pipeline: GPUComputePipeline;
-    try {
-      // An explicit layout: 'auto' would drop bindings the shader never reads (no uniforms, say).
-      const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-        binding,
-        visibility: 4 /* COMPUTE */,
-        buffer: { type },
-      });
-      const entries = [
-        entry(BIND.params, 'uniform'),
-        entry(BIND.uniforms, 'read-only-storage'),
-        entry(BIND.rowOf, 'read-only-storage'),
-        ...(wgsl.counters ? [entry(BIND.counters, 'storage')] : []),
-        ...(wgsl.tables ? [entry(BIND.tables, 'read-only-storage')] : []),
-        ...wgsl.fields.map((f) =>
-          entry(f.binding, f.written || f.access === 'atomic' ? 'storage' : 'read-only-storage'),
-        ),
-      ];
-      const layout = d.createPipelineLayout({ bindGroupLayouts: [d.createBindGroupLayout({ entries })] });
-      pipeline = await this.wait(
-        d.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label: name }),
-      );
-    } catch (e) {
-      await Promise.all([d.popErrorScope(), d.popErrorScope()]).catch(() => {});
-      throw new BackendError(`webgpu.compile ${name} (pipeline): ${(e as Error).message}`);
-    }
-    const errs = await this.wait(Promise.all([d.popErrorScope(), d.popErrorScope()]));
-    const err = errs.find((x) => x !== null);
-    if (err) throw new BackendError(`webgpu.compile ${name} (pipeline): ${err.message}`);
-    return pipeline;
   }
 
   /** One dispatch; waits for the GPU only when there are counters or timestamps to read back. */
@@ -385,6 +350,11 @@ export class WebGpuBackend implements Backend<GpuBuffer, GpuProgram> {
   async finish(): Promise<void> {
     this.alive('finish');
     await this.wait(this.device.queue.onSubmittedWorkDone());
+  }
+
+  /** Bytes `buf` holds on the device: its length, padded to whole 256-byte blocks. */
+  bytes(buf: GpuBuffer): number {
+    return this.own(buf, 'the buffer', 'bytes').bytes;
   }
 
   free(buf: GpuBuffer): void {
