@@ -7,8 +7,7 @@ import type { FieldArray } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
 import { uniformTable } from '../compiler/ir/pipeline.ts';
 import * as d from '../dsl/ops.ts';
-import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import type { Hyper } from '../optim/define.ts';
 import { prng, uniformF32 } from '../props/prng.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
@@ -16,25 +15,11 @@ import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { toBf16 } from '../runtime/codecs.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Session } from '../runtime/session.ts';
+import { conformanceConfigs, halfUlpBf16 } from '../test/problems.ts';
 
 // The conformance suite's configurations (test/conformance-optimizers.test.ts).
-const defs: [string, OptimizerDef][] = [
-  ['sgd', sgd({ lr: 0.05, momentum: 0.9, weightDecay: 0.01 }) as OptimizerDef],
-  ['sgdw', sgdw({ lr: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true }) as OptimizerDef],
-  ['adam', adam({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
-  ['adamw', adamw({ lr: 1e-2 }) as OptimizerDef],
-  ['lion', lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef],
-];
-export const configs = defs.flatMap(([name, def]) =>
-  (['bf16', 'fp16', 'f32'] as const).flatMap((scale) =>
-    ([24, 32, null] as const).map((bits) => ({ name, def, scale, bits, key: `${name}/${scale}/${bits}` })),
-  ),
-);
+export const configs = conformanceConfigs;
 
-const halfUlpBf16 = (x: number) => {
-  const a = Math.abs(x);
-  return a === 0 ? 2 ** -134 : 2 ** (Math.max(Math.floor(Math.log2(a)), -126) - 8);
-};
 const stored = async (o: Session<Hyper>) =>
   Object.fromEntries(
     await Promise.all(o.fields.map(async (f) => [f.name, await o.backend.read(o.buffer(f.name))] as const)),

@@ -8,8 +8,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FieldArray } from '../compiler/ir/kernel.ts';
-import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import type { Hyper } from '../optim/define.ts';
 import { agreement, Reference } from '../optim/reference.ts';
 import { uniformF32 } from '../props/prng.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
@@ -18,25 +17,14 @@ import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Session } from '../runtime/session.ts';
 import { availableBackends } from './backends.ts';
 import { OracleBackend } from './oracle.ts';
-import { builtins, leastSquares } from './problems.ts';
+import { builtins, conformanceConfigs, halfUlpBf16, leastSquares } from './problems.ts';
 
 const backends = await availableBackends();
 console.log(`conformance (optimizers): ${backends.map((b) => b.name).join(', ')}`);
 const STEPS = Number(process.env.FLASHOPTIM_CONFORMANCE_STEPS ?? 3);
 const N = 4096;
 
-const defs: [string, OptimizerDef][] = [
-  ['sgd', sgd({ lr: 0.05, momentum: 0.9, weightDecay: 0.01 }) as OptimizerDef],
-  ['sgdw', sgdw({ lr: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true }) as OptimizerDef],
-  ['adam', adam({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
-  ['adamw', adamw({ lr: 1e-2 }) as OptimizerDef],
-  ['lion', lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef],
-];
-const configs = defs.flatMap(([name, def]) =>
-  (['bf16', 'fp16', 'f32'] as const).flatMap((scale) =>
-    ([24, 32, null] as const).map((bits) => ({ name, def, scale, bits, key: `${name}/${scale}/${bits}` })),
-  ),
-);
+const configs = conformanceConfigs;
 type Config = (typeof configs)[number];
 
 const params = () => ({ w: uniformF32(N - 37, 1), b: uniformF32(37, 2) });
@@ -87,11 +75,6 @@ function trajectory(c: Config): Promise<Trajectory> {
   }
   return t;
 }
-
-const halfUlpBf16 = (x: number) => {
-  const a = Math.abs(x);
-  return a === 0 ? 2 ** -134 : 2 ** (Math.max(Math.floor(Math.log2(a)), -126) - 8);
-};
 
 describe.each(backends)('backend $name through createOptimizer', (cb) => {
   let backend: Backend;

@@ -38,3 +38,24 @@ export const builtins: readonly [RefName, (h: RefHyper) => OptimizerDef, RefHype
   ['adamw', (h) => adamw(h as never) as OptimizerDef, { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1 }],
   ['lion', (h) => lion(h as never) as OptimizerDef, { lr: 0.001, betas: [0.9, 0.99], weightDecay: 0.1 }],
 ];
+
+/** The conformance configurations: every built-in × scale storage × master bits (45). */
+const conformanceDefs: [string, OptimizerDef][] = [
+  ['sgd', sgd({ lr: 0.05, momentum: 0.9, weightDecay: 0.01 }) as OptimizerDef],
+  ['sgdw', sgdw({ lr: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true }) as OptimizerDef],
+  ['adam', adam({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
+  ['adamw', adamw({ lr: 1e-2 }) as OptimizerDef],
+  ['lion', lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef],
+];
+export const conformanceConfigs = conformanceDefs.flatMap(([name, def]) =>
+  (['bf16', 'fp16', 'f32'] as const).flatMap((scale) =>
+    ([24, 32, null] as const).map((bits) => ({ name, def, scale, bits, key: `${name}/${scale}/${bits}` })),
+  ),
+);
+export type ConformanceConfig = (typeof conformanceConfigs)[number];
+
+/** Half a bf16 ULP at x (the ECC scale S of its narrow value; subnormals share the smallest). */
+export const halfUlpBf16 = (x: number): number => {
+  const a = Math.abs(x);
+  return a === 0 ? 2 ** -134 : 2 ** (Math.max(Math.floor(Math.log2(a)), -126) - 8);
+};

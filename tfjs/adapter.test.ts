@@ -39,6 +39,21 @@ async function trainLsq(
   return { first, last, w };
 }
 
+/** A 20 → 16 → 1 MLP with seeded initial weights. */
+function mlp(seed: number) {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({
+        units: 16,
+        inputShape: [20],
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+      }),
+      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
 describe('FlashTfOptimizer', () => {
   it('minimize trains a least-squares fit with FlashAdamW; variables hold bf16 values', async () => {
     const opt = new FlashTfOptimizer(adamw({ lr: 0.05, weightDecay: 0 }));
@@ -71,17 +86,7 @@ describe('FlashTfOptimizer', () => {
 
   it('works with model.compile and model.fit (tfjs-layers), waiting for each step', async () => {
     const { X, y } = problem(11);
-    const model = tfl.sequential({
-      layers: [
-        tfl.layers.dense({
-          units: 16,
-          inputShape: [20],
-          activation: 'relu',
-          kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }),
-        }),
-        tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }),
-      ],
-    });
+    const model = mlp(3);
     const optimizer = new FlashTfOptimizer(adamw({ lr: 0.01 }));
     model.compile({ optimizer, loss: 'meanSquaredError' });
     const h = await model.fit(X, y, {
@@ -136,20 +141,6 @@ describe('FlashTfOptimizer', () => {
     );
     tf.dispose([a, b]);
   });
-
-  function mlp(seed: number) {
-    return tfl.sequential({
-      layers: [
-        tfl.layers.dense({
-          units: 16,
-          inputShape: [20],
-          activation: 'relu',
-          kernelInitializer: tfl.initializers.glorotUniform({ seed }),
-        }),
-        tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
-      ],
-    });
-  }
 
   it('model.fit trains correctly without fitCallback (the JS backend steps inside applyGradients): weights bit-identical to fit with it', async () => {
     const { X, y } = problem(11);
