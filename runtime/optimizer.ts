@@ -209,7 +209,7 @@ export async function loadOptimizer(
   }
   const params = Object.fromEntries(
     p.tensors.map((t) => {
-      const e = p.data.get(t.name) ?? (null as never);
+      const e = p.data.get(t.name);
       if (!e) throw new CheckpointError(`loadOptimizer: tensor ${shown(t.name)} is missing`);
       return [t.name, { data: e.data as Float32Array | Uint16Array, shape: [...t.shape] }];
     }),
