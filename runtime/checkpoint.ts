@@ -101,7 +101,7 @@ export function parseCheckpoint(bytes: Uint8Array): Parsed {
   const format = meta('format');
   if (format !== FORMAT)
     fail(
-      `format ${JSON.stringify(format)} is not ${FORMAT}${format === 'flashoptim/1' ? ' (flashoptim/1 files cannot be verified: save them again from the optimizer that wrote them)' : ''}`,
+      `format ${JSON.stringify(format)} is not ${FORMAT}${format === 'flashoptim/1' ? ' (flashoptim/1 predates header checksums and saved groups, and is not read; to carry its weights over, export them with saveFp32 from the version that wrote it and importFp32 them here)' : ''}`,
     );
   const options = json('options');
   if (
