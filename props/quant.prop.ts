@@ -208,8 +208,11 @@ test('variance rule: with √-companded codes exactly the entries with √v < s/
             small = Math.sqrt(v) < s / 510;
           if (small !== (q.codes[i] === 0))
             throw new Error(`v = ${v} (√v = ${Math.sqrt(v)}, s/510 = ${s / 510}) has code ${q.codes[i]}`);
-          // A nonzero code decodes to 0 only if (code/255 · s)² underflows f32.
-          if (!small && y[i] === 0 && ((q.codes[i]! / 255) * s) ** 2 >= 2 ** -150)
+          // A nonzero code decodes to 0 only if (code/255 · s)², computed in f32, underflows: the
+          // square rounds to 0 at 2^-150 and below (2^-150 itself is a tie, to even: 0), so the
+          // test squares the f32 product and rounds as the codec does, not in doubles.
+          const t = fr(fr(q.codes[i]! / 255) * s);
+          if (!small && y[i] === 0 && fr(t * t) !== 0)
             throw new Error(`v = ${v} has code ${q.codes[i]} but decodes to 0`);
           if (small) {
             zeros++;
