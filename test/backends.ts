@@ -23,8 +23,6 @@ export interface ConformanceBackend {
   readonly identicalAtLeast?: number;
   /** f32 ops this backend only approximates: left out of its random kernels (docs say why). */
   readonly approximate: readonly string[];
-  /** Its renderer binds windowed fields (gradient release); without, the case reads them whole. */
-  readonly windowed: boolean;
   /** Random kernels per case family. */
   readonly kernelRuns: number;
   /** Elements of the optimizer runs. */
@@ -43,7 +41,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: async () => new JsBackend({ engine: 'js' }),
     exact: true,
     approximate: [],
-    windowed: true,
     kernelRuns: 2000,
     optimizerElements: 8192,
   },
@@ -54,7 +51,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: async () => new JsBackend({ engine: 'wasm' }),
     exact: true,
     approximate: [],
-    windowed: true,
     kernelRuns: 2000,
     optimizerElements: 8192,
   },
@@ -65,7 +61,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: async () => new JsThreadsBackend({ threads: 2, minGroupsPerThread: 1 }),
     exact: true,
     approximate: [],
-    windowed: true,
     kernelRuns: 300,
     optimizerElements: 8192,
   },
@@ -76,7 +71,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: () => WebGpuBackend.create(),
     exact: true,
     approximate: TRANSCENDENTAL,
-    windowed: false,
     kernelRuns: 60,
     optimizerElements: 8192,
   },
@@ -86,7 +80,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: () => GpujsBackend.create('cpu'),
     exact: true,
     approximate: TRANSCENDENTAL,
-    windowed: false,
     kernelRuns: 100,
     optimizerElements: 4096,
   },
@@ -96,7 +89,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     create: () => GpujsBackend.create('webasm'),
     exact: true,
     approximate: TRANSCENDENTAL,
-    windowed: false,
     kernelRuns: 100,
     optimizerElements: 8192,
   },
@@ -109,7 +101,6 @@ export const conformanceBackends: ConformanceBackend[] = [
     exact: false,
     identicalAtLeast: 0.99,
     approximate: TRANSCENDENTAL,
-    windowed: false,
     kernelRuns: 30,
     optimizerElements: 4096,
   },

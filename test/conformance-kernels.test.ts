@@ -30,7 +30,7 @@ describe.each(backends)('backend $name', (cb) => {
   });
   afterAll(() => backend?.dispose());
   const runs = Math.max(1, Math.round(cb.kernelRuns * scale));
-  const opts = { exclude: cb.approximate, windowed: cb.windowed };
+  const opts = { exclude: cb.approximate };
 
   const check = (family: string, arb: fc.Arbitrary<Case>) => async () => {
     let same = 0,
@@ -64,7 +64,7 @@ describe.each(backends)('backend $name', (cb) => {
     check('wide', wideCase(opts)),
   );
   test(
-    `narrow and integer storages, ${cb.windowed ? 'windowed fields, ' : ''}lengths: match the oracle and nothing outside the launch changes`,
+    'narrow and integer storages, windowed fields, lengths: match the oracle and nothing outside the launch changes',
     check('narrow', narrowCase(opts)),
   );
 });

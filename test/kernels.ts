@@ -9,8 +9,7 @@
 // row without rowOf), and arrays longer than `length` whose tail must stay as it was.
 //
 // Options: `exclude` leaves f32 ops out of the expressions (for a backend that only approximates
-// them); `windowed: false` reads the windowed field as an ordinary one (for a backend whose
-// renderer has no windowed fields yet).
+// them).
 
 import fc from 'fast-check';
 import type { Storage } from '../compiler/ir/ir.ts';
@@ -33,7 +32,6 @@ export interface Case {
 
 export interface CaseOptions {
   readonly exclude?: readonly string[];
-  readonly windowed?: boolean;
 }
 
 const valuesOf: Record<Storage, () => fc.Arbitrary<number>> = {
@@ -143,7 +141,7 @@ export function narrowCase(o: CaseOptions = {}): fc.Arbitrary<Case> {
       kernel({
         name: 'narrow',
         groupSize: r.groupSize,
-        windowed: o.windowed === false ? [] : ['b'],
+        windowed: ['b'],
         outputs: [
           { field: 'o8', storage: 'u8', axis: 'element', value: d.add(r.u, d.field('o8', 'u8')) },
           { field: 'o16', storage: 'i16', axis: 'element', value: d.select(r.bool, r.i, d.field('o16', 'i16')) },

@@ -87,6 +87,7 @@ function legalized(k: Kernel): Kernel {
     groupSize: k.groupSize,
     outputs: k.outputs.map((o, i) => ({ ...o, value: xs[i]! })),
     counters: k.counters.map((c, i) => ({ ...c, value: xs[n + i]! })),
+    windowed: k.windowed,
   });
 }
 
@@ -176,7 +177,8 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
         case 'groupMax':
           return e.let(`${arg(maxName(maxIndex.get(x)!))}[g]`);
         case 'load': {
-          const i = idx(x.axis);
+          // A windowed field holds only the launched groups: element i lives at i − g0·G (aux[1] is g0).
+          const i = k.windowed.includes(x.field) ? `(i - aux[1] * ${G})` : idx(x.axis);
           if (split(x.storage))
             return {
               h: e.let(`${arg(arrayName(x.field, 'h'))}[${i}]`),

@@ -64,8 +64,15 @@ export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
   return fields(k).map((f, i) => {
     const sb = storageBytes[f.storage];
     const span = f.axis === 'element' ? s.elementsPerThread * sb : sb;
-    const access: Access =
-      span % 16 === 0 && f.axis === 'element' ? 'vec4' : span % 4 === 0 || !written.has(f.field) ? 'word' : 'atomic';
+    // A windowed field (gradient release: it holds only the launched groups) is read element by
+    // element at i − g0·G, which need not be word-aligned: plain words, never vec4.
+    const access: Access = k.windowed.includes(f.field)
+      ? 'word'
+      : span % 16 === 0 && f.axis === 'element'
+        ? 'vec4'
+        : span % 4 === 0 || !written.has(f.field)
+          ? 'word'
+          : 'atomic';
     return { ...f, binding: BIND.firstField + i, access, read: read.has(f.field), written: written.has(f.field) };
   });
 }

@@ -79,7 +79,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   // Words of each element field's span, loaded unconditionally (robust access clamps past the end).
   const wordOf = new Map<string, (w: number) => string>();
   for (const f of layouts) {
-    if (f.axis !== 'element' || !f.read) continue;
+    if (f.axis !== 'element' || !f.read || k.windowed.includes(f.field)) continue;
     const sb = storageBytes[f.storage];
     if (f.access === 'vec4') {
       const nv = (E * sb) / 16;
@@ -94,8 +94,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     const sb = storageBytes[f.storage];
     const words = wordOf.get(f.field);
     if (words) return extract(as, words(Math.floor((j * sb) / 4)), `${((j * sb) % 4) * 8}u`);
-    // A span that shares words with the neighbours: one word per element, shift from its index.
-    const i = `(e0 + ${j}u)`;
+    // A span that shares words with the neighbours, or a windowed field (element i of the launch
+    // at i − g0·G): one word per element, shift from its index.
+    const i = k.windowed.includes(f.field) ? `(e0 + ${j}u - P.g0 * ${G}u)` : `(e0 + ${j}u)`;
     const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[${i} * ${sb}u / 4u])` : `${F(f)}[${i} * ${sb}u / 4u]`;
     return extract(as, w, `((${i} * ${sb}u) % 4u) * 8u`);
   };

@@ -204,7 +204,11 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     }
     const auxArg = aux;
     for (const f of fields(prepared.kernel)) {
-      const need = f.axis === 'element' ? l.length : nGroups,
+      const need = prepared.kernel.windowed.includes(f.field)
+          ? Math.max(0, Math.min(l.length, g1 * G) - g0 * G)
+          : f.axis === 'element'
+            ? l.length
+            : nGroups,
         have = fieldOf(f.field).length;
       if (have < need)
         throw new BackendError(

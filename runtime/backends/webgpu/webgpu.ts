@@ -263,7 +263,12 @@ export class WebGpuBackend implements Backend<GpuBuffer, GpuProgram> {
         throw new BackendError(
           `webgpu.run ${k.name}: field ${f.field} is ${f.storage}, bound to a ${b.storage} buffer`,
         );
-      const need = f.axis === 'element' ? l.length : nGroups;
+      // A windowed field holds only the launched groups' elements.
+      const need = k.windowed.includes(f.field)
+        ? Math.max(0, Math.min(l.length, g1 * k.groupSize) - g0 * k.groupSize)
+        : f.axis === 'element'
+          ? l.length
+          : nGroups;
       if (b.length < need)
         throw new BackendError(`webgpu.run ${k.name}: field ${f.field} has ${b.length} entries, needs ${need}`);
       entries.push({ binding: f.binding, resource: { buffer: b.buffer } });
