@@ -5,14 +5,15 @@
 // never runs a forward pass before the step of the previous batch has landed.
 
 import type { FieldArray, Kernel } from '../compiler/ir/kernel.ts';
-import type { Backend, DeviceBuffer, Launch, Program, SyncBackend } from './backends/backend.ts';
+import type { Backend, DeviceBuffer, Item, Launch, Program, SyncBackend } from './backends/backend.ts';
 import { isSync } from './backends/backend.ts';
 
 export type Op =
   | { readonly op: 'write'; readonly buf: DeviceBuffer; readonly data: FieldArray; readonly offset: number }
   | { readonly op: 'read'; readonly buf: DeviceBuffer; readonly offset: number; readonly length: number }
   | { readonly op: 'compile'; readonly kernel: Kernel }
-  | { readonly op: 'run'; readonly program: Program; readonly launch: Launch };
+  | { readonly op: 'run'; readonly program: Program; readonly launch: Launch }
+  | { readonly op: 'submit'; readonly items: readonly Item[] };
 
 /** A piece of work: yields operations, gets each one's result back, returns T. */
 export type Work<T> = Generator<Op, T, unknown>;
@@ -21,6 +22,29 @@ export const write = (buf: DeviceBuffer, data: FieldArray, offset = 0): Op => ({
 export const read = (buf: DeviceBuffer, offset: number, length: number): Op => ({ op: 'read', buf, offset, length });
 export const compile = (kernel: Kernel): Op => ({ op: 'compile', kernel });
 export const run = (program: Program, launch: Launch): Op => ({ op: 'run', program, launch });
+export const submit = (items: readonly Item[]): Op => ({ op: 'submit', items });
+
+/** `counts` added into `into` (u32, modulo 2^32): a backend without counters on the device. */
+const added = (old: FieldArray, counts: readonly number[]) => Uint32Array.from(counts, (c, i) => (old[i]! + c) >>> 0);
+
+async function runOn(b: Backend, p: Program, l: Launch): Promise<number[]> {
+  if (!l.counters || b.countsOnDevice) return b.run(p, l);
+  const counts = await b.run(p, { ...l, counters: null });
+  await b.write(l.counters, added(await b.read(l.counters, 0, counts.length), counts));
+  return [];
+}
+
+function runOnSync(b: SyncBackend, p: Program, l: Launch): number[] {
+  if (!l.counters || b.countsOnDevice) return b.runSync(p, l);
+  const counts = b.runSync(p, { ...l, counters: null });
+  b.writeSync(l.counters, added(b.readSync(l.counters, 0, counts.length), counts));
+  return [];
+}
+
+function submitOn(b: Backend, items: readonly Item[]): Promise<unknown> {
+  if (!b.submit) throw new TypeError(`backend ${b.name} cannot submit copies and launches together`);
+  return b.submit(items);
+}
 
 /** Run `w` on any backend. */
 export async function drive<T>(b: Backend, w: Work<T>): Promise<T> {
@@ -35,7 +59,9 @@ export async function drive<T>(b: Backend, w: Work<T>): Promise<T> {
           ? b.read(o.buf, o.offset, o.length)
           : o.op === 'compile'
             ? b.compile(o.kernel)
-            : b.run(o.program, o.launch));
+            : o.op === 'run'
+              ? runOn(b, o.program, o.launch)
+              : submitOn(b, o.items));
     } catch (e) {
       next = w.throw(e); // lets the work's finally blocks free what it allocated
       continue;
@@ -59,7 +85,11 @@ export function driveSync<T>(b: SyncBackend, w: Work<T>): T {
             ? b.readSync(o.buf, o.offset, o.length)
             : o.op === 'compile'
               ? b.compileSync(o.kernel)
-              : b.runSync(o.program, o.launch);
+              : o.op === 'run'
+                ? runOnSync(b, o.program, o.launch)
+                : (() => {
+                    throw new TypeError(`backend ${b.name} cannot submit synchronously`);
+                  })();
     } catch (e) {
       next = w.throw(e);
       continue;

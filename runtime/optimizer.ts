@@ -122,6 +122,7 @@ function* build<H extends Hyper>(
     for (const s of p.r.gradientRelease ? p.slots : [...p.slots, ...p.gradSlots])
       buffers[s.name] = alloc(s.storage, s.axis === 'group' ? p.l.groups : p.l.length);
     const rowOf = alloc('u32', p.l.groups);
+    const counters = alloc('u32', 1);
     const rows = new Uint32Array(p.l.groups);
     for (const t of p.l.tensors) rows.fill(t.row, t.groups[0], t.groups[1]);
     yield write(rowOf, rows);
@@ -137,6 +138,7 @@ function* build<H extends Hyper>(
       gradSlots: p.gradSlots,
       buffers,
       rowOf,
+      counters,
       program,
       release,
       hypers: p.hypers,

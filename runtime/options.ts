@@ -6,6 +6,7 @@ import type { Storage, StorageOptions } from '../optim/storage.ts';
 import { shown } from '../optim/define.ts';
 import { flag, knownKeys, oneOf, resolveStorage, STORAGE_KEYS } from '../optim/storage.ts';
 import type { Backend } from './backends/backend.ts';
+import type { DeviceGradient } from './gradients.ts';
 
 export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
   /** Parameter groups: per-group hyperparameters (e.g. no weight decay on biases and norms). */
@@ -23,7 +24,8 @@ export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOption
 
 export type ParamInput =
   Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
-export type GradInput = Float32Array | Uint16Array;
+/** A host array (f32, or bf16 bits), or a buffer already on the device (runtime/gradients.ts). */
+export type GradInput = Float32Array | Uint16Array | DeviceGradient;
 
 /** Every option resolved: the storage, and how the session behaves. */
 export interface Resolved extends Storage {

@@ -6,7 +6,6 @@
 // When the queue is idle a call starts within the caller's turn, so its inputs are copied to the
 // device before the caller can touch them again; a call that has to wait copies its inputs first.
 
-import type { FieldArray } from '../compiler/ir/kernel.ts';
 import { storageBytes } from '../compiler/ir/kernel.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { shown } from '../optim/define.ts';
@@ -16,6 +15,8 @@ import { matchCheckpoint, parseCheckpoint, restoreCheckpoint, saveCheckpoint } f
 import { toBf16 } from './codecs.ts';
 import type { Work } from './io.ts';
 import { drive, driveSync, syncOf } from './io.ts';
+import type { DeviceGradient, Gradient } from './gradients.ts';
+import { deviceView, isDeviceGradient } from './gradients.ts';
 import { NonFiniteError, countNonFinite } from './numerics.ts';
 import type { GradInput, Resolved } from './options.ts';
 import type { State } from './state.ts';
@@ -111,65 +112,109 @@ export class Session<H extends Hyper> {
     return t;
   }
 
-  /** Gradients checked and in the arena's storage (a copy when they must wait in the queue). */
-  private gradients(what: string, grads: Readonly<Record<string, GradInput>>): Map<TensorSlot, FieldArray> {
+  /** Gradients checked: host ones in the arena's storage (a copy when they must wait in the queue), device ones as views. */
+  private gradients(what: string, grads: Readonly<Record<string, GradInput>>): Map<TensorSlot, Gradient> {
     if (grads === null || typeof grads !== 'object')
       throw new TypeError(`${what}: expected an object of gradients by tensor name, got ${shown(grads)}`);
-    const out = new Map<TensorSlot, FieldArray>();
+    const out = new Map<TensorSlot, Gradient>();
     for (const [name, g] of Object.entries(grads)) out.set(this.tensor(name), this.gradient(name, g));
     return out;
   }
 
-  private gradient(name: string, g: GradInput): FieldArray {
+  private gradient(name: string, g: GradInput): Gradient {
     const t = this.tensor(name),
       bf16 = this.s.options.gradDtype === 'bf16';
+    if (isDeviceGradient(g)) return { device: deviceView(this.s.backend, name, t.length, g) };
     if (!(g instanceof Float32Array || (bf16 && g instanceof Uint16Array)))
       throw new TypeError(
-        `gradient ${shown(name)} must be a Float32Array${bf16 ? ' or a Uint16Array of bf16 bits' : " (gradDtype 'f32')"}, got ${shown(g)}`,
+        `gradient ${shown(name)} must be a Float32Array${bf16 ? ' or a Uint16Array of bf16 bits' : " (gradDtype 'f32')"}, or a device gradient { buffer, dtype }, got ${shown(g)}`,
       );
     if (g.length !== t.length)
       throw new RangeError(`gradient ${shown(name)} has ${g.length} values, the tensor has ${t.length}`);
-    if (bf16 && g instanceof Float32Array) return toBf16(g); // a new array already
-    return this.pending > 0 ? g.slice() : g;
+    if (bf16 && g instanceof Float32Array) return { host: toBf16(g) }; // a new array already
+    return { host: this.pending > 0 ? g.slice() : g };
   }
 
-  /** 'error' policy: a step with non-finite gradients is refused before anything changes. */
-  private refuseNonFinite(grads: ReadonlyMap<TensorSlot, FieldArray>): void {
-    if (this.s.options.onNonFinite !== 'error') return;
+  /** 'error' policy: a step with non-finite host gradients is refused before anything changes (device ones are counted on the device). */
+  private refuseNonFinite(grads: ReadonlyMap<TensorSlot, Gradient>): boolean {
+    if (this.s.options.onNonFinite !== 'error') return false;
     const counts = new Map<string, number>();
     for (const [t, g] of grads) {
-      const c = countNonFinite(g);
+      const c = 'host' in g ? countNonFinite(g.host) : 0;
       if (c) counts.set(t.name, c);
     }
     if (counts.size) throw new NonFiniteError(counts);
+    return true;
   }
 
-  /** One optimizer step over every tensor that has a gradient: ONE kernel launch. */
-  async step(grads: Readonly<Record<string, GradInput>>): Promise<{ nonFinite: number }> {
+  /**
+   * One optimizer step over every tensor that has a gradient: ONE kernel launch. Gradients are host
+   * arrays or device buffers ({ buffer, offset?, dtype }); a device step is one submission and
+   * does not wait for the GPU. Non-finite gradient values are skipped and counted: `nonFinite()`.
+   */
+  async step(grads: Readonly<Record<string, GradInput>>): Promise<void> {
     if (this.s.options.gradientRelease)
       throw new Error(
         'step: this optimizer uses gradient release; call stepTensor(name, grad) as each gradient is ready',
       );
     const data = this.gradients('step', grads);
-    this.refuseNonFinite(data);
-    return { nonFinite: await this.work('step', () => this.s.step(data)) };
+    const refuse = this.refuseNonFinite(data);
+    await this.work('step', () => this.s.step(data, refuse));
   }
 
   /** step() within this call (JS backend only, nothing queued): what the TF.js adapter uses. */
-  stepSync(grads: Readonly<Record<string, GradInput>>): { nonFinite: number } {
+  stepSync(grads: Readonly<Record<string, GradInput>>): void {
     if (this.s.options.gradientRelease)
       throw new Error('stepSync: this optimizer uses gradient release; call stepTensor(name, grad)');
     const data = this.gradients('stepSync', grads);
-    this.refuseNonFinite(data);
-    return { nonFinite: this.now('stepSync', () => this.s.step(data)) };
+    const refuse = this.refuseNonFinite(data);
+    this.now('stepSync', () => this.s.step(data, refuse));
   }
 
   /** Gradient release: update one tensor as soon as its gradient exists (one launch over its groups). */
-  async stepTensor(name: string, grad: GradInput): Promise<{ nonFinite: number }> {
+  async stepTensor(name: string, grad: GradInput): Promise<void> {
     const t = this.tensor(name);
     const g = this.gradient(name, grad);
-    this.refuseNonFinite(new Map([[t, g]]));
-    return { nonFinite: await this.work('stepTensor', () => this.s.stepTensor(t, g)) };
+    const refuse = this.refuseNonFinite(new Map([[t, g]]));
+    await this.work('stepTensor', () => this.s.stepTensor(t, g, refuse));
+  }
+
+  /**
+   * Non-finite gradient values (NaN, ±Inf) skipped since the optimizer was created. The count
+   * accumulates on the device; this reads it (on a GPU, after the steps already made finish).
+   */
+  nonFinite(): Promise<number> {
+    return this.work('nonFinite', () => this.s.nonFinite());
+  }
+
+  nonFiniteSync(): number {
+    return this.now('nonFiniteSync', () => this.s.nonFinite());
+  }
+
+  /**
+   * The arena's own gradient storage on the device, per tensor: `{ buffer, offset, dtype }` (a
+   * GPUBuffer on WebGPU, `offset` in bytes, `dtype` the arena's). A backward pass can write each
+   * tensor's gradient there (exactly its length of values: the padding after it must stay zero);
+   * `step(opt.deviceGradients())` then moves nothing. Needs a backend with device buffers, and an
+   * arena with a gradient buffer (not gradient release).
+   */
+  deviceGradients(): Record<string, DeviceGradient> {
+    const b = this.s.backend;
+    if (!b.native)
+      throw new TypeError(
+        `deviceGradients: backend ${b.name} has no device buffers a caller can write (use WebGpuBackend)`,
+      );
+    if (this.s.options.gradientRelease)
+      throw new Error(
+        'deviceGradients: with gradient release the arena holds no gradients (stepTensor takes each one)',
+      );
+    const slot = this.s.gradSlots[0]!,
+      n = b.native(this.s.buffer(slot.name));
+    const sb = storageBytes[slot.storage],
+      dtype = slot.storage === 'f32' ? ('f32' as const) : ('bf16' as const);
+    return Object.fromEntries(
+      this.s.layout.tensors.map((t) => [t.name, { buffer: n.buffer, offset: n.offset + t.offset * sb, dtype }]),
+    );
   }
 
   /** Change hyperparameters (all groups, or one: 0 is the default group, i + 1 is groups[i]), in call order. Never recompiles. */

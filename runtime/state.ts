@@ -11,12 +11,15 @@ import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { PARAM } from '../optim/fuse.ts';
 import type { Codecs } from '../optim/storage.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
+import type { Storage } from '../compiler/ir/ir.ts';
+import type { Backend, DeviceBuffer, Item, Launch, Program } from './backends/backend.ts';
 import { fromBf16 } from './codecs.ts';
+import type { Gradient } from './gradients.ts';
+import { gradientIn, intake, nonFiniteCheck } from './gradients.ts';
 import type { Hypers } from './hypers.ts';
 import type { Work } from './io.ts';
-import { compile, read, run, write } from './io.ts';
-import { NumericsError, numericsProblem } from './numerics.ts';
+import { compile, read, run, submit, write } from './io.ts';
+import { NonFiniteError, NumericsError, countNonFinite, numericsProblem } from './numerics.ts';
 import type { Resolved } from './options.ts';
 
 export interface StateParts<H extends Hyper> {
@@ -29,6 +32,8 @@ export interface StateParts<H extends Hyper> {
   readonly gradSlots: readonly FieldSlot[];
   readonly buffers: Readonly<Record<string, DeviceBuffer>>;
   readonly rowOf: DeviceBuffer;
+  /** The kernels' counters (u32 nonFinite), accumulated on the device until read. */
+  readonly counters: DeviceBuffer;
   readonly program: Program;
   readonly release: Program | null;
   readonly hypers: Hypers<H>;
@@ -49,6 +54,7 @@ export class State<H extends Hyper> implements StateParts<H> {
   readonly gradSlots!: readonly FieldSlot[];
   readonly buffers!: Readonly<Record<string, DeviceBuffer>>;
   readonly rowOf!: DeviceBuffer;
+  readonly counters!: DeviceBuffer;
   readonly program!: Program;
   readonly release!: Program | null;
   readonly hypers!: Hypers<H>;
@@ -59,6 +65,11 @@ export class State<H extends Hyper> implements StateParts<H> {
   readonly steps: Int32Array;
   /** step() calls so far (the schedule's argument). */
   stepCount = 0;
+  /** Non-finite gradient values counted so far, and the device counter's value when last read. */
+  private nonFiniteSeen = 0;
+  private nonFiniteRaw = 0;
+  /** Conversion kernels for device gradients, by source storage (compiled on first use). */
+  private readonly converters = new Map<Storage, Program>();
 
   constructor(parts: StateParts<H>) {
     Object.assign(this, parts);
@@ -71,64 +82,154 @@ export class State<H extends Hyper> implements StateParts<H> {
     return b;
   }
 
-  /** One launch of `program` with the uniform rows of this moment; the non-finite count. */
-  private *launch(
+  /** The launch of `program` over `groups` with the uniform rows of this moment (checked first when asked). */
+  private *launchOf(
     program: Program,
     bindings: Readonly<Record<string, DeviceBuffer>>,
     active: (t: TensorSlot) => boolean,
     groups: readonly [number, number],
     sched: Partial<H>,
-  ): Work<number> {
+    length = this.layout.length,
+  ): Work<Launch> {
     const rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
     if (this.options.checkNumerics) yield* this.checkNumerics(rows, active);
-    const counts = (yield run(program, {
+    return {
       bindings,
       uniforms: uniformTable(program.prepared, rows),
       rowOf: this.rowOf,
       groups,
-      length: this.layout.length,
-    })) as number[];
-    for (const t of this.layout.tensors) if (active(t)) this.steps[t.row]!++;
-    return counts[0] ?? 0;
+      length,
+      counters: this.counters,
+    };
   }
 
-  /** One step over every tensor in `grads` (already validated and in the gradient's storage): ONE launch. */
-  *step(grads: ReadonlyMap<TensorSlot, FieldArray>): Work<number> {
+  /** Send `items` then `launch` (one submission when there are items), and count the active tensors' steps. */
+  private *send(
+    items: readonly Item[],
+    program: Program,
+    launch: Launch,
+    active: (t: TensorSlot) => boolean,
+  ): Work<void> {
+    if (items.length) yield submit([...items, { program, launch }]);
+    else yield run(program, launch);
+    for (const t of this.layout.tensors) if (active(t)) this.steps[t.row]!++;
+  }
+
+  /** What moves each device gradient into the arena (nothing for host gradients, written here). */
+  private *gradientItems(grads: ReadonlyMap<TensorSlot, Gradient>): Work<Item[]> {
+    const slot = this.gradSlots[0]!,
+      grad = this.buffer(slot.name);
+    const items: Item[] = [];
+    for (const [t, g] of grads) {
+      if ('host' in g) {
+        yield write(grad, g.host, t.offset);
+        continue;
+      }
+      const s = g.device.storage;
+      if (!this.converters.has(s))
+        this.converters.set(s, (yield compile(gradientIn(s, this.codecs.grad, this.layout.groupSize))) as Program);
+      const target = { backend: this.backend, grad, at: t.offset, length: t.length, groups: t.groups };
+      items.push(...intake(target, g.device, () => this.converters.get(s)!));
+    }
+    return items;
+  }
+
+  /**
+   * The 'error' policy for device gradients: count their non-finite values on the device (this
+   * waits for it), and refuse the step, naming each tensor, before anything but the arena's
+   * gradient changes.
+   */
+  private *refuseNonFinite(grads: ReadonlyMap<TensorSlot, Gradient>, items: readonly Item[]): Work<void> {
+    if (items.length) yield submit(items);
+    const k = nonFiniteCheck(this.codecs.grad, this.layout.groupSize);
+    const program = (yield compile(k)) as Program;
+    const rows = this.hypers.rows((t) => grads.has(t), this.steps, {}, this.initialLr);
+    const [count] = (yield run(program, {
+      bindings: this.buffers,
+      uniforms: uniformTable(program.prepared, rows),
+      rowOf: this.rowOf,
+      groups: [0, this.layout.groups],
+      length: this.layout.length,
+    })) as number[];
+    if (!count) return;
+    const counts = new Map<string, number>();
+    for (const t of grads.keys()) {
+      const c = countNonFinite((yield read(this.buffer(this.gradSlots[0]!.name), t.offset, t.length)) as FieldArray);
+      if (c) counts.set(t.name, c);
+    }
+    throw new NonFiniteError(counts);
+  }
+
+  /** One step over every tensor in `grads` (already checked): ONE launch, in one submission with the gradients' intake. */
+  *step(grads: ReadonlyMap<TensorSlot, Gradient>, refuse: boolean): Work<void> {
     const sched = this.schedule?.(this.stepCount + 1) ?? {};
-    const gradBuf = this.buffer(this.gradSlots[0]!.name);
-    for (const [t, g] of grads) yield write(gradBuf, g, t.offset);
-    const nonFinite = yield* this.launch(
-      this.program,
-      this.buffers,
-      (t) => grads.has(t),
-      [0, this.layout.groups],
-      sched,
-    );
+    let items = yield* this.gradientItems(grads);
+    const device = [...grads.values()].some((g) => 'device' in g);
+    if (refuse && device) {
+      yield* this.refuseNonFinite(grads, items);
+      items = [];
+    }
+    const active = (t: TensorSlot) => grads.has(t);
+    const launch = yield* this.launchOf(this.program, this.buffers, active, [0, this.layout.groups], sched);
+    yield* this.send(items, this.program, launch, active);
     this.stepCount++;
-    return nonFinite;
   }
 
   /** Gradient release: one tensor, one launch over its groups, its gradient in a buffer of its own. */
-  *stepTensor(t: TensorSlot, g: FieldArray): Work<number> {
+  *stepTensor(t: TensorSlot, g: Gradient, refuse: boolean): Work<void> {
     const sched = this.schedule?.(this.steps[t.row]! + 1) ?? {};
-    const slot = this.gradSlots[0]!;
+    const slot = this.gradSlots[0]!,
+      only = (x: TensorSlot) => x === t;
     if (!this.release) {
-      yield write(this.buffer(slot.name), g, t.offset);
-      return yield* this.launch(this.program, this.buffers, (x) => x === t, t.groups, sched);
+      const grads = new Map([[t, g]]);
+      let items = yield* this.gradientItems(grads);
+      if (refuse && 'device' in g) {
+        yield* this.refuseNonFinite(grads, items);
+        items = [];
+      }
+      const launch = yield* this.launchOf(this.program, this.buffers, only, t.groups, sched);
+      return yield* this.send(items, this.program, launch, only);
+    }
+    if ('device' in g) {
+      // The caller's buffer is the window itself: bound where it is, no copy. Elements past the
+      // tensor's end (the arena's padding) are neither read nor written.
+      if (g.device.storage !== slot.storage)
+        throw new TypeError(
+          `stepTensor: with gradient release a device gradient must already be in the gradient storage (${slot.storage === 'u16' ? 'bf16' : 'f32'}), got ${g.device.storage === 'u16' ? 'bf16' : 'f32'}`,
+        );
+      if (refuse) yield* this.refuseWindow(t, g.device);
+      const bindings = { ...this.buffers, [slot.name]: g.device };
+      const launch = yield* this.launchOf(this.release, bindings, only, t.groups, sched, t.offset + t.length);
+      return yield* this.send([], this.release, launch, only);
     }
     const gradBuf = this.backend.alloc(slot.storage, (t.groups[1] - t.groups[0]) * this.layout.groupSize);
     try {
-      yield write(gradBuf, g, 0);
-      return yield* this.launch(
+      yield write(gradBuf, g.host, 0);
+      const launch = yield* this.launchOf(
         this.release,
         { ...this.buffers, [slot.name]: gradBuf },
-        (x) => x === t,
+        only,
         t.groups,
         sched,
       );
+      yield* this.send([], this.release, launch, only);
     } finally {
       this.backend.free(gradBuf);
     }
+  }
+
+  /** The 'error' policy on a released device gradient: read it back and count (this waits for the device). */
+  private *refuseWindow(t: TensorSlot, view: DeviceBuffer): Work<void> {
+    const c = countNonFinite((yield read(view, 0, t.length)) as FieldArray);
+    if (c) throw new NonFiniteError(new Map([[t.name, c]]));
+  }
+
+  /** Non-finite gradient values counted since creation: reads the device counter (exact while fewer than 2^32 arrive between two reads). */
+  *nonFinite(): Work<number> {
+    const raw = ((yield read(this.counters, 0, 1)) as Uint32Array)[0]!;
+    this.nonFiniteSeen += (raw - this.nonFiniteRaw) >>> 0;
+    this.nonFiniteRaw = raw;
+    return this.nonFiniteSeen;
   }
 
   /** Max |w| of the current weights (not a cached figure: it moves as training goes). */
@@ -208,5 +309,6 @@ export class State<H extends Hyper> implements StateParts<H> {
   free(): void {
     for (const b of Object.values(this.buffers)) this.backend.free(b);
     this.backend.free(this.rowOf);
+    this.backend.free(this.counters);
   }
 }

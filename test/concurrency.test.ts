@@ -68,7 +68,7 @@ describe.each(backends)('backend $name', (cb) => {
     const opt = await createOptimizer(adamw(), params(), { backend });
     const pending = opt.step(grads(0));
     const disposed = opt.dispose();
-    expect((await pending).nonFinite).toBe(0);
+    await pending;
     await disposed;
     await expect(opt.step(grads(1))).rejects.toThrow(/step: this optimizer was disposed/);
     expect(() => opt.setHyper({ lr: 1 })).toThrow(/disposed/);

@@ -31,7 +31,22 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
   readonly groups: readonly [number, number];
   /** Element count: elements at or past it are neither read nor written. */
   readonly length: number;
+  /**
+   * A u32 buffer with one entry per kernel counter: the launch adds its counts into it (modulo
+   * 2^32) instead of returning them, so nothing waits for the device (runtime/io.ts does the
+   * adding on the host for a backend without `countsOnDevice`).
+   */
+  readonly counters?: B | null;
 }
+
+/** One piece of a submission: a copy between buffers of one storage, or a launch. */
+export type Item<B extends DeviceBuffer = DeviceBuffer, P extends Program = Program> =
+  | {
+      readonly copy: { readonly from: B; readonly fromAt: number; readonly to: B; readonly toAt: number };
+      /** Elements copied. */
+      readonly length: number;
+    }
+  | { readonly program: P; readonly launch: Launch<B> };
 
 /**
  * A backend is generic in its own buffer and program types, so it reads its own fields without
@@ -54,6 +69,22 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   /** Bytes `buf` holds on the device (default: its length × the storage's width). */
   bytes?(buf: B): number;
   dispose(): void;
+  /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
+  readonly countsOnDevice?: boolean;
+  /**
+   * A view of `length` values of `storage` in a buffer the caller owns on this backend's device
+   * (a GPUBuffer on WebGPU), from byte `offset`. Freeing the view leaves the caller's buffer alone.
+   * Only backends with device buffers of their own have it.
+   */
+  wrap?(native: unknown, storage: Storage, length: number, offset: number): B;
+  /** The caller-visible buffer and byte offset behind `buf` (what `wrap` takes). */
+  native?(buf: B): { readonly buffer: unknown; readonly offset: number };
+  /**
+   * Copies and launches, in order, in ONE submission to the device; resolves once submitted.
+   * Launches must count into `launch.counters`. Errors the device reports later surface at the
+   * next call at the latest.
+   */
+  submit?(items: readonly Item<B, P>[]): Promise<void>;
 }
 
 /**

@@ -48,10 +48,21 @@ export async function requestDevice(): Promise<DeviceInfo> {
       maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
     },
   });
-  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-  const sub = features.includes('subgroups' as GPUFeatureName) ? (info.subgroupMinSize ?? 4) : 0;
-  const name = `${info.vendor} ${info.description || info.architecture || info.device}`.trim();
-  return { device, adapter: name, subgroupMinSize: sub, fusedFma: await probeFusedFma(device) };
+  return describeDevice(device, adapter.info);
+}
+
+/**
+ * What the backend needs to know about a device, whoever made it (a caller's device: TF.js's,
+ * say): its adapter's name, subgroups as its features allow, and whether its fma is fused.
+ */
+export async function describeDevice(device: GPUDevice, adapterInfo?: GPUAdapterInfo): Promise<DeviceInfo> {
+  await disableOsr(); // a caller's Dawn device is as exposed to on-stack replacement as ours
+  const info = (adapterInfo ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo) as
+    (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
+  // WebGPU guarantees at least 4 invocations per subgroup when the adapter does not say.
+  const sub = device.features.has('subgroups') ? (info?.subgroupMinSize ?? 4) : 0;
+  const name = info ? `${info.vendor} ${info.description || info.architecture || info.device}`.trim() : 'a GPU device';
+  return { device, adapter: name || 'a GPU device', subgroupMinSize: sub, fusedFma: await probeFusedFma(device) };
 }
 
 /** Run one fma on the device: exact-mode ÷ and √ (compiler/render/wgsl/exact.ts) need it fused. */

@@ -35,7 +35,7 @@ class DiagnosticBackend extends WebGpuBackend {
   }
 
   static async make(options: WebGpuOptions, off: readonly Diagnostic[]): Promise<DiagnosticBackend> {
-    return WebGpuBackend.open((info) => new DiagnosticBackend(info, options, off));
+    return WebGpuBackend.open(options, (info) => new DiagnosticBackend(info, options, off));
   }
 
   override async compile(k: Kernel): Promise<GpuProgram> {

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 // The WebGPU backend's public options, and their checks. Only real user choices live here; the
 // ablations that explain where a kernel's time goes are diagnostics (diagnostics.ts), and what the
 // backend probes from the device itself (subgroups, whether fma is fused) is never an option.
@@ -6,6 +7,12 @@ import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
 
 export interface WebGpuOptions {
+  /**
+   * A GPUDevice to work on instead of a new one: TF.js's (`tf.backend().device`), or your own, so
+   * gradients and weights already on it are used where they are. dispose() leaves it alive. Its
+   * limits are what it was created with.
+   */
+  readonly device?: GPUDevice;
   /**
    * Consecutive elements one invocation owns; must divide the kernel's group size into a power of
    * two of threads (default: up to 8). The fastest value depends on the kernel and the GPU
@@ -28,7 +35,7 @@ export interface WebGpuOptions {
   readonly timestamps?: boolean;
 }
 
-const names = ['elementsPerThread', 'workgroupSize', 'exact', 'timestamps'] as const;
+const names = ['device', 'elementsPerThread', 'workgroupSize', 'exact', 'timestamps'] as const;
 
 /** Throws a BackendError naming the first option that is unknown or has a wrong value. */
 export function checkOptions(o: WebGpuOptions): void {
@@ -41,6 +48,8 @@ export function checkOptions(o: WebGpuOptions): void {
     if (v === undefined) continue;
     const bad = (want: string) =>
       new BackendError(`${who}: ${k} must be ${want}, got ${JSON.stringify(v) ?? String(v)}`);
+    if (k === 'device' && !(typeof v === 'object' && v !== null && 'queue' in v && 'createBuffer' in v))
+      throw new BackendError(`${who}: device must be a GPUDevice, got ${String(v)}`);
     if ((k === 'exact' || k === 'timestamps') && typeof v !== 'boolean') throw bad('true or false');
     if ((k === 'elementsPerThread' || k === 'workgroupSize') && !(Number.isInteger(v) && (v as number) >= 1))
       throw bad('a positive integer');

@@ -157,7 +157,7 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
   test('options: unknown names and wrong values are refused, naming them', async () => {
     const create = (o: unknown) => WebGpuBackend.create(o as WebGpuOptions);
     await expect(create({ legacy: true })).rejects.toThrow(
-      /unknown option legacy \(the options are elementsPerThread, workgroupSize, exact, timestamps\)/,
+      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps\)/,
     );
     await expect(create({ twoPass: true })).rejects.toThrow(/unknown option twoPass/);
     await expect(create({ exact: 'yes' })).rejects.toThrow(/exact must be true or false, got "yes"/);

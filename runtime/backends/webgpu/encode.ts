@@ -1,0 +1,211 @@
+/// <reference types="@webgpu/types" />
+// A submission: copies and launches checked (every check before anything reaches the device, so a
+// refused submission changes nothing), their per-launch parameters and uniform tables packed into
+// ONE upload written with ONE writeBuffer, then encoded into one command buffer. Launches in a row
+// share a compute pass; a copy ends the pass (copies are encoder commands).
+
+import { storageBytes } from '../../../compiler/ir/kernel.ts';
+import { BIND } from '../../../compiler/render/wgsl/layout.ts';
+import type { Item, Launch } from '../backend.ts';
+import { BackendError } from '../backend.ts';
+import type { GpuBuffer, GpuProgram } from './webgpu.ts';
+
+/** Buffer usage bits (GPUBufferUsage is not a global in Node). */
+export const USAGE = {
+  MAP_READ: 0x1,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+  QUERY_RESOLVE: 0x200,
+} as const;
+
+/** What planning needs from the backend: ownership checks and the device. */
+export interface Context {
+  readonly device: GPUDevice;
+  own(b: GpuBuffer | null | undefined, what: string, op: string): GpuBuffer;
+  readonly noRows: GPUBuffer;
+}
+
+export interface PlannedLaunch {
+  readonly prog: GpuProgram;
+  readonly fields: GPUBindGroupEntry[];
+  readonly rowOf: GPUBufferBinding;
+  readonly counters: GpuBuffer | null;
+  readonly params: Uint32Array;
+  readonly uniforms: Float32Array;
+  readonly x: number;
+  readonly y: number;
+}
+
+export interface PlannedCopy {
+  readonly from: GPUBuffer;
+  readonly fromByte: number;
+  readonly to: GPUBuffer;
+  readonly toByte: number;
+  readonly bytes: number;
+}
+
+export type Planned = { readonly launch: PlannedLaunch } | { readonly copy: PlannedCopy };
+
+const align = (x: number, a: number) => Math.ceil(x / a) * a;
+
+/** A storage binding of `b`: its whole buffer, or the view's range (offset aligned, size in words). */
+function binding(ctx: Context, b: GpuBuffer, what: string, op: string): GPUBufferBinding {
+  if (!b.borrowed) return { buffer: b.buffer };
+  const a = ctx.device.limits.minStorageBufferOffsetAlignment;
+  if (b.offset % a !== 0)
+    throw new BackendError(
+      `webgpu.${op}: ${what} starts at byte ${b.offset} of its buffer; a binding must start at a multiple of ${a}`,
+    );
+  if ((b.buffer.usage & USAGE.STORAGE) === 0)
+    throw new BackendError(`webgpu.${op}: ${what} is bound as storage, but its buffer lacks GPUBufferUsage.STORAGE`);
+  const size = align(b.length * storageBytes[b.storage], 4);
+  if (b.offset + size > b.buffer.size)
+    throw new BackendError(
+      `webgpu.${op}: ${what} needs bytes [${b.offset}, ${b.offset + size}) of a buffer of ${b.buffer.size} (bindings are whole words)`,
+    );
+  return { buffer: b.buffer, offset: b.offset, size: Math.max(4, size) };
+}
+
+/** Check one launch against its program; its bind group entries, grid and parameters. */
+export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>): PlannedLaunch {
+  const k = prog.prepared.kernel,
+    op = `run ${k.name}`;
+  const w = prog.wgsl,
+    [g0, g1] = l.groups;
+  const nGroups = Math.ceil(l.length / k.groupSize);
+  if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups))
+    throw new BackendError(`webgpu.${op}: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
+  const fields: GPUBindGroupEntry[] = [];
+  for (const f of w.fields) {
+    const b = ctx.own(l.bindings[f.field], `field ${f.field}`, op);
+    if (b.storage !== f.storage)
+      throw new BackendError(`webgpu.${op}: field ${f.field} is ${f.storage}, bound to a ${b.storage} buffer`);
+    // A windowed field holds only the launched groups' elements.
+    const need = k.windowed.includes(f.field)
+      ? Math.max(0, Math.min(l.length, g1 * k.groupSize) - g0 * k.groupSize)
+      : f.axis === 'element'
+        ? l.length
+        : nGroups;
+    if (b.length < need)
+      throw new BackendError(`webgpu.${op}: field ${f.field} has ${b.length} entries, needs ${need}`);
+    fields.push({ binding: f.binding, resource: binding(ctx, b, `field ${f.field}`, op) });
+  }
+  const rowOf = l.rowOf ? binding(ctx, ctx.own(l.rowOf, 'rowOf', op), 'rowOf', op) : { buffer: ctx.noRows };
+  let counters: GpuBuffer | null = null;
+  if (w.counters > 0) {
+    counters = ctx.own(l.counters, 'the counters buffer', op);
+    if (counters.storage !== 'u32' || counters.length < w.counters)
+      throw new BackendError(
+        `webgpu.${op}: the counters buffer must hold ${w.counters} u32 values, it holds ${counters.length} ${counters.storage}`,
+      );
+  }
+  const threads = (g1 - g0) * w.threadsPerGroup;
+  const workgroups = Math.ceil(threads / w.workgroupSize);
+  // A 2-D grid as square as the count needs: y rows of x, with fewer than y workgroups spare.
+  const maxDim = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  const y = Math.ceil(workgroups / maxDim),
+    x = y === 0 ? 0 : Math.ceil(workgroups / y);
+  if (y > maxDim)
+    throw new BackendError(`webgpu.${op}: ${g1 - g0} groups need ${workgroups} workgroups, more than a 2-D grid holds`);
+  const params = Uint32Array.of(g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, 0, 0);
+  return { prog, fields, rowOf, counters, params, uniforms: l.uniforms, x, y };
+}
+
+/** Check one copy: same storage, in bounds, every byte offset and size a whole word. */
+export function planCopy(ctx: Context, it: Extract<Item<GpuBuffer>, { copy: unknown }>): PlannedCopy {
+  const { from, fromAt, to, toAt } = it.copy,
+    n = it.length,
+    op = 'submit (copy)';
+  const a = ctx.own(from, 'the copy source', op),
+    b = ctx.own(to, 'the copy target', op);
+  if (a.storage !== b.storage)
+    throw new BackendError(`webgpu.${op}: a ${a.storage} buffer copied to a ${b.storage} one`);
+  if (!(n >= 0 && fromAt >= 0 && toAt >= 0 && fromAt + n <= a.length && toAt + n <= b.length))
+    throw new BackendError(
+      `webgpu.${op}: ${n} values from ${fromAt} of ${a.length} to ${toAt} of ${b.length} run past an end`,
+    );
+  const sb = storageBytes[a.storage];
+  const fromByte = a.offset + fromAt * sb,
+    toByte = b.offset + toAt * sb,
+    bytes = n * sb;
+  if (fromByte % 4 || toByte % 4 || bytes % 4)
+    throw new BackendError(
+      `webgpu.${op}: ${n} ${a.storage} values from byte ${fromByte} to byte ${toByte}: copies move whole 4-byte words`,
+    );
+  if ((a.buffer.usage & USAGE.COPY_SRC) === 0)
+    throw new BackendError(`webgpu.${op}: the source buffer lacks GPUBufferUsage.COPY_SRC`);
+  return { from: a.buffer, fromByte, to: b.buffer, toByte, bytes };
+}
+
+/** Where each launch's parameters and uniform table sit in the upload, and its bytes. */
+export function uploadLayout(launches: readonly PlannedLaunch[], alignment: number) {
+  const at: { params: number; uniforms: number; size: number }[] = [];
+  let end = 0;
+  for (const l of launches) {
+    const params = align(end, alignment);
+    const uniforms = align(params + 32, alignment);
+    const size = Math.max(16, align(l.uniforms.byteLength, 16));
+    at.push({ params, uniforms, size });
+    end = uniforms + size;
+  }
+  const bytes = new Uint8Array(Math.max(16, align(end, 16)));
+  launches.forEach((l, i) => {
+    bytes.set(new Uint8Array(l.params.buffer), at[i]!.params);
+    bytes.set(new Uint8Array(l.uniforms.buffer, l.uniforms.byteOffset, l.uniforms.byteLength), at[i]!.uniforms);
+  });
+  return { at, bytes };
+}
+
+/** Encode the planned items into `enc`; `upload` holds uploadLayout's bytes; `stamps` times each launch. */
+export function encodeItems(
+  d: GPUDevice,
+  enc: GPUCommandEncoder,
+  items: readonly Planned[],
+  upload: GPUBuffer,
+  at: readonly { params: number; uniforms: number; size: number }[],
+  stamps: GPUQuerySet | null,
+): void {
+  let pass: GPUComputePassEncoder | null = null,
+    li = 0;
+  const end = () => {
+    pass?.end();
+    pass = null;
+  };
+  for (const it of items) {
+    if ('copy' in it) {
+      end();
+      const c = it.copy;
+      if (c.bytes > 0) enc.copyBufferToBuffer(c.from, c.fromByte, c.to, c.toByte, c.bytes);
+      continue;
+    }
+    const l = it.launch,
+      u = at[li]!;
+    if (stamps) {
+      // Its own pass, written even when empty, so both of its timestamps exist.
+      end();
+      pass = enc.beginComputePass({
+        timestampWrites: { querySet: stamps, beginningOfPassWriteIndex: 2 * li, endOfPassWriteIndex: 2 * li + 1 },
+      });
+    }
+    if (l.x > 0) {
+      const entries: GPUBindGroupEntry[] = [
+        ...l.fields,
+        { binding: BIND.params, resource: { buffer: upload, offset: u.params, size: 32 } },
+        { binding: BIND.uniforms, resource: { buffer: upload, offset: u.uniforms, size: u.size } },
+        { binding: BIND.rowOf, resource: l.rowOf },
+      ];
+      if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
+      if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
+      pass ??= enc.beginComputePass();
+      pass.setPipeline(l.prog.pipeline);
+      const layout = l.prog.pipeline.getBindGroupLayout(0);
+      pass.setBindGroup(0, d.createBindGroup({ layout, entries, label: l.prog.prepared.kernel.name }));
+      pass.dispatchWorkgroups(l.x, l.y);
+    }
+    if (stamps) end();
+    li++;
+  }
+  end();
+}
