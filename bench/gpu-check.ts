@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 // bench/gpu.ts's correctness half: before any speed is believed, every built-in × scale storage ×
 // master bits steps on WebGPU and on the JS backend (WebAssembly engine) from the same state, and
 // every stored value is compared. The same bounds as test/conformance-optimizers.test.ts: codes
@@ -7,7 +8,7 @@ import type { FieldArray } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
 import { uniformTable } from '../compiler/ir/pipeline.ts';
 import * as d from '../dsl/ops.ts';
-import type { Hyper } from '../optim/define.ts';
+import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { prng, uniformF32 } from '../props/prng.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
@@ -134,4 +135,68 @@ export async function arithmetic(gpu: Backend, n = 1 << 16): Promise<string> {
     return c;
   };
   return `÷ ${differ(0)}, √ ${differ(1)}, a·b+c ${differ(2)} of ${n} differ from JS`;
+}
+
+/**
+ * The device gradient paths on this GPU: three steps with gradients in GPUBuffers (f32, converted
+ * on the device; bf16, copied; written into the arena) store exactly what host gradients store.
+ */
+export async function checkDeviceGradients(
+  gpu: WebGpuBackend,
+  def: OptimizerDef,
+  n: number,
+): Promise<{ ok: boolean; summary: string }> {
+  const params = () => ({ w: uniformF32(n - 38, 1), b: uniformF32(37, 2) });
+  const host = await createOptimizer(def, params(), { backend: gpu });
+  const ways = ['f32', 'bf16', 'arena'] as const;
+  const devs = await Promise.all(ways.map(() => createOptimizer(def, params(), { backend: gpu })));
+  const made: GPUBuffer[] = [];
+  const buffer = (data: Float32Array | Uint16Array) => {
+    const bytes = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const b = gpu.device.createBuffer({ size: bytes.byteLength, usage: 0x80 | 0x4 | 0x8 });
+    gpu.device.queue.writeBuffer(b, 0, bytes);
+    made.push(b);
+    return b;
+  };
+  let differ = 0,
+    total = 0;
+  try {
+    for (let s = 0; s < 3; s++) {
+      const g = { w: uniformF32(n - 38, 10 + s, 0.02), b: uniformF32(37, 20 + s, 0.02) };
+      if (s === 1) [g.w[3], g.b[5]] = [NaN, -Infinity];
+      await host.step(g);
+      await devs[0]!.step({ w: { buffer: buffer(g.w), dtype: 'f32' }, b: { buffer: buffer(g.b), dtype: 'f32' } });
+      await devs[1]!.step({
+        w: { buffer: buffer(toBf16(g.w)), dtype: 'bf16' },
+        b: { buffer: buffer(toBf16(g.b)), dtype: 'bf16' },
+      });
+      const at = devs[2]!.deviceGradients();
+      for (const [k, v] of Object.entries(g)) {
+        const bits = toBf16(v),
+          bytes = new Uint8Array(Math.ceil(bits.byteLength / 4) * 4);
+        bytes.set(new Uint8Array(bits.buffer));
+        gpu.device.queue.writeBuffer(at[k]!.buffer as GPUBuffer, at[k]!.offset!, bytes);
+      }
+      await devs[2]!.step(at);
+      const want = await stored(host);
+      for (const dev of devs) {
+        const got = await stored(dev);
+        for (const f of host.fields)
+          want[f.name]!.forEach((x, i) => {
+            total++;
+            if (!Object.is(x, got[f.name]![i])) differ++;
+          });
+      }
+    }
+    const counts = await Promise.all([host, ...devs].map((o) => o.nonFinite()));
+    const ok = differ === 0 && counts.every((c) => c === counts[0]);
+    return {
+      ok,
+      summary: `${total - differ} of ${total} stored values identical to host gradients; non-finite counts ${counts.join(', ')}${ok ? '' : '  FAIL'}`,
+    };
+  } finally {
+    for (const o of [host, ...devs]) await o.dispose();
+    for (const b of made) b.destroy();
+  }
 }

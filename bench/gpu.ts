@@ -1,15 +1,20 @@
+/// <reference types="@webgpu/types" />
 // WebGPU step throughput through the public API: createOptimizer on a WebGpuBackend, bf16 params
-// and gradients, one step() at a time. First checks every built-in × scale × master bits against
-// the JS backend (bench/gpu-check.ts: exit code 1 when any exceeds codes ±1 or params 2·S/Q), then
-// times AdamW, Lion and SGD (momentum 0.9) on GPT-2 small's 148 tensors and on one tensor of N.
-// Per row: step() wall ms (gradient upload included), the kernel's GPU ms (timestamps: true,
-// median over the timed steps), Gparam/s of both, bytes the kernel moves per param, effective
-// GB/s, and opt.memory().bytesPerParam.
+// and gradients. First checks every built-in × scale × master bits against the JS backend
+// (bench/gpu-check.ts: exit code 1 when any exceeds codes ±1 or params 2·S/Q) and the device
+// gradient paths against host gradients on the GPU itself (bit for bit), then times AdamW, Lion
+// and SGD (momentum 0.9) on GPT-2 small's 148 tensors and on one tensor of N. Per row, step() wall
+// ms three ways: gradients from host arrays (uploaded each step), from GPUBuffers of their own
+// (one per tensor, as a framework's backward pass leaves them: copied into the arena inside the
+// step's submission), and already in the arena (opt.deviceGradients(): nothing moves); the
+// kernel's GPU ms (timestamps, back to back); the GPU-buffer step over the kernel; Gparam/s; bytes
+// the kernel moves per param; effective GB/s; and opt.memory().bytesPerParam.
 //   CHECK_N=4096 N=65536 STEPS=3 SHAPES=tensor npx tsx bench/gpu.ts     (lavapipe: small sizes)
 //   bash ../shared/gpu/stage.sh bench/gpu.ts; N=268435456 bash .device/device-run.sh node gpu.mjs
 // Environment: N (one tensor's params, default 2^24), CHECK_N (default 100000), STEPS (timed
-// steps, default 20), SHAPES (gpt2,tensor; default both), VARIANTS=1 (the where-the-time-goes rows
-// for AdamW at N: runtime/backends/webgpu/diagnostics.ts, exact: false, 4 and 16 elements/thread).
+// steps per round, three rounds, default 50), HOST_STEPS (timed host-array steps, default 5; 0 skips them), SHAPES
+// (gpt2,tensor; default both), VARIANTS=1 (the where-the-time-goes kernel rows for AdamW at N:
+// runtime/backends/webgpu/diagnostics.ts, exact: false, 4 and 16 elements/thread).
 
 import { cpus, totalmem } from 'node:os';
 import { basename, relative } from 'node:path';
@@ -17,19 +22,22 @@ import type { OptimizerDef } from '../optim/define.ts';
 import { adamw, lion, sgd } from '../optim/index.ts';
 import { fusedKernel } from '../optim/storage.ts';
 import type { StorageOptions } from '../optim/storage.ts';
+import type { Hyper } from '../optim/define.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
+import type { Session } from '../runtime/session.ts';
 import type { Diagnostic } from '../runtime/backends/webgpu/diagnostics.ts';
 import { createDiagnosticBackend } from '../runtime/backends/webgpu/diagnostics.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
-import { arithmetic, checkConfig, configs } from './gpu-check.ts';
+import { arithmetic, checkConfig, checkDeviceGradients, configs } from './gpu-check.ts';
 import type { Shape } from './gpu-shapes.ts';
 import { bytesMoved, gpt2Tensors, median, shapeOf } from './gpu-shapes.ts';
 
 const env = process.env;
 const N = Number(env.N ?? 2 ** 24),
   CHECK_N = Number(env.CHECK_N ?? 100000),
-  STEPS = Number(env.STEPS ?? 20);
+  STEPS = Number(env.STEPS ?? 50),
+  HOST_STEPS = Number(env.HOST_STEPS ?? 5);
 const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 
 // Timestamps are exact to the nanosecond: runtime/backends/dawn.ts turns Dawn's quantization off in Node.
@@ -37,7 +45,7 @@ const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 const probe = await WebGpuBackend.create();
 const timestamps = probe.device.features.has('timestamp-query');
 console.log(`# bench/gpu.ts, ${new Date().toISOString()}`);
-const envs = ['N', 'CHECK_N', 'STEPS', 'SHAPES', 'VARIANTS']
+const envs = ['N', 'CHECK_N', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS']
   .filter((k) => env[k] !== undefined)
   .map((k) => `${k}=${env[k]} `)
   .join('');
@@ -55,6 +63,12 @@ console.log(
 );
 probe.dispose();
 
+const optimizers: [string, OptimizerDef][] = [
+  ['adamw', adamw({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+  ['lion', lion({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+  ['sgd (momentum 0.9)', sgd({ lr: 1e-3, momentum: 0.9 }) as OptimizerDef],
+];
+
 // 1. Correctness first, on the same device.
 console.log(`\n## Check: WebGPU against the JS backend, ${CHECK_N} params, 3 steps from the JS state each\n`);
 let failed = 0;
@@ -68,6 +82,11 @@ let failed = 0;
     );
   }
   console.log(`${configs.length - failed} of ${configs.length} within bounds`);
+  for (const [label, def] of optimizers) {
+    const r = await checkDeviceGradients(gpu, def, CHECK_N);
+    if (!r.ok) failed++;
+    console.log(`${label}: device gradients (f32 converted, bf16 copied, in the arena) ${r.summary}`);
+  }
   console.log(`arithmetic, exact: true: ${await arithmetic(gpu)}`);
   gpu.dispose();
   const driver = await WebGpuBackend.create({ exact: false });
@@ -80,75 +99,131 @@ interface Row {
   label: string;
   shape: string;
   params: number;
-  wallMs: number;
-  /** Median GPU time of the kernel inside those steps (the GPU idles while each step uploads). */
-  stepKernelMs: number | null;
-  /** The same kernel back to back, at steady clocks (see `time`). */
+  /** step() wall ms per step, gradients from host arrays (uploaded every step). */
+  hostMs: number | null;
+  /** step() wall ms per step, gradients in GPUBuffers of their own (one per tensor, as a framework holds them). */
+  deviceMs: number | null;
+  /** step(opt.deviceGradients()) wall ms: gradients already in the arena, nothing moves. */
+  arenaMs: number | null;
+  /** step() of the same GPUBuffers with gradient release: one launch per tensor reading each where it is. */
+  releaseMs: number | null;
+  releaseMemory: number;
+  /** The kernel's GPU ms (timestamps), back to back (see `kernelMs`). */
   kernelMs: number | null;
   bpp: number;
   memory: number;
 }
 
-/** One optimizer on a fresh backend: create, warm up (≥ 3 steps and ≥ 300 ms), time STEPS steps, dispose. */
-async function time(
-  label: string,
-  def: OptimizerDef,
-  shape: Shape,
-  backend: WebGpuBackend,
-  storage: StorageOptions = {},
-): Promise<Row> {
-  try {
-    const opt = await createOptimizer(def, shape.params, { ...storage, backend });
-    const { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype } = opt.options;
-    const bpp = bytesMoved(fusedKernel(def, { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype }));
-    for (let i = 0, t0 = performance.now(); i < 3 || performance.now() - t0 < 300; i++) await opt.step(shape.grads);
-    backend.kernelTimes.length = 0;
+/**
+ * Wall ms per call of `f`: warm up (≥ 3 calls and ≥ 300 ms), then three rounds of `n` calls, each
+ * waiting for the GPU at its end; the median round (a GC pause or a clock change moves one round).
+ */
+async function wall(backend: WebGpuBackend, f: () => Promise<unknown>, n = STEPS): Promise<number> {
+  for (let i = 0, t0 = performance.now(); i < 3 || performance.now() - t0 < 300; i++) await f();
+  await backend.finish();
+  const rounds: number[] = [];
+  for (let r = 0; r < 3; r++) {
     const t0 = performance.now();
-    for (let i = 0; i < STEPS; i++) await opt.step(shape.grads);
+    for (let i = 0; i < n; i++) await f();
     await backend.finish();
-    const wallMs = (performance.now() - t0) / STEPS;
-    const stepKernelMs = backend.kernelTimes.length ? median(backend.kernelTimes) : null;
-    // The kernel at steady clocks: step() with no gradient, back to back. Every tensor sits the
-    // step out, but it is the same program over the same groups doing the same work (every value
-    // computed, the old one selected and stored), with no upload leaving the GPU idle between
-    // launches: an idle GPU lowers its clocks within milliseconds and needs ~300 ms to raise them.
-    for (let i = 0, t1 = performance.now(); i < 3 || performance.now() - t1 < 300; i++) await opt.step({});
-    backend.kernelTimes.length = 0;
-    for (let i = 0; i < 2 * STEPS; i++) await opt.step({});
-    const kernelMs = backend.kernelTimes.length ? median(backend.kernelTimes) : null;
+    rounds.push((performance.now() - t0) / n);
+  }
+  return median(rounds);
+}
+
+/**
+ * The kernel's GPU time at steady clocks: step() with no gradient, back to back, on a backend with
+ * timestamps. Every tensor sits the step out, but it is the same program over the same groups
+ * doing the same work (every value computed, the old one selected and stored).
+ */
+async function kernelMs(backend: WebGpuBackend, opt: Session<Hyper>): Promise<number | null> {
+  if (!backend.options.timestamps) return null;
+  for (let i = 0, t1 = performance.now(); i < 3 || performance.now() - t1 < 300; i++) await opt.step({});
+  backend.kernelTimes.length = 0;
+  for (let i = 0; i < 2 * STEPS; i++) await opt.step({});
+  return median(backend.kernelTimes);
+}
+
+/** One GPUBuffer per tensor holding its bf16 gradient: what a framework's backward pass leaves on the GPU. */
+function deviceGradients(device: GPUDevice, grads: Readonly<Record<string, Uint16Array>>) {
+  const out: Record<string, { buffer: GPUBuffer; dtype: 'bf16' }> = {};
+  for (const [k, g] of Object.entries(grads)) {
+    const bytes = Math.ceil(g.byteLength / 4) * 4;
+    const buffer = device.createBuffer({ size: bytes, usage: 0x80 | 0x4 | 0x8 /* STORAGE | COPY_SRC | COPY_DST */ });
+    const words = new Uint8Array(bytes);
+    words.set(new Uint8Array(g.buffer, g.byteOffset, g.byteLength));
+    device.queue.writeBuffer(buffer, 0, words);
+    out[k] = { buffer, dtype: 'bf16' };
+  }
+  return out;
+}
+
+const bytesOf = (def: OptimizerDef, opt: Session<Hyper>) => {
+  const { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype } = opt.options;
+  return bytesMoved(fusedKernel(def, { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype }));
+};
+
+/** One optimizer on a fresh device: every way of stepping, timed; then the kernel alone. */
+async function time(label: string, def: OptimizerDef, shape: Shape): Promise<Row> {
+  const plain = await WebGpuBackend.create();
+  // The kernel's timestamps come from a second backend on the same device: timestamps make each
+  // launch wait for its read-back, which the wall times must not.
+  const timed = timestamps ? await WebGpuBackend.create({ device: plain.device, timestamps }) : null;
+  const dg = deviceGradients(plain.device, shape.grads);
+  try {
+    const opt = await createOptimizer(def, shape.params, { backend: plain });
+    const hostMs = HOST_STEPS > 0 ? await wall(plain, () => opt.step(shape.grads), HOST_STEPS) : null;
+    const deviceMs = await wall(plain, () => opt.step(dg));
+    const arena = opt.deviceGradients(); // holds the last step's gradients: stepping on them moves nothing
+    const arenaMs = await wall(plain, () => opt.step(arena));
+    const memory = opt.memory().bytesPerParam;
+    await opt.dispose();
+    const rel = await createOptimizer(def, shape.params, { backend: plain, gradientRelease: true });
+    const releaseMs = await wall(plain, () => rel.step(dg));
+    const releaseMemory = rel.memory().bytesPerParam;
+    await rel.dispose();
+    let k: number | null = null;
+    if (timed) {
+      const t = await createOptimizer(def, shape.params, { backend: timed });
+      k = await kernelMs(timed, t);
+      await t.dispose();
+    }
     return {
       label,
       shape: shape.name,
       params: shape.count,
-      wallMs,
-      stepKernelMs,
-      kernelMs,
-      bpp,
-      memory: opt.memory().bytesPerParam,
+      hostMs,
+      deviceMs,
+      arenaMs,
+      releaseMs,
+      releaseMemory,
+      kernelMs: k,
+      bpp: bytesOf(def, opt),
+      memory,
     };
   } finally {
-    backend.dispose();
+    for (const g of Object.values(dg)) g.buffer.destroy();
+    timed?.dispose();
+    plain.dispose();
   }
 }
 
-/** Three significant digits (whole numbers from 100 up); a dash where there is no kernel time. */
+/** Three significant digits (whole numbers from 100 up); a dash where there is no figure. */
 const sig = (x: number | null) => (x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+const ms = (x: number | null) => (x === null ? '—' : x.toFixed(3));
+const ratio = (a: number | null, b: number | null) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
 const header =
-  '| optimizer | shape | params | step ms | its kernel ms | kernel ms, back to back | Gparam/s (step) | Gparam/s (kernel) | B/param moved | GB/s (kernel) | memory B/param |\n|---|---|---|---|---|---|---|---|---|---|---|';
+  '| optimizer | shape | params | step ms, host arrays | step ms, GPU buffers | step ms, in the arena | step ms, GPU buffers, gradient release | kernel ms | GPU-buffer step ÷ kernel | release step ÷ kernel | Gparam/s (GPU-buffer step) | Gparam/s (kernel) | B/param moved | GB/s (kernel) | memory B/param (release) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
 const line = (r: Row) => {
   const k = r.kernelMs;
   return (
-    `| ${r.label} | ${r.shape} | ${r.params} | ${r.wallMs.toFixed(3)} | ${r.stepKernelMs === null ? '—' : r.stepKernelMs.toFixed(3)} | ${k === null ? '—' : k.toFixed(3)} | ${sig(r.params / r.wallMs / 1e6)} | ` +
-    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} |`
+    `| ${r.label} | ${r.shape} | ${r.params} | ${ms(r.hostMs)} | ${ms(r.deviceMs)} | ${ms(r.arenaMs)} | ${ms(r.releaseMs)} | ${ms(k)} | ` +
+    `${ratio(r.deviceMs, k)} | ${ratio(r.releaseMs, k)} | ${sig(r.deviceMs && r.params / r.deviceMs / 1e6)} | ` +
+    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} (${r.releaseMemory.toFixed(3)}) |`
   );
 };
 const backend = (o: WebGpuOptions = {}) => WebGpuBackend.create({ ...o, timestamps });
 
-const optimizers: [string, OptimizerDef][] = [
-  ['adamw', adamw({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
-  ['lion', lion({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
-  ['sgd (momentum 0.9)', sgd({ lr: 1e-3, momentum: 0.9 }) as OptimizerDef],
-];
 console.log(
   `\n## Steps: bf16 params + 24-bit masters, 8-bit states, bf16 gradients; ${STEPS} timed steps${timestamps ? '' : ' (no timestamp-query: no kernel times)'}\n`,
 );
@@ -159,7 +234,7 @@ let tensor: Shape | null = null;
 for (const s of SHAPES) {
   if (s !== 'gpt2' && s !== 'tensor') throw new RangeError(`SHAPES: ${s} is not gpt2 or tensor`);
   const shape = s === 'gpt2' ? shapeOf('GPT-2 small (148 tensors)', gpt2Tensors()) : oneTensor();
-  for (const [label, def] of optimizers) console.log(line(await time(label, def, shape, await backend())));
+  for (const [label, def] of optimizers) console.log(line(await time(label, def, shape)));
   if (s === 'tensor') tensor = shape;
 }
 
@@ -188,9 +263,22 @@ if (env.VARIANTS) {
     ['bf16 params, no correction (masterWeightBits null)', () => backend(), { masterWeightBits: null }],
     ['f32 group scales', () => backend(), { scale: 'f32' }],
   ];
-  console.log(`\n## Where the time goes: AdamW, ${shape.name}\n\n${header}`);
-  for (const [what, make, storage] of variants)
-    console.log(line(await time(`adamw, ${what}`, def, shape, await make(), storage)));
+  console.log(
+    `\n## Where the time goes: AdamW, ${shape.name}, the kernel alone (timestamps, back to back)\n\n| variant | kernel ms | Gparam/s | GB/s |\n|---|---|---|---|`,
+  );
+  for (const [what, make, storage] of variants) {
+    const b = await make();
+    try {
+      const opt = await createOptimizer(def, shape.params, { ...storage, backend: b });
+      const k = await kernelMs(b, opt);
+      console.log(
+        `| adamw, ${what} | ${ms(k)} | ${sig(k && shape.count / k / 1e6)} | ${sig(k && (shape.count * bytesOf(def, opt)) / k / 1e6)} |`,
+      );
+      await opt.dispose();
+    } finally {
+      b.dispose();
+    }
+  }
 }
 if (failed) {
   console.log(`\n${failed} configuration(s) exceeded the bounds: see the check above.`);

@@ -51,7 +51,10 @@ export interface OptimizerSpec<H extends Hyper> {
   readonly state:
     | Readonly<Record<string, StateSpec>>
     | { bivarianceHack(h: H): Readonly<Record<string, StateSpec>> }['bivarianceHack'];
-  /** Extra uniforms computed on the host in float64 (bias corrections, decay factors). */
+  /**
+   * Extra uniforms computed on the host in float64 (bias corrections, decay factors). A pure
+   * function of its arguments: a launch calls it once per group and step count, not per tensor.
+   */
   uniforms?(h: H, c: UniformContext): Readonly<Record<string, number>>;
   /** The update: decoded p, g and states in, new p and states out. Booleans in `h` are baked in. */
   update(v: Values, u: UniformOf, h: H): Values;

@@ -53,15 +53,28 @@ export function deviceView(b: Backend, name: string, length: number, g: DeviceGr
   }
 }
 
-/** The arena gradient from element i − g0·G of `x` (a `source` buffer holding only the launched groups). */
+/**
+ * The arena gradient from element i − g0·G of `x` (a `source` buffer holding only the launched
+ * groups): its bits when the storage is the arena's (a copy on the GPU's cores, several times the
+ * bandwidth of copyBufferToBuffer's copy engine on an H200), else decoded and re-encoded.
+ */
 export function gradientIn(source: Storage, grad: Codec, groupSize: number): Kernel {
+  const x = field('x', source);
+  const same = grad.fields.length === 1 && grad.fields[0]!.storage === source;
   return kernel({
     name: `gradient-in-${source}`,
     groupSize,
-    outputs: encodeStored(GRAD, grad, sourceCodec(source).decode([field('x', source)])),
+    outputs: same
+      ? [{ field: GRAD, storage: source, axis: 'element', value: x }]
+      : encodeStored(GRAD, grad, sourceCodec(source).decode([x])),
     windowed: ['x'],
   });
 }
+
+/** Copies at least this long go through gradientIn on the GPU's cores (when the view can be bound). */
+const KERNEL_COPY = 1 << 16;
+/** A binding offset every WebGPU device accepts (minStorageBufferOffsetAlignment is at most 256). */
+const BIND_ALIGN = 256;
 
 /** Counts the non-finite gradient values of active tensors ('error' policy on device gradients). */
 export function nonFiniteCheck(grad: Codec, groupSize: number): Kernel {
@@ -83,8 +96,9 @@ export interface Target {
 }
 
 /**
- * What moves `view` into the arena: nothing when it already is that region, a copy when the
- * storage matches and the bytes are whole words, else a launch of `convert` (gradientIn).
+ * What moves `view` into the arena: nothing when it already is that region; a launch of `convert`
+ * (gradientIn) when the storage differs, when a short tensor's bytes are not whole words, or when
+ * a long one can be bound; otherwise a copy.
  */
 export function intake(to: Target, view: DeviceBuffer, convert: () => Program): Item[] {
   const b = to.backend,
@@ -93,7 +107,8 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
     const src = b.native?.(view),
       dst = b.native?.(to.grad);
     if (src && dst && src.buffer === dst.buffer && src.offset === dst.offset + to.at * sb) return [];
-    if ((to.length * sb) % 4 === 0)
+    const bindable = !src || src.offset % BIND_ALIGN === 0;
+    if ((to.length * sb) % 4 === 0 && !(to.length >= KERNEL_COPY && bindable))
       return [{ copy: { from: view, fromAt: 0, to: to.grad, toAt: to.at }, length: to.length }];
   }
   return [

@@ -94,15 +94,24 @@ export class Hypers<H extends Hyper> {
     const defs = Object.keys(sched).length
       ? this.defs.map((d) => sameStructure(this.base, d.with(sched), 'schedule'))
       : this.defs;
+    // Tensors of one group at one step count share their row (one object): GPT-2's 148 tensors
+    // are one computation, and uniformTable fills a shared row once.
+    const shared = new Map<string, Record<string, number>>();
     return this.layout.tensors.map((t) => {
-      const d = defs[this.groupOfRow[t.row]!]!;
-      const on = active(t);
-      const u = { ...d.uniforms(d.hyper, { step: steps[t.row]! + (on ? 1 : 0), initialLr }), active: on ? 1 : 0 };
+      const g = this.groupOfRow[t.row]!,
+        d = defs[g]!;
+      const on = active(t),
+        step = steps[t.row]! + (on ? 1 : 0);
+      const key = `${g} ${step} ${on}`;
+      const hit = shared.get(key);
+      if (hit) return hit;
+      const u = { ...d.uniforms(d.hyper, { step, initialLr }), active: on ? 1 : 0 };
       for (const [k, v] of Object.entries(u))
         if (typeof v !== 'number' || !Number.isFinite(v))
           throw new HyperError(
             `${d.name}: uniform ${k} of tensor ${shown(t.name)} is ${shown(v)}; every uniform must be a finite number`,
           );
+      shared.set(key, u);
       return u;
     });
   }

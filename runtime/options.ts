@@ -17,7 +17,10 @@ export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOption
   readonly onNonFinite?: 'skip' | 'error';
   /** Throw NumericsError when lr is too small to move the largest weights (spec §4.4, 0.49 ULP). */
   readonly checkNumerics?: boolean;
-  /** Gradient release: only stepTensor(), no arena-sized gradient buffer. */
+  /**
+   * Gradient release: the arena holds no gradient. stepTensor() updates a tensor as soon as its
+   * gradient exists; step() reads every gradient where it is (a GPUBuffer is bound, not copied).
+   */
   readonly gradientRelease?: boolean;
   readonly backend?: 'js' | Backend;
 }

@@ -153,10 +153,6 @@ export class Session<H extends Hyper> {
    * does not wait for the GPU. Non-finite gradient values are skipped and counted: `nonFinite()`.
    */
   async step(grads: Readonly<Record<string, GradInput>>): Promise<void> {
-    if (this.s.options.gradientRelease)
-      throw new Error(
-        'step: this optimizer uses gradient release; call stepTensor(name, grad) as each gradient is ready',
-      );
     const data = this.gradients('step', grads);
     const refuse = this.refuseNonFinite(data);
     await this.work('step', () => this.s.step(data, refuse));
@@ -164,8 +160,6 @@ export class Session<H extends Hyper> {
 
   /** step() within this call (JS backend only, nothing queued): what the TF.js adapter uses. */
   stepSync(grads: Readonly<Record<string, GradInput>>): void {
-    if (this.s.options.gradientRelease)
-      throw new Error('stepSync: this optimizer uses gradient release; call stepTensor(name, grad)');
     const data = this.gradients('stepSync', grads);
     const refuse = this.refuseNonFinite(data);
     this.now('stepSync', () => this.s.step(data, refuse));

@@ -16,6 +16,7 @@ import type { Backend, DeviceBuffer, Item, Launch, Program } from './backends/ba
 import { fromBf16 } from './codecs.ts';
 import type { Gradient } from './gradients.ts';
 import { gradientIn, intake, nonFiniteCheck } from './gradients.ts';
+import { releasedStep } from './release.ts';
 import type { Hypers } from './hypers.ts';
 import type { Work } from './io.ts';
 import { compile, read, run, submit, write } from './io.ts';
@@ -83,7 +84,7 @@ export class State<H extends Hyper> implements StateParts<H> {
   }
 
   /** The launch of `program` over `groups` with the uniform rows of this moment (checked first when asked). */
-  private *launchOf(
+  *launchOf(
     program: Program,
     bindings: Readonly<Record<string, DeviceBuffer>>,
     active: (t: TensorSlot) => boolean,
@@ -160,68 +161,39 @@ export class State<H extends Hyper> implements StateParts<H> {
     throw new NonFiniteError(counts);
   }
 
-  /** One step over every tensor in `grads` (already checked): ONE launch, in one submission with the gradients' intake. */
+  /**
+   * One step over every tensor in `grads` (already checked): ONE launch, in one submission with the
+   * gradients' intake; with gradient release one launch per tensor, in one submission (release.ts).
+   */
   *step(grads: ReadonlyMap<TensorSlot, Gradient>, refuse: boolean): Work<void> {
     const sched = this.schedule?.(this.stepCount + 1) ?? {};
-    let items = yield* this.gradientItems(grads);
-    const device = [...grads.values()].some((g) => 'device' in g);
-    if (refuse && device) {
-      yield* this.refuseNonFinite(grads, items);
-      items = [];
-    }
-    const active = (t: TensorSlot) => grads.has(t);
-    const launch = yield* this.launchOf(this.program, this.buffers, active, [0, this.layout.groups], sched);
-    yield* this.send(items, this.program, launch, active);
-    this.stepCount++;
-  }
-
-  /** Gradient release: one tensor, one launch over its groups, its gradient in a buffer of its own. */
-  *stepTensor(t: TensorSlot, g: Gradient, refuse: boolean): Work<void> {
-    const sched = this.schedule?.(this.steps[t.row]! + 1) ?? {};
-    const slot = this.gradSlots[0]!,
-      only = (x: TensorSlot) => x === t;
-    if (!this.release) {
-      const grads = new Map([[t, g]]);
+    if (this.release) yield* releasedStep(this, grads, refuse, sched);
+    else {
       let items = yield* this.gradientItems(grads);
-      if (refuse && 'device' in g) {
+      if (refuse && [...grads.values()].some((g) => 'device' in g)) {
         yield* this.refuseNonFinite(grads, items);
         items = [];
       }
-      const launch = yield* this.launchOf(this.program, this.buffers, only, t.groups, sched);
-      return yield* this.send(items, this.program, launch, only);
+      const active = (t: TensorSlot) => grads.has(t);
+      const launch = yield* this.launchOf(this.program, this.buffers, active, [0, this.layout.groups], sched);
+      yield* this.send(items, this.program, launch, active);
     }
-    if ('device' in g) {
-      // The caller's buffer is the window itself: bound where it is, no copy. Elements past the
-      // tensor's end (the arena's padding) are neither read nor written.
-      if (g.device.storage !== slot.storage)
-        throw new TypeError(
-          `stepTensor: with gradient release a device gradient must already be in the gradient storage (${slot.storage === 'u16' ? 'bf16' : 'f32'}), got ${g.device.storage === 'u16' ? 'bf16' : 'f32'}`,
-        );
-      if (refuse) yield* this.refuseWindow(t, g.device);
-      const bindings = { ...this.buffers, [slot.name]: g.device };
-      const launch = yield* this.launchOf(this.release, bindings, only, t.groups, sched, t.offset + t.length);
-      return yield* this.send([], this.release, launch, only);
-    }
-    const gradBuf = this.backend.alloc(slot.storage, (t.groups[1] - t.groups[0]) * this.layout.groupSize);
-    try {
-      yield write(gradBuf, g.host, 0);
-      const launch = yield* this.launchOf(
-        this.release,
-        { ...this.buffers, [slot.name]: gradBuf },
-        only,
-        t.groups,
-        sched,
-      );
-      yield* this.send([], this.release, launch, only);
-    } finally {
-      this.backend.free(gradBuf);
-    }
+    this.stepCount++;
   }
 
-  /** The 'error' policy on a released device gradient: read it back and count (this waits for the device). */
-  private *refuseWindow(t: TensorSlot, view: DeviceBuffer): Work<void> {
-    const c = countNonFinite((yield read(view, 0, t.length)) as FieldArray);
-    if (c) throw new NonFiniteError(new Map([[t.name, c]]));
+  /** One tensor as soon as its gradient exists: one launch over its groups. */
+  *stepTensor(t: TensorSlot, g: Gradient, refuse: boolean): Work<void> {
+    const sched = this.schedule?.(this.steps[t.row]! + 1) ?? {};
+    const grads = new Map([[t, g]]),
+      only = (x: TensorSlot) => x === t;
+    if (this.release) return yield* releasedStep(this, grads, refuse, sched);
+    let items = yield* this.gradientItems(grads);
+    if (refuse && 'device' in g) {
+      yield* this.refuseNonFinite(grads, items);
+      items = [];
+    }
+    const launch = yield* this.launchOf(this.program, this.buffers, only, t.groups, sched);
+    yield* this.send(items, this.program, launch, only);
   }
 
   /** Non-finite gradient values counted since creation: reads the device counter (exact while fewer than 2^32 arrive between two reads). */

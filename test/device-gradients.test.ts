@@ -29,10 +29,12 @@ const STORAGE = 0x80,
   COPY_DST = 0x8,
   MAP_READ = 0x1;
 
-// w has an even length (bf16 moves by copy), b an odd one (its last word is half padding: converted).
-const params = () => ({ w: uniformF32(N - 38, 1), b: uniformF32(37, 2) });
-function grads(s: number): { w: Float32Array; b: Float32Array } {
-  const g = { w: uniformF32(N - 38, 10 + s, 0.02), b: uniformF32(37, 20 + s, 0.02) };
+// w has an even length (bf16 moves by copyBufferToBuffer), b an odd one (its last word is half
+// padding: converted), e is long enough to be copied by a kernel (gradientIn, ≥ 2^16 values).
+const E = (1 << 16) + 64;
+const params = () => ({ w: uniformF32(N - 38, 1), b: uniformF32(37, 2), e: uniformF32(E, 3) });
+function grads(s: number): { w: Float32Array; b: Float32Array; e: Float32Array } {
+  const g = { w: uniformF32(N - 38, 10 + s, 0.02), b: uniformF32(37, 20 + s, 0.02), e: uniformF32(E, 30 + s, 0.02) };
   if (s === 1) {
     g.w[3] = NaN;
     g.w[100] = Infinity;
@@ -58,6 +60,18 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
   afterAll(() => {
     for (const b of made) b.destroy();
     gpu?.dispose();
+  });
+
+  /** copyBufferToBuffer calls so far, on any encoder of this device. */
+  let copies = 0;
+  const countCopies = () => copies;
+  beforeAll(() => {
+    const proto = Object.getPrototypeOf(gpu.device.createCommandEncoder());
+    const copy = proto.copyBufferToBuffer;
+    proto.copyBufferToBuffer = function (this: GPUCommandEncoder, ...a: unknown[]) {
+      copies++;
+      return copy.apply(this, a);
+    };
   });
 
   /** A GPUBuffer of the caller's holding `data` from byte `offset`. */
@@ -102,8 +116,16 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
     agree(c, (g, opt) => opt.step(asDevice(g, 'f32'))),
   );
 
-  test.each(configs)('$name: bf16 GPUBuffers (copied; the odd-length tensor converted) store the same', (c) =>
-    agree(c, (g, opt) => opt.step(asDevice(g, 'bf16'))),
+  test.each(configs)(
+    '$name: bf16 GPUBuffers (w copied, e copied by a kernel, b of odd length converted) store the same',
+    (c) =>
+      agree(c, async (g, opt) => {
+        const dg = asDevice(g, 'bf16');
+        const [launches, copies] = [gpu.launches, countCopies()];
+        await opt.step(dg);
+        expect(countCopies() - copies).toBe(1);
+        expect(gpu.launches - launches).toBe(3); // b converted, e copied, the step
+      }),
   );
 
   test.each(configs)('$name: gradients written into the arena (deviceGradients) store the same, nothing moved', (c) =>
@@ -126,6 +148,20 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
       c,
       async (g, opt) => {
         for (const [k, v] of Object.entries(asDevice(g, 'bf16'))) await opt.stepTensor(k, v);
+      },
+      { gradientRelease: true },
+    ),
+  );
+
+  test.each(configs)('$name, gradient release: step() of bf16 GPUBuffers is one submission, no copy; same bits', (c) =>
+    agree(
+      c,
+      async (g, opt) => {
+        const dg = asDevice(g, 'bf16');
+        const [launches, copies] = [gpu.launches, countCopies()];
+        await opt.step(dg);
+        expect(gpu.launches - launches).toBe(3); // one per tensor
+        expect(countCopies() - copies).toBe(0);
       },
       { gradientRelease: true },
     ),
@@ -234,7 +270,7 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
     const g = grads(0);
     const w = mine.device.createBuffer({ size: g.w.byteLength, usage: STORAGE | COPY_SRC | COPY_DST });
     mine.device.queue.writeBuffer(w, 0, g.w);
-    await a.step({ w: { buffer: w, dtype: 'f32' }, b: g.b });
+    await a.step({ w: { buffer: w, dtype: 'f32' }, b: g.b, e: g.e });
     await b.step(g);
     expect(await a.readParams()).toEqual(await b.readParams());
     await a.dispose();

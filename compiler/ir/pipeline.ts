@@ -65,7 +65,15 @@ export type Uniforms = Readonly<Record<string, number>>;
 export function uniformTable(p: Prepared, rows: readonly Uniforms[]): Float32Array {
   const S = p.columns.length;
   const U = new Float32Array(Math.max(1, rows.length) * S);
+  // A row object that repeats (tensors sharing their hyperparameters) is evaluated once.
+  const first = new Map<Uniforms, number>();
   rows.forEach((row, r) => {
+    const seen = first.get(row);
+    if (seen !== undefined) {
+      U.copyWithin(r * S, seen * S, seen * S + S);
+      return;
+    }
+    first.set(row, r);
     const value = (name: string): number => {
       const v = row[name];
       if (typeof v !== 'number') throw new RangeError(`kernel ${p.kernel.name}: uniform ${name} is missing (row ${r})`);

@@ -6,19 +6,19 @@
 
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import { BIND } from '../../../compiler/render/wgsl/layout.ts';
-import type { Item, Launch } from '../backend.ts';
+import type { WgslKernel } from '../../../compiler/render/wgsl/render.ts';
+import type { Item, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import type { GpuBuffer, GpuProgram } from './webgpu.ts';
+import type { GpuBuffer } from './memory.ts';
+import { USAGE } from './memory.ts';
 
-/** Buffer usage bits (GPUBufferUsage is not a global in Node). */
-export const USAGE = {
-  MAP_READ: 0x1,
-  COPY_SRC: 0x4,
-  COPY_DST: 0x8,
-  UNIFORM: 0x40,
-  STORAGE: 0x80,
-  QUERY_RESOLVE: 0x200,
-} as const;
+/** A kernel compiled for one WebGPU backend (`owner`), with its pipeline and lookup tables. */
+export interface GpuProgram extends Program {
+  readonly pipeline: GPUComputePipeline;
+  readonly wgsl: WgslKernel;
+  readonly tables: GPUBuffer | null;
+  readonly owner: object;
+}
 
 /** What planning needs from the backend: ownership checks and the device. */
 export interface Context {
@@ -139,16 +139,25 @@ export function planCopy(ctx: Context, it: Extract<Item<GpuBuffer>, { copy: unkn
   return { from: a.buffer, fromByte, to: b.buffer, toByte, bytes };
 }
 
-/** Where each launch's parameters and uniform table sit in the upload, and its bytes. */
+/**
+ * Where each launch's parameters and uniform table sit in the upload, and its bytes. A table that
+ * several launches share (one object: gradient release's per-tensor launches) is uploaded once.
+ */
 export function uploadLayout(launches: readonly PlannedLaunch[], alignment: number) {
   const at: { params: number; uniforms: number; size: number }[] = [];
+  const tables = new Map<Float32Array, number>();
   let end = 0;
   for (const l of launches) {
     const params = align(end, alignment);
-    const uniforms = align(params + 32, alignment);
+    end = params + 32;
     const size = Math.max(16, align(l.uniforms.byteLength, 16));
+    let uniforms = tables.get(l.uniforms);
+    if (uniforms === undefined) {
+      uniforms = align(end, alignment);
+      tables.set(l.uniforms, uniforms);
+      end = uniforms + size;
+    }
     at.push({ params, uniforms, size });
-    end = uniforms + size;
   }
   const bytes = new Uint8Array(Math.max(16, align(end, 16)));
   launches.forEach((l, i) => {
@@ -156,6 +165,38 @@ export function uploadLayout(launches: readonly PlannedLaunch[], alignment: numb
     bytes.set(new Uint8Array(l.uniforms.buffer, l.uniforms.byteOffset, l.uniforms.byteLength), at[i]!.uniforms);
   });
   return { at, bytes };
+}
+
+/**
+ * Bind groups by what they bind. A step binds the same buffers at the same upload offsets each
+ * time, and creating a bind group costs the host microseconds: a gradient-release step of GPT-2
+ * binds 148 of them. Keys name buffers by identity (a new buffer never matches an old key).
+ */
+export class BindGroups {
+  private readonly ids = new WeakMap<object, number>();
+  private next = 0;
+  private readonly cache = new Map<string, GPUBindGroup>();
+
+  private id(o: object): number {
+    let i = this.ids.get(o);
+    if (i === undefined) this.ids.set(o, (i = this.next++));
+    return i;
+  }
+
+  get(d: GPUDevice, pipeline: GPUComputePipeline, entries: readonly GPUBindGroupEntry[], label: string): GPUBindGroup {
+    let key = `${this.id(pipeline)}`;
+    for (const e of entries) {
+      const r = e.resource as GPUBufferBinding;
+      key += `|${e.binding}:${this.id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+    }
+    let g = this.cache.get(key);
+    if (!g) {
+      if (this.cache.size >= 4096) this.cache.clear(); // bound what stale entries can hold on to
+      g = d.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [...entries], label });
+      this.cache.set(key, g);
+    }
+    return g;
+  }
 }
 
 /** Encode the planned items into `enc`; `upload` holds uploadLayout's bytes; `stamps` times each launch. */
@@ -166,6 +207,7 @@ export function encodeItems(
   upload: GPUBuffer,
   at: readonly { params: number; uniforms: number; size: number }[],
   stamps: GPUQuerySet | null,
+  groups: BindGroups,
 ): void {
   let pass: GPUComputePassEncoder | null = null,
     li = 0;
@@ -200,8 +242,7 @@ export function encodeItems(
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       pass ??= enc.beginComputePass();
       pass.setPipeline(l.prog.pipeline);
-      const layout = l.prog.pipeline.getBindGroupLayout(0);
-      pass.setBindGroup(0, d.createBindGroup({ layout, entries, label: l.prog.prepared.kernel.name }));
+      pass.setBindGroup(0, groups.get(d, l.prog.pipeline, entries, l.prog.prepared.kernel.name));
       pass.dispatchWorkgroups(l.x, l.y);
     }
     if (stamps) end();

@@ -8,7 +8,6 @@ import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 import { arrayFor, storageBytes } from '../../../compiler/ir/kernel.ts';
 import type { DeviceBuffer } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import { USAGE } from './encode.ts';
 import { Scopes } from './scopes.ts';
 
 export interface GpuBuffer extends DeviceBuffer {
@@ -21,6 +20,16 @@ export interface GpuBuffer extends DeviceBuffer {
   /** A view of a buffer the caller owns (`wrap`): never destroyed by the backend. */
   readonly borrowed: boolean;
 }
+
+/** Buffer usage bits (GPUBufferUsage is not a global in Node). */
+export const USAGE = {
+  MAP_READ: 0x1,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+  QUERY_RESOLVE: 0x200,
+} as const;
 
 /** Buffers are padded to whole 256-byte blocks so a thread's 16-byte loads never run past the end. */
 const PAD = 256;

@@ -11,26 +11,20 @@ import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { Ablation } from '../../../compiler/render/wgsl/arith.ts';
 import type { WgslKernel, WgslOptions } from '../../../compiler/render/wgsl/render.ts';
 import { renderWgsl } from '../../../compiler/render/wgsl/render.ts';
-import type { Backend, Item, Launch, Program } from '../backend.ts';
+import type { Backend, Item, Launch } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
 import { describeDevice, requestDevice } from './device.ts';
-import type { Planned, PlannedLaunch } from './encode.ts';
-import { USAGE, encodeItems, planCopy, planLaunch, uploadLayout } from './encode.ts';
+import type { GpuProgram, Planned, PlannedLaunch } from './encode.ts';
+import { BindGroups, encodeItems, planCopy, planLaunch, uploadLayout } from './encode.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
 import type { GpuBuffer } from './memory.ts';
-import { GpuMemory } from './memory.ts';
+import { GpuMemory, USAGE } from './memory.ts';
 
 export type { WebGpuOptions };
-export type { GpuBuffer };
-export interface GpuProgram extends Program {
-  readonly pipeline: GPUComputePipeline;
-  readonly wgsl: WgslKernel;
-  readonly tables: GPUBuffer | null;
-  readonly owner: WebGpuBackend;
-}
+export type { GpuBuffer, GpuProgram };
 
 /** Submissions the host may run ahead of the GPU before a submit waits for the oldest. */
 const IN_FLIGHT = 3;
@@ -51,6 +45,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly kernelTimes: number[] = [];
   readonly noRows: GPUBuffer;
   private upload: GPUBuffer | null = null;
+  private readonly bindGroups = new BindGroups();
   private readonly inFlight: Promise<unknown>[] = [];
   private readonly pipelines = new Map<string, GpuProgram>();
   private readonly render: WgslOptions;
@@ -178,7 +173,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       }
       d.queue.writeBuffer(this.upload, 0, bytes);
       const enc = d.createCommandEncoder({ label: what });
-      encodeItems(d, enc, planned, this.upload, at, query);
+      encodeItems(d, enc, planned, this.upload, at, query, this.bindGroups);
       if (query && resolved && staging) {
         enc.resolveQuerySet(query, 0, 2 * launches.length, resolved, 0);
         enc.copyBufferToBuffer(resolved, 0, staging, 0, stampBytes);
