@@ -69,6 +69,17 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   /** Bytes `buf` holds on the device (default: its length × the storage's width). */
   bytes?(buf: B): number;
   dispose(): void;
+  /**
+   * A view of `length` values of `storage` inside `buf` (a buffer this backend allocated), from
+   * byte `byteOffset` (a multiple of 256): it reads and writes `buf`'s bytes, and freeing it frees
+   * nothing. The arena packs every field of a chunk into one allocation through views (runtime/arena.ts).
+   */
+  view?(buf: B, storage: Storage, byteOffset: number, length: number): B;
+  /**
+   * What one buffer and one binding may hold (bytes); the arena is split into chunks that fit, one
+   * launch each. Absent: no limit (one chunk).
+   */
+  readonly limits?: { readonly maxBufferBytes: number; readonly maxBindingBytes: number };
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
   readonly countsOnDevice?: boolean;
   /**

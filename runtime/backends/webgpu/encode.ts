@@ -210,10 +210,12 @@ export function encodeItems(
   groups: BindGroups,
 ): void {
   let pass: GPUComputePassEncoder | null = null,
-    li = 0;
+    li = 0,
+    pipeline: GPUComputePipeline | null = null;
   const end = () => {
     pass?.end();
     pass = null;
+    pipeline = null;
   };
   for (const it of items) {
     if ('copy' in it) {
@@ -241,7 +243,8 @@ export function encodeItems(
       if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       pass ??= enc.beginComputePass();
-      pass.setPipeline(l.prog.pipeline);
+      // Per-tensor launches of one program (gradient release) set it once per pass.
+      if (pipeline !== l.prog.pipeline) pass.setPipeline((pipeline = l.prog.pipeline));
       pass.setBindGroup(0, groups.get(d, l.prog.pipeline, entries, l.prog.prepared.kernel.name));
       pass.dispatchWorkgroups(l.x, l.y);
     }
