@@ -40,7 +40,7 @@ export { Reference, agreement } from './optim/reference.ts';
 // Runtime: bind an optimizer to tensors, step, checkpoint.
 export { createOptimizer, createOptimizerSync, loadOptimizer, saveFp32 } from './runtime/optimizer.ts';
 export type { OptimizerOptions, ParamInput, GradInput } from './runtime/options.ts';
-export type { DeviceGradient } from './runtime/gradients.ts';
+export type { DeviceGradient } from './runtime/on-device.ts';
 export type { Session, Memory } from './runtime/session.ts';
 export { NonFiniteError, NumericsError } from './runtime/numerics.ts';
 export { saveCheckpointFile, loadCheckpointFile, CheckpointError } from './runtime/checkpoint.ts';

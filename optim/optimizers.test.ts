@@ -32,7 +32,7 @@ describe.each(builtins)('%s', (name, make, h) => {
       if (wd === 0 || !coupled)
         for (const f of opt.fields)
           if (f.owner !== 'p' && f.axis === 'element') {
-            const codes = await opt.backend.read(opt.buffer(f.name));
+            const codes = await opt.readField(f.name);
             expect(
               [...codes].every((c) => c === 0),
               `${f.name} codes`,

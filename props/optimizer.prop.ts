@@ -77,7 +77,7 @@ function grads(params: Record<string, Float32Array>, s: number, seed: number): R
 type Opt = Awaited<ReturnType<typeof createOptimizer>>;
 async function state(opt: Opt): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
-  for (const f of opt.fields) out[f.name] = [...(await opt.backend.read(opt.buffer(f.name)))];
+  for (const f of opt.fields) out[f.name] = [...(await opt.readField(f.name))];
   return { ...out, steps: [...opt.steps] };
 }
 

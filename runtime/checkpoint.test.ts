@@ -12,7 +12,7 @@ const rand = (n: number, seed = 1) => uniformF32(n, seed);
 
 async function state(opt: Awaited<ReturnType<typeof createOptimizer>>) {
   const out: Record<string, number[]> = {};
-  for (const f of opt.fields) out[f.name] = [...(await opt.backend.read(opt.buffer(f.name)))];
+  for (const f of opt.fields) out[f.name] = [...(await opt.readField(f.name))];
   return { out, steps: [...opt.steps] };
 }
 

@@ -18,7 +18,6 @@ import { PARAM } from '../optim/fuse.ts';
 import type { Storage as StorageOptions } from '../optim/storage.ts';
 import { readFileBytes, writeFileAtomic } from './files.ts';
 import type { Work } from './io.ts';
-import { read, write } from './io.ts';
 import type { Dtype, Entry } from './safetensors.ts';
 import { CheckpointError, decode, encode } from './safetensors.ts';
 import type { State } from './state.ts';
@@ -40,9 +39,8 @@ export function* saveCheckpoint<H extends Hyper>(s: State<H>): Work<Uint8Array> 
   for (const f of s.slots)
     for (const t of s.layout.tensors) {
       const [g0, g1] = t.groups;
-      const data = (yield f.axis === 'group'
-        ? read(s.buffer(f.name), g0, g1 - g0)
-        : read(s.buffer(f.name), t.offset, t.length)) as FieldArray;
+      const data =
+        f.axis === 'group' ? yield* s.readRange(f.name, g0, g1 - g0) : yield* s.readRange(f.name, t.offset, t.length);
       tensors.set(keyOf(t.name, f.name), {
         dtype: dtypeOf(f.name, f.storage, s.options.scale),
         shape: f.axis === 'group' ? [g1 - g0] : t.shape,
@@ -236,7 +234,7 @@ export function matchCheckpoint<H extends Hyper>(s: State<H>, p: Parsed): Restor
 
 /** Write a matched checkpoint into `s`. */
 export function* restoreCheckpoint<H extends Hyper>(s: State<H>, r: Restore<H>): Work<void> {
-  for (const [name, whole] of r.arenas) yield write(s.buffer(name), whole, 0);
+  for (const [name, whole] of r.arenas) yield* s.writeRange(name, 0, whole);
   s.steps.set(r.steps);
   s.stepCount = r.stepCount;
   s.hypers.set(r.defs);

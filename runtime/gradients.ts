@@ -14,25 +14,17 @@ import { f32Codec, masterCodec } from '../dsl/master.ts';
 import { and, field, isFinite, ne, not, uniform } from '../dsl/ops.ts';
 import { shown } from '../optim/define.ts';
 import { GRAD } from '../optim/fuse.ts';
+import type { Hyper } from '../optim/define.ts';
+import type { TensorSlot } from './arena.ts';
 import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
-
-/**
- * A gradient already on the device: `buffer` is the backend's native buffer (a GPUBuffer on the
- * optimizer's device, with COPY_SRC usage, and STORAGE usage when it is converted or bound),
- * holding the tensor's values from byte `offset` (a multiple of 4; 0 by default), as f32 or bf16.
- * It is read when the step runs: await step() before writing the buffer again.
- */
-export interface DeviceGradient {
-  readonly buffer: unknown;
-  readonly offset?: number;
-  readonly dtype: 'f32' | 'bf16';
-}
+import type { Held } from './held.ts';
+import type { DeviceGradient } from './on-device.ts';
+import type { Work } from './io.ts';
+import { compile, run, submit, write } from './io.ts';
+import { NonFiniteError, countNonFinite } from './numerics.ts';
 
 /** A checked gradient: host values in the arena's gradient storage, or a view of a device buffer. */
 export type Gradient = { readonly host: FieldArray } | { readonly device: DeviceBuffer };
-
-export const isDeviceGradient = (g: unknown): g is DeviceGradient =>
-  typeof g === 'object' && g !== null && !ArrayBuffer.isView(g) && 'buffer' in g && 'dtype' in g;
 
 const sourceCodec = (s: Storage): Codec => (s === 'f32' ? f32Codec : masterCodec({ narrow: 'bf16', bits: null }));
 
@@ -124,4 +116,56 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
       },
     },
   ];
+}
+
+/** Compiled conversion kernels by backend and source storage: compiled once, on first use. */
+const converters = new WeakMap<Backend, Map<string, Program>>();
+
+/** What moves each device gradient into the arena, piece by piece; host gradients are written here. */
+export function* gradientItems<H extends Hyper>(s: Held<H>, grads: ReadonlyMap<TensorSlot, Gradient>): Work<Item[]> {
+  const slot = s.gradSlots[0]!,
+    G = s.layout.groupSize;
+  const items: Item[] = [];
+  for (const [t, g] of grads)
+    for (const p of s.piecesOf(t)) {
+      const grad = p.chunk.buffers[slot.name]!;
+      if ('host' in g) {
+        yield write(grad, g.host.subarray(p.from, p.from + p.length), p.at);
+        continue;
+      }
+      const src = g.device.storage,
+        key = `${src} ${G} ${s.codecs.grad.name}`;
+      let mine = converters.get(s.backend);
+      if (!mine) converters.set(s.backend, (mine = new Map()));
+      if (!mine.has(key)) mine.set(key, (yield compile(gradientIn(src, s.codecs.grad, G))) as Program);
+      const groups = [p.at / G, Math.ceil((p.at + p.length) / G)] as const;
+      const target = { backend: s.backend, grad, at: p.at, length: p.length, groups };
+      items.push(...intake(target, s.sub(g.device, p.from, p.length), () => mine.get(key)!));
+    }
+  return items;
+}
+
+/**
+ * The 'error' policy for device gradients: count their non-finite values on the device (this
+ * waits for it), and refuse the step, naming each tensor, before anything but the arena's
+ * gradient changes.
+ */
+export function* refuseNonFinite<H extends Hyper>(
+  s: Held<H>,
+  grads: ReadonlyMap<TensorSlot, Gradient>,
+  items: readonly Item[],
+): Work<void> {
+  if (items.length) yield submit(items);
+  const program = (yield compile(nonFiniteCheck(s.codecs.grad, s.layout.groupSize))) as Program;
+  const uniforms = yield* s.uniformsOf(program, (t) => grads.has(t), {}, false);
+  let count = 0;
+  for (const it of s.launches(program, uniforms, [0, s.layout.groups]))
+    if ('program' in it) count += ((yield run(it.program, { ...it.launch, counters: null })) as number[])[0] ?? 0;
+  if (!count) return;
+  const counts = new Map<string, number>();
+  for (const t of grads.keys()) {
+    const c = countNonFinite((yield* s.readRange(s.gradSlots[0]!.name, t.offset, t.length)) as FieldArray);
+    if (c) counts.set(t.name, c);
+  }
+  throw new NonFiniteError(counts);
 }

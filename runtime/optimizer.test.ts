@@ -16,7 +16,7 @@ const rand = (n: number, seed = 1) => uniformF32(n, seed);
 /** A snapshot of every stored field, to prove that a failed call changed nothing. */
 async function snapshot(opt: Awaited<ReturnType<typeof createOptimizer>>) {
   const out: Record<string, number[]> = {};
-  for (const f of opt.fields) out[f.name] = [...(await opt.backend.read(opt.buffer(f.name)))];
+  for (const f of opt.fields) out[f.name] = [...(await opt.readField(f.name))];
   return { fields: out, steps: [...opt.steps] };
 }
 

@@ -11,13 +11,18 @@ import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
 import { STORAGE_KEYS, codecsFor, fusedKernel } from '../optim/storage.ts';
 import type { FieldSlot } from './arena.ts';
 import { fieldSlots, layout } from './arena.ts';
+import { allocateChunks } from './chunks.ts';
+import type { DeviceParam } from './on-device.ts';
+import { isDeviceParam } from './on-device.ts';
+import { deviceParams } from './params.ts';
+import { importValues } from './values.ts';
 import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
 import { JsBackend } from './backends/js/js.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { crc32 } from './crc32.ts';
 import { Hypers } from './hypers.ts';
 import type { Work } from './io.ts';
-import { compile, drive, driveSync, syncOf, write } from './io.ts';
+import { compile, drive, driveSync, syncOf } from './io.ts';
 import type { OptimizerOptions, ParamInput } from './options.ts';
 import { resolveOptions } from './options.ts';
 import { CheckpointError, encode } from './safetensors.ts';
@@ -28,8 +33,11 @@ const W = 'createOptimizer';
 
 interface Entry {
   readonly name: string;
-  readonly data: Float32Array | Uint16Array;
+  /** Host values, or null for a parameter on the device (`device`). */
+  readonly data: Float32Array | Uint16Array | null;
+  readonly device?: DeviceParam;
   readonly shape: number[];
+  readonly length: number;
 }
 
 /** Names a checkpoint can hold: `name::field` keys the states, `__metadata__` is the format's own. */
@@ -40,25 +48,39 @@ function checkName(name: string): void {
     );
 }
 
+const checkShape = (name: string, shape: unknown): number[] => {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new TypeError(
+      `${W}: param ${shown(name)}: shape must be an array of non-negative integers, got ${shown(shape)}`,
+    );
+  return [...shape];
+};
+
 function asEntry(name: string, p: ParamInput): Entry {
   checkName(name);
-  if (p instanceof Float32Array || p instanceof Uint16Array) return { name, data: p, shape: [p.length] };
+  if (p instanceof Float32Array || p instanceof Uint16Array)
+    return { name, data: p, shape: [p.length], length: p.length };
+  if (isDeviceParam(p)) {
+    if (p.dtype !== 'f32')
+      throw new TypeError(
+        `${W}: param ${shown(name)}: a device parameter's dtype must be 'f32', got ${shown(p.dtype)}`,
+      );
+    const shape = checkShape(name, p.shape);
+    return { name, data: null, device: p, shape, length: shape.reduce((a, b) => a * b, 1) };
+  }
   if (p === null || typeof p !== 'object' || Array.isArray(p) || ArrayBuffer.isView(p) || !('data' in p))
     throw new TypeError(
-      `${W}: param ${shown(name)} must be a Float32Array, a Uint16Array (bf16 bits) or { data, shape }, got ${shown(p)}`,
+      `${W}: param ${shown(name)} must be a Float32Array, a Uint16Array (bf16 bits), { data, shape } or a device parameter { buffer, dtype: 'f32', shape }, got ${shown(p)}`,
     );
   const { data, shape } = p as { data?: unknown; shape?: unknown };
   if (!(data instanceof Float32Array || data instanceof Uint16Array))
     throw new TypeError(
       `${W}: param ${shown(name)}: data must be a Float32Array or a Uint16Array (bf16 bits), got ${shown(data)}`,
     );
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw new TypeError(
-      `${W}: param ${shown(name)}: shape must be an array of non-negative integers, got ${shown(shape)}`,
-    );
-  if (shape.reduce((a: number, b: number) => a * b, 1) !== data.length)
-    throw new RangeError(`${W}: param ${shown(name)} has shape [${shape}] but ${data.length} values`);
-  return { name, data, shape: [...shape] };
+  const dims = checkShape(name, shape);
+  if (dims.reduce((a: number, b: number) => a * b, 1) !== data.length)
+    throw new RangeError(`${W}: param ${shown(name)} has shape [${dims}] but ${data.length} values`);
+  return { name, data, shape: dims, length: data.length };
 }
 
 /** Everything createOptimizer checks and derives before the backend is touched. */
@@ -76,8 +98,17 @@ function plan<H extends Hyper>(
   const r = resolveOptions(opts as OptimizerOptions<Hyper>);
   const entries = Object.entries(params).map(([n, p]) => asEntry(n, p));
   if (entries.length === 0) throw new RangeError(`${W}: no parameters`);
+  const onDevice = entries.filter((e) => e.device).length;
+  if (onDevice > 0 && onDevice < entries.length)
+    throw new TypeError(
+      `${W}: ${onDevice} of ${entries.length} params are device parameters; give every param on the device or none (${shown(entries.find((e) => !e.device)!.name)} is a host array)`,
+    );
+  if (onDevice > 0 && r.paramDtype !== 'f32')
+    throw new TypeError(
+      `${W}: device parameters are the master weights, updated in place as f32: pass paramDtype: 'f32' (got ${shown(r.paramDtype)})`,
+    );
   const l = layout(
-    entries.map((e) => ({ name: e.name, shape: e.shape, length: e.data.length })),
+    entries.map((e) => ({ name: e.name, shape: e.shape, length: e.length })),
     r.groupSize,
   );
   const hypers = new Hypers<H>(def, l, opts.groups ?? []);
@@ -111,21 +142,14 @@ function* build<H extends Hyper>(
   p: ReturnType<typeof plan<H>>,
   schedule: OptimizerOptions<H>['schedule'],
 ): Work<State<H>> {
-  const buffers: Record<string, DeviceBuffer> = {};
   const all: DeviceBuffer[] = [];
-  const alloc = (storage: FieldSlot['storage'], n: number) => {
-    const b = backend.alloc(storage, n);
-    all.push(b);
-    return b;
-  };
   try {
-    for (const s of p.r.gradientRelease ? p.slots : [...p.slots, ...p.gradSlots])
-      buffers[s.name] = alloc(s.storage, s.axis === 'group' ? p.l.groups : p.l.length);
-    const rowOf = alloc('u32', p.l.groups);
-    const counters = alloc('u32', 1);
-    const rows = new Uint32Array(p.l.groups);
-    for (const t of p.l.tensors) rows.fill(t.row, t.groups[0], t.groups[1]);
-    yield write(rowOf, rows);
+    const counters = backend.alloc('u32', 1);
+    all.push(counters);
+    const inPlace = deviceParams(backend, p.l, p.entries);
+    const held = inPlace ? p.slots.filter((f) => f.name !== PARAM) : p.slots;
+    const chunks = yield* allocateChunks(backend, p.l, held, p.r.gradientRelease ? [] : p.gradSlots);
+    for (const c of chunks) all.push(...c.owned);
     const program = (yield compile(p.step)) as Program;
     const release = p.release ? ((yield compile(p.release)) as Program) : null;
     const s = new State<H>({
@@ -136,8 +160,7 @@ function* build<H extends Hyper>(
       codecs: p.codecs,
       slots: p.slots,
       gradSlots: p.gradSlots,
-      buffers,
-      rowOf,
+      chunks,
       counters,
       program,
       release,
@@ -145,8 +168,9 @@ function* build<H extends Hyper>(
       schedule,
       initialLr: Number(def.hyper['lr'] ?? 0),
       kernelKey: p.kernelKey,
+      inPlace,
     });
-    yield* s.importValues(new Map(p.entries.map((e) => [p.l.byName.get(e.name)!, e.data])));
+    if (!inPlace) yield* importValues(s, new Map(p.entries.map((e) => [p.l.byName.get(e.name)!, e.data!])));
     return s;
   } catch (e) {
     for (const b of all) backend.free(b);

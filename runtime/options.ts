@@ -6,7 +6,7 @@ import type { Storage, StorageOptions } from '../optim/storage.ts';
 import { shown } from '../optim/define.ts';
 import { flag, knownKeys, oneOf, resolveStorage, STORAGE_KEYS } from '../optim/storage.ts';
 import type { Backend } from './backends/backend.ts';
-import type { DeviceGradient } from './gradients.ts';
+import type { DeviceGradient, DeviceParam } from './on-device.ts';
 
 export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOptions {
   /** Parameter groups: per-group hyperparameters (e.g. no weight decay on biases and norms). */
@@ -25,8 +25,12 @@ export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOption
   readonly backend?: 'js' | Backend;
 }
 
+/** A host array (f32, or bf16 bits), with its shape or without, or (paramDtype 'f32') a buffer on the device updated in place. */
 export type ParamInput =
-  Float32Array | Uint16Array | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] };
+  | Float32Array
+  | Uint16Array
+  | { readonly data: Float32Array | Uint16Array; readonly shape: readonly number[] }
+  | DeviceParam;
 /** A host array (f32, or bf16 bits), or a buffer already on the device (runtime/gradients.ts). */
 export type GradInput = Float32Array | Uint16Array | DeviceGradient;
 

@@ -6,48 +6,33 @@
 
 import type { FieldArray } from '../compiler/ir/kernel.ts';
 import type { Hyper } from '../optim/define.ts';
-import type { FieldSlot, TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer, Item, Launch, Program } from './backends/backend.ts';
+import type { TensorSlot } from './arena.ts';
+import type { DeviceBuffer, Item } from './backends/backend.ts';
 import type { Gradient } from './gradients.ts';
+import type { Held } from './held.ts';
 import type { Work } from './io.ts';
-import { read, run, submit, write } from './io.ts';
+import { read, write } from './io.ts';
 import { NonFiniteError, countNonFinite } from './numerics.ts';
-
-/** What a released step needs of the optimizer's state (runtime/state.ts). */
-export interface Releasing<H extends Hyper> {
-  readonly backend: Backend;
-  readonly release: Program | null;
-  readonly gradSlots: readonly FieldSlot[];
-  readonly buffers: Readonly<Record<string, DeviceBuffer>>;
-  readonly steps: Int32Array;
-  launchOf(
-    program: Program,
-    bindings: Readonly<Record<string, DeviceBuffer>>,
-    active: (t: TensorSlot) => boolean,
-    groups: readonly [number, number],
-    sched: Partial<H>,
-  ): Work<Launch>;
-}
 
 const dtype = (s: string) => (s === 'u16' ? 'bf16' : 'f32');
 
-/** One launch per tensor in `grads`, in one submission where the backend has them; then their steps count. */
+/** One launch per tensor (per chunk it spans) in `grads`, in one submission where the backend has them; then their steps count. */
 export function* releasedStep<H extends Hyper>(
-  s: Releasing<H>,
+  s: Held<H>,
   grads: ReadonlyMap<TensorSlot, Gradient>,
   refuse: boolean,
   sched: Partial<H>,
 ): Work<void> {
   const program = s.release!,
-    slot = s.gradSlots[0]!;
+    slot = s.gradSlots[0]!,
+    G = s.layout.groupSize;
   const active = (t: TensorSlot) => grads.has(t);
   // Every launch reads the same uniform rows (its own tensor's among them): built and checked once.
-  const shared = yield* s.launchOf(program, s.buffers, active, [0, 0], sched);
+  const uniforms = yield* s.uniformsOf(program, active, sched);
   const temps: DeviceBuffer[] = [];
   try {
     const items: Item[] = [];
     for (const [t, g] of grads) {
-      let window: DeviceBuffer;
       if ('device' in g) {
         if (g.device.storage !== slot.storage)
           throw new TypeError(
@@ -58,24 +43,27 @@ export function* releasedStep<H extends Hyper>(
           const c = countNonFinite((yield read(g.device, 0, t.length)) as FieldArray);
           if (c) throw new NonFiniteError(new Map([[t.name, c]]));
         }
-        window = g.device;
-      } else {
-        window = s.backend.alloc(slot.storage, t.length);
-        temps.push(window);
-        yield write(window, g.host, 0);
       }
-      // Elements past the tensor's end (the arena's padding) are neither read nor written.
-      const launch = {
-        ...shared,
-        bindings: { ...s.buffers, [slot.name]: window },
-        groups: t.groups,
-        length: t.offset + t.length,
-      };
-      items.push({ program, launch });
+      for (const p of s.piecesOf(t)) {
+        let window: DeviceBuffer;
+        if ('device' in g) window = s.sub(g.device, p.from, p.length);
+        else {
+          window = s.backend.alloc(slot.storage, p.length);
+          temps.push(window);
+          yield write(window, g.host.subarray(p.from, p.from + p.length), 0);
+        }
+        const groups = [p.at / G, Math.ceil((p.at + p.length) / G)] as const;
+        for (const it of s.launches(
+          program,
+          uniforms,
+          [p.chunk.groups[0] + groups[0], p.chunk.groups[0] + groups[1]],
+          () => ({ [slot.name]: window }),
+        ))
+          // Elements past the tensor's end (the arena's padding) are neither read nor written.
+          items.push('program' in it ? { ...it, launch: { ...it.launch, length: p.at + p.length } } : it);
+      }
     }
-    if (s.backend.submit) yield submit(items);
-    else for (const it of items) if ('program' in it) yield run(it.program, it.launch);
-    for (const t of grads.keys()) s.steps[t.row]!++;
+    yield* s.send(items, active);
   } finally {
     // A buffer freed after its submission stays alive until the device has finished with it.
     for (const b of temps) s.backend.free(b);

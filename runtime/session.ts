@@ -6,17 +6,21 @@
 // When the queue is idle a call starts within the caller's turn, so its inputs are copied to the
 // device before the caller can touch them again; a call that has to wait copies its inputs first.
 
+import type { FieldArray } from '../compiler/ir/kernel.ts';
 import { storageBytes } from '../compiler/ir/kernel.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { shown } from '../optim/define.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
 import type { Backend, DeviceBuffer } from './backends/backend.ts';
+import { exportFp32, importValues, readParams } from './values.ts';
 import { matchCheckpoint, parseCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { toBf16 } from './codecs.ts';
 import type { Work } from './io.ts';
 import { drive, driveSync, syncOf } from './io.ts';
-import type { DeviceGradient, Gradient } from './gradients.ts';
-import { deviceView, isDeviceGradient } from './gradients.ts';
+import type { Gradient } from './gradients.ts';
+import { deviceView } from './gradients.ts';
+import type { DeviceGradient } from './on-device.ts';
+import { isDeviceGradient } from './on-device.ts';
 import { NonFiniteError, countNonFinite } from './numerics.ts';
 import type { GradInput, Resolved } from './options.ts';
 import type { State } from './state.ts';
@@ -28,6 +32,12 @@ export interface Memory {
   readonly params: number;
   readonly bytesPerParam: number;
   readonly perParam: Readonly<Record<string, number>>;
+  /**
+   * Every byte the optimizer holds on the device: the fields, the 256-byte alignment of each
+   * field in each chunk, the group → row tables (4 bytes a group) and the counters.
+   */
+  readonly allocated: number;
+  readonly allocatedPerParam: number;
   /** With gradient release: the largest gradient held at once, only during stepTensor. */
   readonly transientGradBytes: number;
 }
@@ -68,12 +78,19 @@ export class Session<H extends Hyper> {
   get tensorNames(): string[] {
     return this.s.layout.tensors.map((t) => t.name);
   }
-  /** Stored fields (the gradient aside); `buffer(name)` is each one's device buffer. */
+  /** Stored fields (the gradient aside); `readField(name)` reads one. */
   get fields(): readonly FieldSlot[] {
     return this.s.slots;
   }
-  buffer(name: string): DeviceBuffer {
-    return this.s.buffer(name);
+  /** Chunks the arena is split into (one launch each): 1 unless the device binds less than the arena. */
+  get chunks(): number {
+    return this.s.chunks.length;
+  }
+  /** A stored field of the whole arena as the device holds it (padding included), copied to the host. */
+  readField(name: string): Promise<FieldArray> {
+    const f = this.s.field(name),
+      l = this.s.layout;
+    return this.work('readField', () => this.s.readRange(name, 0, f.axis === 'group' ? l.groups : l.length));
   }
   /** The hyperparameters in force for a tensor's group (as of the calls made so far). */
   hyperOf(name: string): H {
@@ -203,11 +220,18 @@ export class Session<H extends Hyper> {
         'deviceGradients: with gradient release the arena holds no gradients (stepTensor takes each one)',
       );
     const slot = this.s.gradSlots[0]!,
-      n = b.native(this.s.buffer(slot.name));
-    const sb = storageBytes[slot.storage],
+      sb = storageBytes[slot.storage],
       dtype = slot.storage === 'f32' ? ('f32' as const) : ('bf16' as const);
     return Object.fromEntries(
-      this.s.layout.tensors.map((t) => [t.name, { buffer: n.buffer, offset: n.offset + t.offset * sb, dtype }]),
+      this.s.layout.tensors.map((t) => {
+        const [p, ...more] = this.s.piecesOf(t);
+        if (!p || more.length)
+          throw new RangeError(
+            `deviceGradients: tensor ${shown(t.name)} spans ${1 + more.length} chunks of the arena (the device binds at most ${b.limits?.maxBindingBytes} bytes at once), so its gradient has no single place; pass it to step() as a buffer of your own`,
+          );
+        const n = b.native!(p.chunk.buffers[slot.name]!);
+        return [t.name, { buffer: n.buffer, offset: n.offset + p.at * sb, dtype }];
+      }),
     );
   }
 
@@ -236,16 +260,16 @@ export class Session<H extends Hyper> {
 
   /** Master weights decoded to f32 (bf16 + correction), per tensor. */
   async exportFp32(): Promise<Record<string, Float32Array>> {
-    return record(await this.work('exportFp32', () => this.s.exportFp32()));
+    return record(await this.work('exportFp32', () => exportFp32(this.s)));
   }
 
   /** Stored parameters of every tensor (bf16 bits, or f32 with paramDtype 'f32'), copied from the device. */
   async readParams(): Promise<Record<string, Uint16Array | Float32Array>> {
-    return record(await this.work('readParams', () => this.s.readParams()));
+    return record(await this.work('readParams', () => readParams(this.s)));
   }
 
   readParamsSync(): Record<string, Uint16Array | Float32Array> {
-    return record(this.now('readParamsSync', () => this.s.readParams()));
+    return record(this.now('readParamsSync', () => readParams(this.s)));
   }
 
   /** Set master weights from f32 values (kept at full 24/32-bit precision, even before the first step). */
@@ -261,18 +285,21 @@ export class Session<H extends Hyper> {
         throw new RangeError(`importFp32: ${shown(n)} has ${v.length} values, the tensor has ${t.length}`);
       items.set(t, this.pending > 0 ? v.slice() : v);
     }
-    await this.work('importFp32', () => this.s.importValues(items));
+    await this.work('importFp32', () => importValues(this.s, items));
   }
 
-  /** Bytes per field and per parameter, as held on the device. */
+  /** Bytes per field and per parameter, as held on the device; and every byte the optimizer has allocated. */
   memory(): Memory {
     const s = this.s,
       l = s.layout;
     const fields: Record<string, number> = {};
     const held = (b: DeviceBuffer) => s.backend.bytes?.(b) ?? b.length * storageBytes[b.storage];
-    for (const f of s.slots) fields[f.name] = held(s.buffer(f.name));
-    if (!s.options.gradientRelease) for (const f of s.gradSlots) fields[f.name] = held(s.buffer(f.name));
+    // A view's bytes are its values; a buffer of its own is as the backend holds it (gpu.js: f32).
+    const bytes = (b: DeviceBuffer) => (s.backend.view ? b.length * storageBytes[b.storage] : held(b));
+    for (const c of s.chunks)
+      for (const [name, b] of Object.entries(c.buffers)) fields[name] = (fields[name] ?? 0) + bytes(b);
     const total = Object.values(fields).reduce((a, b) => a + b, 0);
+    const allocated = s.chunks.reduce((a, c) => a + c.owned.reduce((x, b) => x + held(b), 0), held(s.counters));
     const largest = Math.max(0, ...l.tensors.map((t) => (t.groups[1] - t.groups[0]) * l.groupSize));
     const per = (x: number) => (l.params > 0 ? x / l.params : 0);
     return {
@@ -280,6 +307,8 @@ export class Session<H extends Hyper> {
       total,
       params: l.params,
       bytesPerParam: per(total),
+      allocated,
+      allocatedPerParam: per(allocated),
       perParam: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, per(v)])),
       transientGradBytes: s.options.gradientRelease ? largest * storageBytes[s.gradSlots[0]!.storage] : 0,
     };

@@ -1,27 +1,30 @@
 // What a bound optimizer holds, and the work it does on it, written once as `Work` (runtime/io.ts)
 // so each piece runs asynchronously on any backend or synchronously on the JS backend. Nothing
 // here queues or validates user input: runtime/session.ts does both and calls in here in order.
+// The arena lives in chunks (runtime/chunks.ts): a step is one launch per chunk, all in one
+// submission; reads and writes of a tensor go piece by piece.
 
 import type { FieldArray } from '../compiler/ir/kernel.ts';
-import { kernel } from '../compiler/ir/kernel.ts';
+import { arrayFor, storageBytes } from '../compiler/ir/kernel.ts';
 import { uniformTable } from '../compiler/ir/pipeline.ts';
-import { decodeStored, encodeStored } from '../dsl/codec.ts';
-import { field } from '../dsl/ops.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import { PARAM } from '../optim/fuse.ts';
 import type { Codecs } from '../optim/storage.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
-import type { Storage } from '../compiler/ir/ir.ts';
-import type { Backend, DeviceBuffer, Item, Launch, Program } from './backends/backend.ts';
-import { fromBf16 } from './codecs.ts';
+import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
+import type { Chunk, Piece } from './chunks.ts';
+import { pieces } from './chunks.ts';
 import type { Gradient } from './gradients.ts';
-import { gradientIn, intake, nonFiniteCheck } from './gradients.ts';
-import { releasedStep } from './release.ts';
+import { gradientItems, refuseNonFinite } from './gradients.ts';
+import type { Held } from './held.ts';
 import type { Hypers } from './hypers.ts';
 import type { Work } from './io.ts';
-import { compile, read, run, submit, write } from './io.ts';
-import { NonFiniteError, NumericsError, countNonFinite, numericsProblem } from './numerics.ts';
+import { read, run, submit, write } from './io.ts';
 import type { Resolved } from './options.ts';
+import { releasedStep } from './release.ts';
+import { checkNumerics } from './values.ts';
+import type { InPlace } from './params.ts';
+import { paramLaunches, readInPlace, writeInPlace } from './params.ts';
+import { PARAM } from '../optim/fuse.ts';
 
 export interface StateParts<H extends Hyper> {
   readonly def: OptimizerDef<H>;
@@ -31,9 +34,7 @@ export interface StateParts<H extends Hyper> {
   readonly codecs: Codecs;
   readonly slots: readonly FieldSlot[];
   readonly gradSlots: readonly FieldSlot[];
-  readonly buffers: Readonly<Record<string, DeviceBuffer>>;
-  readonly rowOf: DeviceBuffer;
-  /** The kernels' counters (u32 nonFinite), accumulated on the device until read. */
+  readonly chunks: readonly Chunk[];
   readonly counters: DeviceBuffer;
   readonly program: Program;
   readonly release: Program | null;
@@ -43,9 +44,11 @@ export interface StateParts<H extends Hyper> {
   readonly initialLr: number;
   /** Identifies the fused kernel (what a checkpoint must have been saved with). */
   readonly kernelKey: string;
+  /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
+  readonly inPlace: InPlace | null;
 }
 
-export class State<H extends Hyper> implements StateParts<H> {
+export class State<H extends Hyper> implements StateParts<H>, Held<H> {
   readonly def!: OptimizerDef<H>;
   readonly backend!: Backend;
   readonly layout!: Layout;
@@ -53,8 +56,7 @@ export class State<H extends Hyper> implements StateParts<H> {
   readonly codecs!: Codecs;
   readonly slots!: readonly FieldSlot[];
   readonly gradSlots!: readonly FieldSlot[];
-  readonly buffers!: Readonly<Record<string, DeviceBuffer>>;
-  readonly rowOf!: DeviceBuffer;
+  readonly chunks!: readonly Chunk[];
   readonly counters!: DeviceBuffer;
   readonly program!: Program;
   readonly release!: Program | null;
@@ -62,6 +64,7 @@ export class State<H extends Hyper> implements StateParts<H> {
   readonly schedule!: ((step: number) => Partial<H>) | undefined;
   readonly initialLr!: number;
   readonly kernelKey!: string;
+  readonly inPlace!: InPlace | null;
   /** Steps taken by each tensor (tensors without a gradient in a step do not advance). */
   readonly steps: Int32Array;
   /** step() calls so far (the schedule's argument). */
@@ -69,131 +72,135 @@ export class State<H extends Hyper> implements StateParts<H> {
   /** Non-finite gradient values counted so far, and the device counter's value when last read. */
   private nonFiniteSeen = 0;
   private nonFiniteRaw = 0;
-  /** Conversion kernels for device gradients, by source storage (compiled on first use). */
-  private readonly converters = new Map<Storage, Program>();
+  private readonly fieldOf: ReadonlyMap<string, FieldSlot>;
 
   constructor(parts: StateParts<H>) {
     Object.assign(this, parts);
     this.steps = new Int32Array(parts.layout.tensors.length);
+    this.fieldOf = new Map([...parts.slots, ...parts.gradSlots].map((f) => [f.name, f]));
   }
 
-  buffer(name: string): DeviceBuffer {
-    const b = this.buffers[name];
-    if (!b) throw new RangeError(`unknown field ${name} (fields: ${this.slots.map((s) => s.name).join(', ')})`);
-    return b;
+  /** A stored field by name (the gradient's too, unless gradient release leaves the arena without one). */
+  field(name: string): FieldSlot {
+    const f = this.fieldOf.get(name);
+    if (!f || !(this.chunks[0]?.buffers[name] || (name === PARAM && this.inPlace)))
+      throw new RangeError(`unknown field ${name} (fields: ${this.slots.map((s) => s.name).join(', ')})`);
+    return f;
   }
 
-  /** The launch of `program` over `groups` with the uniform rows of this moment (checked first when asked). */
-  *launchOf(
+  piecesOf(t: TensorSlot, axis: 'element' | 'group' = 'element'): Piece[] {
+    const G = this.layout.groupSize;
+    return axis === 'group'
+      ? pieces(this.chunks, t.groups[0], t.groups[1] - t.groups[0], G, true)
+      : pieces(this.chunks, t.offset, t.length, G);
+  }
+
+  sub(view: DeviceBuffer, from: number, length: number): DeviceBuffer {
+    if (from === 0 && length === view.length) return view;
+    if (!this.backend.view) throw new RangeError(`backend ${this.backend.name} cannot view part of a buffer`);
+    return this.backend.view(view, view.storage, from * storageBytes[view.storage], length);
+  }
+
+  *readRange(name: string, start: number, length: number): Work<FieldArray> {
+    const f = this.field(name);
+    if (name === PARAM && this.inPlace) return yield* readInPlace(this.inPlace, start, length);
+    const out = new arrayFor[f.storage](length);
+    for (const p of pieces(this.chunks, start, length, this.layout.groupSize, f.axis === 'group'))
+      out.set((yield read(p.chunk.buffers[name]!, p.at, p.length)) as never, p.from);
+    return out;
+  }
+
+  /** `data` into a field from `start` (elements, or groups for a group field), across chunks. */
+  *writeRange(name: string, start: number, data: FieldArray): Work<void> {
+    const f = this.field(name);
+    if (name === PARAM && this.inPlace) return yield* writeInPlace(this.inPlace, start, data);
+    for (const p of pieces(this.chunks, start, data.length, this.layout.groupSize, f.axis === 'group'))
+      yield write(p.chunk.buffers[name]!, data.subarray(p.from, p.from + p.length), p.at);
+  }
+
+  *uniformsOf(
     program: Program,
-    bindings: Readonly<Record<string, DeviceBuffer>>,
     active: (t: TensorSlot) => boolean,
-    groups: readonly [number, number],
     sched: Partial<H>,
-    length = this.layout.length,
-  ): Work<Launch> {
+    check = this.options.checkNumerics,
+  ): Work<Float32Array> {
     const rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
-    if (this.options.checkNumerics) yield* this.checkNumerics(rows, active);
-    return {
-      bindings,
-      uniforms: uniformTable(program.prepared, rows),
-      rowOf: this.rowOf,
-      groups,
-      length,
-      counters: this.counters,
-    };
+    if (check) yield* checkNumerics(this, rows, active);
+    return uniformTable(program.prepared, rows);
   }
 
-  /** Send `items` then `launch` (one submission when there are items), and count the active tensors' steps. */
-  private *send(
-    items: readonly Item[],
+  launches(
     program: Program,
-    launch: Launch,
-    active: (t: TensorSlot) => boolean,
-  ): Work<void> {
-    if (items.length) yield submit([...items, { program, launch }]);
-    else yield run(program, launch);
+    uniforms: Float32Array,
+    [g0, g1]: readonly [number, number],
+    extra?: (c: Chunk) => Readonly<Record<string, DeviceBuffer>>,
+  ): Item[] {
+    const out: Item[] = [];
+    for (const c of this.chunks) {
+      const a = Math.max(g0, c.groups[0]),
+        z = Math.min(g1, c.groups[1]);
+      if (a >= z) continue;
+      const bindings = extra ? { ...c.buffers, ...extra(c) } : c.buffers;
+      const common = { uniforms, rowOf: c.rowOf, counters: this.counters };
+      if (!this.inPlace) {
+        const groups = [a - c.groups[0], z - c.groups[0]] as const;
+        out.push({ program, launch: { ...common, bindings, groups, length: c.length } });
+        continue;
+      }
+      // Each tensor's own buffer bound where the arena would hold it: a launch per tensor piece.
+      for (const p of paramLaunches(this.backend, this.inPlace, this.chunks, c, this.layout.groupSize, [a, z]))
+        out.push({
+          program,
+          launch: { ...common, bindings: { ...bindings, [PARAM]: p.param }, groups: p.groups, length: p.length },
+        });
+    }
+    return out;
+  }
+
+  *send(items: readonly Item[], active: (t: TensorSlot) => boolean): Work<void> {
+    if (this.backend.submit) yield submit(items);
+    else
+      for (const it of items) {
+        // Copies come only from device gradients, which need a backend that submits.
+        if ('program' in it) yield run(it.program, it.launch);
+      }
     for (const t of this.layout.tensors) if (active(t)) this.steps[t.row]!++;
   }
 
-  /** What moves each device gradient into the arena (nothing for host gradients, written here). */
-  private *gradientItems(grads: ReadonlyMap<TensorSlot, Gradient>): Work<Item[]> {
-    const slot = this.gradSlots[0]!,
-      grad = this.buffer(slot.name);
-    const items: Item[] = [];
-    for (const [t, g] of grads) {
-      if ('host' in g) {
-        yield write(grad, g.host, t.offset);
-        continue;
-      }
-      const s = g.device.storage;
-      if (!this.converters.has(s))
-        this.converters.set(s, (yield compile(gradientIn(s, this.codecs.grad, this.layout.groupSize))) as Program);
-      const target = { backend: this.backend, grad, at: t.offset, length: t.length, groups: t.groups };
-      items.push(...intake(target, g.device, () => this.converters.get(s)!));
-    }
-    return items;
-  }
-
   /**
-   * The 'error' policy for device gradients: count their non-finite values on the device (this
-   * waits for it), and refuse the step, naming each tensor, before anything but the arena's
-   * gradient changes.
-   */
-  private *refuseNonFinite(grads: ReadonlyMap<TensorSlot, Gradient>, items: readonly Item[]): Work<void> {
-    if (items.length) yield submit(items);
-    const k = nonFiniteCheck(this.codecs.grad, this.layout.groupSize);
-    const program = (yield compile(k)) as Program;
-    const rows = this.hypers.rows((t) => grads.has(t), this.steps, {}, this.initialLr);
-    const [count] = (yield run(program, {
-      bindings: this.buffers,
-      uniforms: uniformTable(program.prepared, rows),
-      rowOf: this.rowOf,
-      groups: [0, this.layout.groups],
-      length: this.layout.length,
-    })) as number[];
-    if (!count) return;
-    const counts = new Map<string, number>();
-    for (const t of grads.keys()) {
-      const c = countNonFinite((yield read(this.buffer(this.gradSlots[0]!.name), t.offset, t.length)) as FieldArray);
-      if (c) counts.set(t.name, c);
-    }
-    throw new NonFiniteError(counts);
-  }
-
-  /**
-   * One step over every tensor in `grads` (already checked): ONE launch, in one submission with the
-   * gradients' intake; with gradient release one launch per tensor, in one submission (release.ts).
+   * One step over every tensor in `grads` (already checked): one launch per chunk (ONE for an
+   * arena that fits a binding), in one submission with the gradients' intake; with gradient
+   * release one launch per tensor, in one submission (release.ts).
    */
   *step(grads: ReadonlyMap<TensorSlot, Gradient>, refuse: boolean): Work<void> {
     const sched = this.schedule?.(this.stepCount + 1) ?? {};
     if (this.release) yield* releasedStep(this, grads, refuse, sched);
-    else {
-      let items = yield* this.gradientItems(grads);
-      if (refuse && [...grads.values()].some((g) => 'device' in g)) {
-        yield* this.refuseNonFinite(grads, items);
-        items = [];
-      }
-      const active = (t: TensorSlot) => grads.has(t);
-      const launch = yield* this.launchOf(this.program, this.buffers, active, [0, this.layout.groups], sched);
-      yield* this.send(items, this.program, launch, active);
-    }
+    else yield* this.update(grads, refuse, sched, [0, this.layout.groups]);
     this.stepCount++;
   }
 
   /** One tensor as soon as its gradient exists: one launch over its groups. */
   *stepTensor(t: TensorSlot, g: Gradient, refuse: boolean): Work<void> {
     const sched = this.schedule?.(this.steps[t.row]! + 1) ?? {};
-    const grads = new Map([[t, g]]),
-      only = (x: TensorSlot) => x === t;
-    if (this.release) return yield* releasedStep(this, grads, refuse, sched);
-    let items = yield* this.gradientItems(grads);
-    if (refuse && 'device' in g) {
-      yield* this.refuseNonFinite(grads, items);
+    const grads = new Map([[t, g]]);
+    if (this.release) yield* releasedStep(this, grads, refuse, sched);
+    else yield* this.update(grads, refuse, sched, t.groups);
+  }
+
+  private *update(
+    grads: ReadonlyMap<TensorSlot, Gradient>,
+    refuse: boolean,
+    sched: Partial<H>,
+    groups: readonly [number, number],
+  ): Work<void> {
+    let items = yield* gradientItems(this, grads);
+    if (refuse && [...grads.values()].some((g) => 'device' in g)) {
+      yield* refuseNonFinite(this, grads, items);
       items = [];
     }
-    const launch = yield* this.launchOf(this.program, this.buffers, only, t.groups, sched);
-    yield* this.send(items, this.program, launch, only);
+    const active = (t: TensorSlot) => grads.has(t);
+    const uniforms = yield* this.uniformsOf(this.program, active, sched);
+    yield* this.send([...items, ...this.launches(this.program, uniforms, groups)], active);
   }
 
   /** Non-finite gradient values counted since creation: reads the device counter (exact while fewer than 2^32 arrive between two reads). */
@@ -204,83 +211,9 @@ export class State<H extends Hyper> implements StateParts<H> {
     return this.nonFiniteSeen;
   }
 
-  /** Max |w| of the current weights (not a cached figure: it moves as training goes). */
-  private *checkNumerics(rows: Record<string, number>[], active: (t: TensorSlot) => boolean): Work<void> {
-    const all = yield* this.exportFp32();
-    const bits = this.options.paramDtype === 'f32' ? 32 : (this.options.masterWeightBits ?? 16);
-    for (const t of this.layout.tensors) {
-      if (!active(t)) continue;
-      const maxAbs = all.get(t.name)!.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-      const msg = numericsProblem(t.name, maxAbs, rows[t.row]!['lr'] ?? 0, this.def.numericsK, bits);
-      if (msg) throw new NumericsError(msg);
-    }
-  }
-
-  /** Stored parameters of every tensor (bf16 bits, or f32 with paramDtype 'f32'). */
-  *readParams(): Work<Map<string, Uint16Array | Float32Array>> {
-    const out = new Map<string, Uint16Array | Float32Array>();
-    for (const t of this.layout.tensors)
-      out.set(t.name, (yield read(this.buffer(PARAM), t.offset, t.length)) as Uint16Array | Float32Array);
-    return out;
-  }
-
-  /** Master weights decoded to f32 (bf16 + correction). */
-  *exportFp32(): Work<Map<string, Float32Array>> {
-    const c = this.codecs.param;
-    const k = kernel({
-      name: 'export',
-      groupSize: this.layout.groupSize,
-      outputs: [{ field: 'x', storage: 'f32', axis: 'element', value: decodeStored(PARAM, c) }],
-    });
-    const program = (yield compile(k)) as Program;
-    const x = this.backend.alloc('f32', this.layout.length);
-    try {
-      yield run(program, {
-        bindings: { ...this.buffers, x },
-        uniforms: new Float32Array(1),
-        rowOf: null,
-        groups: [0, this.layout.groups],
-        length: this.layout.length,
-      });
-      const out = new Map<string, Float32Array>();
-      for (const t of this.layout.tensors) out.set(t.name, (yield read(x, t.offset, t.length)) as Float32Array);
-      return out;
-    } finally {
-      this.backend.free(x);
-    }
-  }
-
-  /** Encode values into the parameters: f32 through the param codec, bf16 words with a zero correction. */
-  *importValues(values: ReadonlyMap<TensorSlot, Float32Array | Uint16Array>): Work<void> {
-    const c = this.codecs.param;
-    const k = kernel({
-      name: 'import',
-      groupSize: this.layout.groupSize,
-      outputs: encodeStored(PARAM, c, field('x', 'f32')),
-    });
-    const program = (yield compile(k)) as Program;
-    const x = this.backend.alloc('f32', this.layout.length);
-    try {
-      for (const [t, v] of values) {
-        // bf16 bits widen exactly to f32, and the codec's encode gives them back with a zero correction.
-        yield write(x, v instanceof Uint16Array ? fromBf16(v) : v, t.offset);
-        yield run(program, {
-          bindings: { ...this.buffers, x },
-          uniforms: new Float32Array(1),
-          rowOf: null,
-          groups: t.groups,
-          length: this.layout.length,
-        });
-      }
-    } finally {
-      this.backend.free(x);
-    }
-  }
-
   /** Every buffer back to the backend. */
   free(): void {
-    for (const b of Object.values(this.buffers)) this.backend.free(b);
-    this.backend.free(this.rowOf);
+    for (const c of this.chunks) for (const b of c.owned) this.backend.free(b);
     this.backend.free(this.counters);
   }
 }

@@ -41,7 +41,7 @@ function grads(s: number): Record<string, Float32Array> {
 
 async function stored(opt: Session<Hyper>): Promise<Record<string, FieldArray>> {
   return Object.fromEntries(
-    await Promise.all(opt.fields.map(async (f) => [f.name, await opt.backend.read(opt.buffer(f.name))] as const)),
+    await Promise.all(opt.fields.map(async (f) => [f.name, await opt.readField(f.name)] as const)),
   );
 }
 

@@ -88,6 +88,11 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    * Only backends with device buffers of their own have it.
    */
   wrap?(native: unknown, storage: Storage, length: number, offset: number): B;
+  /**
+   * `buf` indexed from `by` values earlier (value by + i is buf's value i; nothing below by may be
+   * touched): a caller's tensor bound where the arena would hold it (runtime/params.ts).
+   */
+  shift?(buf: B, by: number): B;
   /** The caller-visible buffer and byte offset behind `buf` (what `wrap` takes). */
   native?(buf: B): { readonly buffer: unknown; readonly offset: number };
   /**

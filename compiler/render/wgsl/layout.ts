@@ -5,6 +5,7 @@
 // are two vec4 loads), as u32 words when it is a multiple of 4, and through atomics on the word
 // otherwise (a span shares words with the next thread's). A group-axis field narrower than 32 bits
 // shares its words with other groups, so its stores are atomicAnd + atomicOr of its own bits.
+// Which binding holds a field, and at what base, is slots.ts's business.
 
 import type { FieldRef, Kernel } from '../../ir/kernel.ts';
 import { fields, fieldsRead, storageBytes } from '../../ir/kernel.ts';
@@ -13,7 +14,8 @@ import type { Storage, Type } from '../../ir/ir.ts';
 export type Access = 'vec4' | 'word' | 'atomic';
 
 export interface FieldLayout extends FieldRef {
-  readonly binding: number;
+  /** Position among the kernel's fields: its base is P.b[index] (slots.ts). */
+  readonly index: number;
   readonly access: Access;
   readonly read: boolean;
   readonly written: boolean;
@@ -73,7 +75,7 @@ export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
         : span % 4 === 0 || !written.has(f.field)
           ? 'word'
           : 'atomic';
-    return { ...f, binding: BIND.firstField + i, access, read: read.has(f.field), written: written.has(f.field) };
+    return { ...f, index: i, access, read: read.has(f.field), written: written.has(f.field) };
   });
 }
 
@@ -107,24 +109,25 @@ export function storedBits(storage: Storage, t: Type, v: string): string {
 export const elemMask = (storage: Storage): string => `0x${(2 ** (storageBytes[storage] * 8) - 1).toString(16)}u`;
 export const valuesPerWord = (storage: Storage): number => 4 / storageBytes[storage];
 
-/** The WGSL declaration of a field's binding. */
-export function declare(f: FieldLayout, name: string): string {
-  const t = f.access === 'vec4' ? 'vec4<u32>' : f.access === 'atomic' ? 'atomic<u32>' : 'u32';
-  const mode = f.written || f.access === 'atomic' ? 'read_write' : 'read';
-  return `@group(0) @binding(${f.binding}) var<storage, ${mode}> ${name}: array<${t}>;`;
-}
-
 /**
  * A group-axis store narrower than a word without contention: the first invocation of the word's
  * first group (in this subgroup and launch) gathers its neighbours' values with subgroupShuffle and
  * stores the whole word; a word split across subgroups or launch edges falls back to and/or atomics
- * on its own bits. `emit` receives the shuffles (every invocation runs them).
+ * on its own bits. `emit` receives the shuffles (every invocation runs them); `at` names word i of
+ * the field in its slot.
  */
-export function gatheredStore(f: FieldLayout, bits: string, T: number, v: string, emit: (s: string) => void): string[] {
+export function gatheredStore(
+  f: FieldLayout,
+  at: (i: string) => string,
+  bits: string,
+  T: number,
+  v: string,
+  emit: (s: string) => void,
+): string[] {
   const sb = storageBytes[f.storage],
     V = 4 / sb,
     mask = elemMask(f.storage),
-    w = `&F${f.binding}[g / ${V}u]`;
+    w = `&${at(`g / ${V}u`)}`;
   emit(`let ${v}_0 = ${bits};`);
   for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
   const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];

@@ -17,19 +17,12 @@ import { WGSL_PRELUDE, wgslLiteral, wgslType } from './ops.ts';
 import type { Ablation } from './arith.ts';
 import { Arith } from './arith.ts';
 import { WGSL_EXACT } from './exact.ts';
-import type { FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
+import type { Access, FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
 import { findTables, tableEntries } from './tables.ts';
-import {
-  BIND,
-  declare,
-  elemMask,
-  extract,
-  fieldLayouts,
-  gatheredStore,
-  storedBits,
-  threadShape,
-  valuesPerWord,
-} from './layout.ts';
+import { BIND, extract, fieldLayouts, threadShape } from './layout.ts';
+import type { BindingPlan } from './slots.ts';
+import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
+import { storeBlock } from './stores.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -53,11 +46,16 @@ export interface WgslKernel extends ThreadShape {
   readonly counters: number;
   /** Contents of the tables buffer (binding BIND.tables), or null when the kernel has none. */
   readonly tables: Float32Array | null;
+  /** Which slot (binding) holds each field (slots.ts); each field's base is P.b[index]. */
+  readonly plan: BindingPlan;
 }
 
 const NAN = 'f32_bits(0x7fc00000u)';
+/** vec4s of bases in Params (at least one: WGSL has no empty arrays). */
+export const baseVecs = (fields: number): number => Math.max(1, Math.ceil(fields / 4));
 
-export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
+/** The kernel for binding plan `plan` (default: one slot per field). */
+export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan): WgslKernel {
   const k = p.kernel,
     G = k.groupSize;
   const shape = threadShape(k, o);
@@ -70,24 +68,29 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   const memo = new Map<Expr, boolean>();
   const isElem = (e: Expr) => elementwise(e, memo);
   const J = [...Array(E).keys()];
-  const F = (f: FieldLayout) => `F${f.binding}`;
+  const bp = plan ?? defaultPlan(layouts);
+  const slotOf = slotsOf(layouts, k.windowed, bp);
+  // A field is reached as its slot's elements (a vec4 field in a word slot is read word by word).
+  const access = (f: FieldLayout): Access => bp.slots[slotOf[f.index]!]!.type;
+  const at = (f: FieldLayout, i: string) => `S${slotOf[f.index]}[o${f.index} + ${i}]`;
   const exact = o.exact !== false,
     fused = o.fusedFma === true;
   const body: string[] = [];
   const emit = (s: string) => body.push('  ' + s);
 
-  // Words of each element field's span, loaded unconditionally (robust access clamps past the end).
+  // Words of each element field's span, loaded unconditionally: past the launch's end they are
+  // robust access's clamped words or the next field's in the slot, and only ever masked by v_j.
   const wordOf = new Map<string, (w: number) => string>();
   for (const f of layouts) {
     if (f.axis !== 'element' || !f.read || k.windowed.includes(f.field)) continue;
     const sb = storageBytes[f.storage];
-    if (f.access === 'vec4') {
+    if (access(f) === 'vec4') {
       const nv = (E * sb) / 16;
-      for (let v = 0; v < nv; v++) emit(`let w${f.binding}_${v} = ${F(f)}[e0 * ${sb}u / 16u + ${v}u];`);
-      wordOf.set(f.field, (w) => `w${f.binding}_${w >> 2}.${'xyzw'[w & 3]}`);
-    } else if ((E * sb) % 4 === 0) {
-      for (let w = 0; w < (E * sb) / 4; w++) emit(`let w${f.binding}_${w} = ${F(f)}[e0 * ${sb}u / 4u + ${w}u];`);
-      wordOf.set(f.field, (w) => `w${f.binding}_${w}`);
+      for (let v = 0; v < nv; v++) emit(`let w${f.index}_${v} = ${at(f, `e0 * ${sb}u / 16u + ${v}u`)};`);
+      wordOf.set(f.field, (w) => `w${f.index}_${w >> 2}.${'xyzw'[w & 3]}`);
+    } else if (access(f) === 'word' && (E * sb) % 4 === 0) {
+      for (let w = 0; w < (E * sb) / 4; w++) emit(`let w${f.index}_${w} = ${at(f, `e0 * ${sb}u / 4u + ${w}u`)};`);
+      wordOf.set(f.field, (w) => `w${f.index}_${w}`);
     }
   }
   const loadElem = (f: FieldLayout, j: number, as = f.storage): string => {
@@ -97,8 +100,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     // A span that shares words with the neighbours, or a windowed field (element i of the launch
     // at i − g0·G): one word per element, shift from its index.
     const i = k.windowed.includes(f.field) ? `(e0 + ${j}u - P.g0 * ${G}u)` : `(e0 + ${j}u)`;
-    const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[${i} * ${sb}u / 4u])` : `${F(f)}[${i} * ${sb}u / 4u]`;
-    return extract(as, w, `((${i} * ${sb}u) % 4u) * 8u`);
+    const w = at(f, `${i} * ${sb}u / 4u`);
+    return extract(as, access(f) === 'atomic' ? `atomicLoad(&${w})` : w, `((${i} * ${sb}u) % 4u) * 8u`);
   };
   const off = new Set(o.diagnostics ?? []);
   const tables = off.has('tables') ? [] : findTables(roots(k));
@@ -124,8 +127,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
   };
   const loadGroup = (f: FieldLayout): string => {
     const sb = storageBytes[f.storage];
-    const w = f.access === 'atomic' ? `atomicLoad(&${F(f)}[g * ${sb}u / 4u])` : `${F(f)}[g * ${sb}u / 4u]`;
-    return extract(f.storage, w, `((g * ${sb}u) % 4u) * 8u`);
+    const w = at(f, `g * ${sb}u / 4u`);
+    return extract(f.storage, access(f) === 'atomic' ? `atomicLoad(&${w})` : w, `((g * ${sb}u) % 4u) * 8u`);
   };
 
   // Straight-line code in topological order: group-invariant nodes once, element nodes E times.
@@ -210,88 +213,25 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`);
   });
 
-  // Stores.
-  const full: string[] = [],
-    partial: string[] = [],
-    groupStores: string[] = [];
-  for (const out of k.outputs) {
-    const f = byField.get(out.field)!;
-    const sb = storageBytes[f.storage];
-    if (f.axis === 'group') {
-      const bits = storedBits(f.storage, out.value.type, ref(out.value, 0));
-      if (sb === 4) groupStores.push(`${F(f)}[g] = ${bits};`);
-      else if (T > 1) groupStores.push(...gatheredStore(f, bits, T, `b${f.binding}`, (x) => emit(x)));
-      else {
-        const sh = `(((g * ${sb}u) % 4u) * 8u)`;
-        groupStores.push(`atomicAnd(&${F(f)}[g * ${sb}u / 4u], ~(${elemMask(f.storage)} << ${sh}));`);
-        groupStores.push(`atomicOr(&${F(f)}[g * ${sb}u / 4u], ${bits} << ${sh});`);
-      }
-      continue;
-    }
-    const bits = J.map((j) => storedBits(f.storage, out.value.type, ref(out.value, j)));
-    if (f.access === 'atomic') {
-      for (const j of J) {
-        const i = `(e0 + ${j}u)`,
-          sh = `(((${i} * ${sb}u) % 4u) * 8u)`,
-          w = `&${F(f)}[${i} * ${sb}u / 4u]`;
-        const s = `if (v${j}) { atomicAnd(${w}, ~(${elemMask(f.storage)} << ${sh})); atomicOr(${w}, ${bits[j]} << ${sh}); }`;
-        full.push(s);
-        partial.push(s);
-      }
-      continue;
-    }
-    const per = valuesPerWord(f.storage);
-    const words = [...Array((E * sb) / 4).keys()].map((w) => {
-      const parts = [...Array(per).keys()].map((q) =>
-        q === 0 ? bits[w * per]! : `(${bits[w * per + q]} << ${q * sb * 8}u)`,
-      );
-      return {
-        word: `(${parts.join(' | ')})`,
-        mask: [...Array(per).keys()]
-          .map((q) => `select(0u, ${elemMask(f.storage)} << ${q * sb * 8}u, v${w * per + q})`)
-          .join(' | '),
-      };
-    });
-    const step = f.access === 'vec4' ? 4 : 1,
-      per16 = f.access === 'vec4' ? 16 : 4;
-    for (let w = 0; w < words.length; w += step) {
-      const ix = `${F(f)}[e0 * ${sb}u / ${per16}u + ${w / step}u]`;
-      const ws = words.slice(w, w + step);
-      const pack = (xs: string[]) => (step === 4 ? `vec4<u32>(${xs.join(', ')})` : xs[0]!);
-      full.push(`${ix} = ${pack(ws.map((x) => x.word))};`);
-      partial.push(
-        `{ let old = ${ix}; ${ix} = ${pack(ws.map((x, q) => `(${x.word} & (${x.mask})) | (old${step === 4 ? `[${q}]` : ''} & ~(${x.mask}))`))}; }`,
-      );
-    }
-  }
-  emit('if (live) {');
-  emit(`  if (e0 + ${E}u <= P.n) {`);
-  full.forEach((s) => emit('    ' + s));
-  emit('  } else {');
-  partial.forEach((s) => emit('    ' + s));
-  emit('  }');
-  if (groupStores.length) {
-    emit(`  if (t == 0u) {`);
-    groupStores.forEach((s) => emit('    ' + s));
-    emit('  }');
-  }
-  emit('}');
+  // Stores, after every invocation has run the shuffles they need.
+  storeBlock({ k, E, T, byField, ref, access, at, emit }).forEach(emit);
 
   const decl = [
     ...(T > 1 ? ['enable subgroups;'] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
-      `fields ${layouts.map((f) => `F${f.binding}=${f.field}(${f.storage}/${f.axis}/${f.access})`).join(' ')}; ` +
+      `fields ${layouts.map((f) => `${f.field}(${f.storage}/${f.axis}/${f.access})@S${slotOf[f.index]}`).join(' ')}; ` +
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
-    // never is 0: a value the shader compiler cannot know, which `keep` selects on.
-    'struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32 }',
+    // never is 0: a value the shader compiler cannot know, which `keep` selects on. b: each field's
+    // base in its slot, four to a vec4 (uniform arrays have a 16-byte stride).
+    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
     `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
     `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
-    `@group(0) @binding(${BIND.rowOf}) var<storage, read> R: array<u32>;`,
+    `@group(0) @binding(${BIND.rowOf}) var<storage, ${bp.rowOfWritable ? 'read_write' : 'read'}> R: array<u32>;`,
     ...(k.counters.length
       ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
       : []),
     ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
-    ...layouts.map((f) => declare(f, F(f))),
+    ...bp.slots.map(declareSlot),
     WGSL_PRELUDE,
     off.has('fallbackBranches')
       ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace(
@@ -309,6 +249,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     `  let t = gi % ${T}u;`,
     '  let live = g < P.g1;',
     `  let e0 = g * ${G}u + t * ${E}u;`,
+    ...layouts.map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
     ...J.map((j) => `  let v${j} = live && e0 + ${j}u < P.n;`),
     '  var row = 0u;',
     '  if (P.rows != 0u) { row = R[g]; }',
@@ -321,6 +262,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}): WgslKernel {
     fields: layouts,
     counters: k.counters.length,
     tables: entries,
+    plan: bp,
     source: [...decl, ...body, '}', ''].join('\n'),
   };
 }

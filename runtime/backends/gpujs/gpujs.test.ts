@@ -177,7 +177,7 @@ async function adamwSteps(backend: Backend, n: number, steps: number) {
   const opt = await createOptimizer(adamw({ lr: 1e-3 }), { w: uniformF32(n, 1, 2) }, { backend });
   for (let t = 0; t < steps; t++) await opt.step({ w: uniformF32(n, 10 + t, 0.02) });
   const fields = Object.fromEntries(
-    await Promise.all(opt.fields.map(async (f) => [f.name, await backend.read(opt.buffer(f.name))] as const)),
+    await Promise.all(opt.fields.map(async (f) => [f.name, await opt.readField(f.name)] as const)),
   );
   return { opt, fields };
 }

@@ -42,7 +42,7 @@ describe('Heap (the wasm engine memory)', () => {
     for (const f of second.fields)
       if (f.owner !== 'p')
         expect(
-          [...(await second.backend.read(second.buffer(f.name)))].every((x) => x === 0),
+          [...(await second.readField(f.name))].every((x) => x === 0),
           f.name,
         ).toBe(true);
   });

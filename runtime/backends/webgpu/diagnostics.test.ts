@@ -66,7 +66,7 @@ const params = () => ({ w: uniformF32(N - 37, 1), b: uniformF32(37, 2) });
 const grads = { w: toBf16(uniformF32(N - 37, 3, 0.02)), b: toBf16(uniformF32(37, 4, 0.02)) };
 const stored = async (o: Session<Hyper>) =>
   Object.fromEntries(
-    await Promise.all(o.fields.map(async (f) => [f.name, await o.backend.read(o.buffer(f.name))] as const)),
+    await Promise.all(o.fields.map(async (f) => [f.name, await o.readField(f.name)] as const)),
   ) as Record<string, FieldArray>;
 const halfUlpBf16 = (x: number) => {
   const a = Math.abs(x);

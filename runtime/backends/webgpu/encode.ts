@@ -7,17 +7,24 @@
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import { BIND } from '../../../compiler/render/wgsl/layout.ts';
 import type { WgslKernel } from '../../../compiler/render/wgsl/render.ts';
+import { baseVecs } from '../../../compiler/render/wgsl/render.ts';
+import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
+import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
 import { USAGE } from './memory.ts';
+import type { BoundField } from './slots.ts';
+import { planSlots } from './slots.ts';
 
 /** A kernel compiled for one WebGPU backend (`owner`), with its pipeline and lookup tables. */
 export interface GpuProgram extends Program {
-  readonly pipeline: GPUComputePipeline;
+  /** The kernel as rendered with one binding per field (its `source`). */
   readonly wgsl: WgslKernel;
   readonly tables: GPUBuffer | null;
   readonly owner: object;
+  /** The kernel and pipeline for a binding plan (slots.ts), made on first use. */
+  variant(plan: BindingPlan): { readonly wgsl: WgslKernel; readonly pipeline: GPUComputePipeline };
 }
 
 /** What planning needs from the backend: ownership checks and the device. */
@@ -29,6 +36,7 @@ export interface Context {
 
 export interface PlannedLaunch {
   readonly prog: GpuProgram;
+  readonly pipeline: GPUComputePipeline;
   readonly fields: GPUBindGroupEntry[];
   readonly rowOf: GPUBufferBinding;
   readonly counters: GpuBuffer | null;
@@ -50,22 +58,26 @@ export type Planned = { readonly launch: PlannedLaunch } | { readonly copy: Plan
 
 const align = (x: number, a: number) => Math.ceil(x / a) * a;
 
-/** A storage binding of `b`: its whole buffer, or the view's range (offset aligned, size in words). */
+/** A storage binding of all of `b` (rowOf): its own buffer whole, a view's range otherwise. */
 function binding(ctx: Context, b: GpuBuffer, what: string, op: string): GPUBufferBinding {
-  if (!b.borrowed) return { buffer: b.buffer };
+  if (b.offset === 0 && b.bytes > 0) return { buffer: b.buffer };
   const a = ctx.device.limits.minStorageBufferOffsetAlignment;
   if (b.offset % a !== 0)
     throw new BackendError(
       `webgpu.${op}: ${what} starts at byte ${b.offset} of its buffer; a binding must start at a multiple of ${a}`,
     );
-  if ((b.buffer.usage & USAGE.STORAGE) === 0)
-    throw new BackendError(`webgpu.${op}: ${what} is bound as storage, but its buffer lacks GPUBufferUsage.STORAGE`);
+  checkStorage(b, what, op);
   const size = align(b.length * storageBytes[b.storage], 4);
   if (b.offset + size > b.buffer.size)
     throw new BackendError(
       `webgpu.${op}: ${what} needs bytes [${b.offset}, ${b.offset + size}) of a buffer of ${b.buffer.size} (bindings are whole words)`,
     );
   return { buffer: b.buffer, offset: b.offset, size: Math.max(4, size) };
+}
+
+function checkStorage(b: GpuBuffer, what: string, op: string): void {
+  if ((b.buffer.usage & USAGE.STORAGE) === 0)
+    throw new BackendError(`webgpu.${op}: ${what} is bound as storage, but its buffer lacks GPUBufferUsage.STORAGE`);
 }
 
 /** Check one launch against its program; its bind group entries, grid and parameters. */
@@ -77,7 +89,7 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
   const nGroups = Math.ceil(l.length / k.groupSize);
   if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups))
     throw new BackendError(`webgpu.${op}: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
-  const fields: GPUBindGroupEntry[] = [];
+  const bound: BoundField[] = [];
   for (const f of w.fields) {
     const b = ctx.own(l.bindings[f.field], `field ${f.field}`, op);
     if (b.storage !== f.storage)
@@ -90,9 +102,26 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
         : nGroups;
     if (b.length < need)
       throw new BackendError(`webgpu.${op}: field ${f.field} has ${b.length} entries, needs ${need}`);
-    fields.push({ binding: f.binding, resource: binding(ctx, b, `field ${f.field}`, op) });
+    checkStorage(b, `field ${f.field}`, op);
+    const windowed = k.windowed.includes(f.field);
+    const from = windowed ? 0 : f.axis === 'element' ? g0 * k.groupSize : g0;
+    if (from < (b.lo ?? 0))
+      throw new BackendError(`webgpu.${op}: field ${f.field} holds values from ${b.lo}, the launch starts at ${from}`);
+    bound.push({ f, b, from, need, windowed });
   }
+  const L = ctx.device.limits;
+  const own = 2 + (w.counters ? 1 : 0) + (w.tables ? 1 : 0); // uniforms, rowOf, counters, tables
+  const sp = planSlots(bound, {
+    slots: L.maxStorageBuffersPerShaderStage - own,
+    offsetAlignment: L.minStorageBufferOffsetAlignment,
+    maxBindingBytes: L.maxStorageBufferBindingSize,
+  });
+  if (typeof sp === 'string') throw new BackendError(`webgpu.${op}: cannot bind the kernel: ${sp}`);
   const rowOf = l.rowOf ? binding(ctx, ctx.own(l.rowOf, 'rowOf', op), 'rowOf', op) : { buffer: ctx.noRows };
+  // rowOf in a buffer a slot writes must be writable too (a dispatch either writes a buffer or reads it).
+  const written = new Set(sp.ranges.filter((_, i) => sp.plan.slots[i]!.writable).map((r) => r.buffer));
+  const plan = written.has(rowOf.buffer) ? { ...sp.plan, rowOfWritable: true } : sp.plan;
+  const fields = sp.ranges.map((r, i) => ({ binding: slotBinding(i), resource: r }));
   let counters: GpuBuffer | null = null;
   if (w.counters > 0) {
     counters = ctx.own(l.counters, 'the counters buffer', op);
@@ -109,8 +138,12 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
     x = y === 0 ? 0 : Math.ceil(workgroups / y);
   if (y > maxDim)
     throw new BackendError(`webgpu.${op}: ${g1 - g0} groups need ${workgroups} workgroups, more than a 2-D grid holds`);
-  const params = Uint32Array.of(g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, 0, 0);
-  return { prog, fields, rowOf, counters, params, uniforms: l.uniforms, x, y };
+  // Params: g0, g1, n, rows, columns, never, two words of padding, then each field's base.
+  const params = new Uint32Array(8 + 4 * baseVecs(w.fields.length));
+  params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0]);
+  params.set(sp.bases, 8);
+  const { pipeline } = prog.variant(plan);
+  return { prog, pipeline, fields, rowOf, counters, params, uniforms: l.uniforms, x, y };
 }
 
 /** Check one copy: same storage, in bounds, every byte offset and size a whole word. */
@@ -144,12 +177,12 @@ export function planCopy(ctx: Context, it: Extract<Item<GpuBuffer>, { copy: unkn
  * several launches share (one object: gradient release's per-tensor launches) is uploaded once.
  */
 export function uploadLayout(launches: readonly PlannedLaunch[], alignment: number) {
-  const at: { params: number; uniforms: number; size: number }[] = [];
+  const at: { params: number; paramBytes: number; uniforms: number; size: number }[] = [];
   const tables = new Map<Float32Array, number>();
   let end = 0;
   for (const l of launches) {
     const params = align(end, alignment);
-    end = params + 32;
+    end = params + l.params.byteLength;
     const size = Math.max(16, align(l.uniforms.byteLength, 16));
     let uniforms = tables.get(l.uniforms);
     if (uniforms === undefined) {
@@ -157,7 +190,7 @@ export function uploadLayout(launches: readonly PlannedLaunch[], alignment: numb
       tables.set(l.uniforms, uniforms);
       end = uniforms + size;
     }
-    at.push({ params, uniforms, size });
+    at.push({ params, paramBytes: l.params.byteLength, uniforms, size });
   }
   const bytes = new Uint8Array(Math.max(16, align(end, 16)));
   launches.forEach((l, i) => {
@@ -205,7 +238,7 @@ export function encodeItems(
   enc: GPUCommandEncoder,
   items: readonly Planned[],
   upload: GPUBuffer,
-  at: readonly { params: number; uniforms: number; size: number }[],
+  at: readonly { params: number; paramBytes: number; uniforms: number; size: number }[],
   stamps: GPUQuerySet | null,
   groups: BindGroups,
 ): void {
@@ -236,7 +269,7 @@ export function encodeItems(
     if (l.x > 0) {
       const entries: GPUBindGroupEntry[] = [
         ...l.fields,
-        { binding: BIND.params, resource: { buffer: upload, offset: u.params, size: 32 } },
+        { binding: BIND.params, resource: { buffer: upload, offset: u.params, size: u.paramBytes } },
         { binding: BIND.uniforms, resource: { buffer: upload, offset: u.uniforms, size: u.size } },
         { binding: BIND.rowOf, resource: l.rowOf },
       ];
@@ -244,8 +277,8 @@ export function encodeItems(
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       pass ??= enc.beginComputePass();
       // Per-tensor launches of one program (gradient release) set it once per pass.
-      if (pipeline !== l.prog.pipeline) pass.setPipeline((pipeline = l.prog.pipeline));
-      pass.setBindGroup(0, groups.get(d, l.prog.pipeline, entries, l.prog.prepared.kernel.name));
+      if (pipeline !== l.pipeline) pass.setPipeline((pipeline = l.pipeline));
+      pass.setBindGroup(0, groups.get(d, l.pipeline, entries, l.prog.prepared.kernel.name));
       pass.dispatchWorkgroups(l.x, l.y);
     }
     if (stamps) end();

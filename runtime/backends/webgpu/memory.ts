@@ -14,11 +14,13 @@ export interface GpuBuffer extends DeviceBuffer {
   readonly buffer: GPUBuffer;
   /** Byte of element 0 in `buffer` (0 for the backend's own buffers). */
   readonly offset: number;
-  /** Bytes held on the device: the padded size of an own buffer, 0 for a view of the caller's. */
+  /** Bytes held on the device: the padded size of an own buffer, 0 for a view (of ours or the caller's). */
   readonly bytes: number;
   readonly owner: GpuMemory;
   /** A view of a buffer the caller owns (`wrap`): never destroyed by the backend. */
   readonly borrowed: boolean;
+  /** The first value that exists (a shifted view's values below it lie outside the buffer). */
+  readonly lo?: number;
 }
 
 /** Buffer usage bits (GPUBufferUsage is not a global in Node). */
@@ -108,6 +110,38 @@ export abstract class GpuMemory {
     return { storage, length, bytes: 0, buffer: b as GPUBuffer, offset, owner: this, borrowed: true };
   }
 
+  /** A view of `length` values of `storage` in `buf`, from its byte `byteOffset` (a multiple of 4). */
+  view(buf: GpuBuffer, storage: Storage, byteOffset: number, length: number): GpuBuffer {
+    const b = this.own(buf, 'the viewed buffer', 'view');
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0)
+      throw new BackendError(`webgpu.view: the byte offset must be a non-negative multiple of 4, got ${byteOffset}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new BackendError(`webgpu.view: length must be a non-negative integer, got ${length}`);
+    const end = b.offset + byteOffset + length * storageBytes[storage];
+    if (end > b.buffer.size)
+      throw new BackendError(
+        `webgpu.view: ${length} ${storage} values from byte ${byteOffset} run past the buffer's end`,
+      );
+    return {
+      storage,
+      length,
+      bytes: 0,
+      buffer: b.buffer,
+      offset: b.offset + byteOffset,
+      owner: this,
+      borrowed: b.borrowed,
+    };
+  }
+
+  /** `buf` indexed from `by` values earlier: value by + i is buf's value i, and nothing below by exists. */
+  shift(buf: GpuBuffer, by: number): GpuBuffer {
+    const b = this.own(buf, 'the shifted buffer', 'shift');
+    if (!Number.isInteger(by) || by < 0)
+      throw new BackendError(`webgpu.shift: by must be a non-negative integer, got ${by}`);
+    const lo = (b.lo ?? 0) + by;
+    return { ...b, bytes: 0, offset: b.offset - by * storageBytes[b.storage], length: b.length + by, lo };
+  }
+
   native(buf: GpuBuffer): { buffer: GPUBuffer; offset: number } {
     const b = this.own(buf, 'the buffer', 'native');
     return { buffer: b.buffer, offset: b.offset };
@@ -120,7 +154,7 @@ export abstract class GpuMemory {
       throw new BackendError(
         `webgpu.write: a ${b.storage} buffer needs a ${arrayFor[b.storage].name}, got ${data.constructor.name}`,
       );
-    if (offset < 0 || offset + data.length > b.length)
+    if (offset < (b.lo ?? 0) || offset + data.length > b.length)
       throw new BackendError(`webgpu.write: ${data.length} values at ${offset} overflow a buffer of ${b.length}`);
     const sb = storageBytes[b.storage];
     let start = b.offset + offset * sb,
@@ -164,7 +198,7 @@ export abstract class GpuMemory {
   async read(buf: GpuBuffer, offset = 0, length = buf.length - offset): Promise<FieldArray> {
     this.alive('read');
     const b = this.own(buf, 'the source buffer', 'read');
-    if (offset < 0 || length < 0 || offset + length > b.length)
+    if (offset < (b.lo ?? 0) || length < 0 || offset + length > b.length)
       throw new BackendError(`webgpu.read: [${offset}, ${offset + length}) is outside a buffer of ${b.length}`);
     const sb = storageBytes[b.storage];
     const first = b.offset + offset * sb,
@@ -182,6 +216,6 @@ export abstract class GpuMemory {
 
   free(buf: GpuBuffer): void {
     const b = this.own(buf, 'the buffer', 'free');
-    if (!b.borrowed) b.buffer.destroy();
+    if (!b.borrowed && b.bytes > 0) b.buffer.destroy(); // a view frees nothing
   }
 }

@@ -33,9 +33,15 @@ export interface WebGpuOptions {
    * fails without it). Each launch then waits for the GPU to finish before it resolves.
    */
   readonly timestamps?: boolean;
+  /**
+   * The most bytes one binding may hold (default: the device's maxStorageBufferBindingSize). An
+   * optimizer's arena is split into chunks that fit, one launch each; set it lower to run as a
+   * device with smaller bindings would (most phones bind 128 MiB).
+   */
+  readonly maxBindingSize?: number;
 }
 
-const names = ['device', 'elementsPerThread', 'workgroupSize', 'exact', 'timestamps'] as const;
+const names = ['device', 'elementsPerThread', 'workgroupSize', 'exact', 'timestamps', 'maxBindingSize'] as const;
 
 /** Throws a BackendError naming the first option that is unknown or has a wrong value. */
 export function checkOptions(o: WebGpuOptions): void {
@@ -53,6 +59,8 @@ export function checkOptions(o: WebGpuOptions): void {
     if ((k === 'exact' || k === 'timestamps') && typeof v !== 'boolean') throw bad('true or false');
     if ((k === 'elementsPerThread' || k === 'workgroupSize') && !(Number.isInteger(v) && (v as number) >= 1))
       throw bad('a positive integer');
+    if (k === 'maxBindingSize' && !(Number.isInteger(v) && (v as number) >= 256 && (v as number) % 256 === 0))
+      throw bad('a positive multiple of 256 bytes');
   }
 }
 

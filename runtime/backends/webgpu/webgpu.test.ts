@@ -157,9 +157,12 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
   test('options: unknown names and wrong values are refused, naming them', async () => {
     const create = (o: unknown) => WebGpuBackend.create(o as WebGpuOptions);
     await expect(create({ legacy: true })).rejects.toThrow(
-      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps\)/,
+      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps, maxBindingSize\)/,
     );
     await expect(create({ twoPass: true })).rejects.toThrow(/unknown option twoPass/);
+    await expect(create({ maxBindingSize: 1000 })).rejects.toThrow(
+      /maxBindingSize must be a positive multiple of 256 bytes, got 1000/,
+    );
     await expect(create({ exact: 'yes' })).rejects.toThrow(/exact must be true or false, got "yes"/);
     await expect(create({ elementsPerThread: 2.5 })).rejects.toThrow(
       /elementsPerThread must be a positive integer, got 2.5/,

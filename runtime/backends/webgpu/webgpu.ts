@@ -11,6 +11,8 @@ import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { Ablation } from '../../../compiler/render/wgsl/arith.ts';
 import type { WgslKernel, WgslOptions } from '../../../compiler/render/wgsl/render.ts';
 import { renderWgsl } from '../../../compiler/render/wgsl/render.ts';
+import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
+import { planKey } from '../../../compiler/render/wgsl/slots.ts';
 import type { Backend, Item, Launch } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
@@ -98,6 +100,15 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     }
   }
 
+  /** What one buffer and one binding may hold here (the arena chunks to fit: runtime/chunks.ts). */
+  get limits(): { maxBufferBytes: number; maxBindingBytes: number } {
+    const L = this.device.limits;
+    return {
+      maxBufferBytes: L.maxBufferSize,
+      maxBindingBytes: Math.min(L.maxStorageBufferBindingSize, this.options.maxBindingSize ?? Infinity),
+    };
+  }
+
   /** Prepare (compiler/ir/pipeline.ts), render to WGSL with this backend's options, build the pipeline; cached. */
   async compile(kernel: Kernel): Promise<GpuProgram> {
     this.alive('compile');
@@ -111,6 +122,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     } catch (e) {
       throw new BackendError(`webgpu.compile ${kernel.name}: ${(e as Error).message}`);
     }
+    // The shader is checked now (WGSL errors name their lines); pipelines come per binding plan.
     const module = await this.scopes.awaited(`compile ${kernel.name} (shader module)`, () =>
       this.device.createShaderModule({ code: wgsl.source, label: kernel.name }),
     );
@@ -121,13 +133,26 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
         `webgpu.compile ${kernel.name}: WGSL errors: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`,
       );
     this.alive('compile');
-    const pipeline = await computePipeline(this.device, kernel.name, wgsl, module, (x) => this.wait(x));
     let tables: GPUBuffer | null = null;
     if (wgsl.tables) {
       tables = this.device.createBuffer({ size: wgsl.tables.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
       this.device.queue.writeBuffer(tables, 0, wgsl.tables);
     }
-    const prog: GpuProgram = { prepared: p, source: wgsl.source, pipeline, wgsl, tables, owner: this };
+    const variants = new Map<string, { wgsl: WgslKernel; pipeline: GPUComputePipeline }>();
+    const variant = (plan: BindingPlan) => {
+      const key = planKey(plan);
+      let v = variants.get(key);
+      if (!v) {
+        const w = renderWgsl(p, this.render, plan);
+        let pipeline!: GPUComputePipeline;
+        this.scopes.deferred(`compile ${kernel.name} (pipeline for bindings ${key})`, () => {
+          pipeline = computePipeline(this.device, kernel.name, w);
+        });
+        variants.set(key, (v = { wgsl: w, pipeline }));
+      }
+      return v;
+    };
+    const prog: GpuProgram = { prepared: p, source: wgsl.source, wgsl, tables, owner: this, variant };
     this.pipelines.set(key, prog);
     return prog;
   }

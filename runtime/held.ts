@@ -1,0 +1,57 @@
+// What a bound optimizer holds, as the pieces of work around it (gradients.ts, release.ts,
+// values.ts, checkpoint.ts) see it: runtime/state.ts implements it. An interface of its own so
+// those files need not import the State class that imports them.
+
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import type { Hyper, OptimizerDef } from '../optim/define.ts';
+import type { Codecs } from '../optim/storage.ts';
+import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
+import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
+import type { Chunk, Piece } from './chunks.ts';
+import type { Work } from './io.ts';
+import type { Resolved } from './options.ts';
+import type { InPlace } from './params.ts';
+
+export interface Held<H extends Hyper> {
+  readonly def: OptimizerDef<H>;
+  readonly backend: Backend;
+  readonly layout: Layout;
+  readonly options: Resolved;
+  readonly codecs: Codecs;
+  /** Stored fields (the gradient aside), and the gradient's. */
+  readonly slots: readonly FieldSlot[];
+  readonly gradSlots: readonly FieldSlot[];
+  readonly chunks: readonly Chunk[];
+  /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
+  readonly inPlace: InPlace | null;
+  /** The kernels' counters (u32 nonFinite), accumulated on the device until read. */
+  readonly counters: DeviceBuffer;
+  readonly program: Program;
+  readonly release: Program | null;
+  /** Steps taken by each tensor. */
+  readonly steps: Int32Array;
+  /** Where tensor `t`'s elements (or, for a group field, its groups) are, chunk by chunk. */
+  piecesOf(t: TensorSlot, axis?: 'element' | 'group'): Piece[];
+  /** `length` values of `view` from its value `from` (the view itself when that is all of it). */
+  sub(view: DeviceBuffer, from: number, length: number): DeviceBuffer;
+  /** The uniform table of a launch of `program` (the numerics check first, when asked). */
+  uniformsOf(
+    program: Program,
+    active: (t: TensorSlot) => boolean,
+    sched: Partial<H>,
+    check?: boolean,
+  ): Work<Float32Array>;
+  /** A launch of `program` per chunk over its share of groups [g0, g1), counting into `counters`. */
+  launches(
+    program: Program,
+    uniforms: Float32Array,
+    groups: readonly [number, number],
+    extra?: (c: Chunk) => Readonly<Record<string, DeviceBuffer>>,
+  ): Item[];
+  /** Send items (one submission where the backend has them), then count the active tensors' steps. */
+  send(items: readonly Item[], active: (t: TensorSlot) => boolean): Work<void>;
+  /** `length` values of a field from `start` (elements, or groups for a group field), across chunks. */
+  readRange(field: string, start: number, length: number): Work<FieldArray>;
+  /** `data` into a field from `start` (elements, or groups for a group field), across chunks. */
+  writeRange(field: string, start: number, data: FieldArray): Work<void>;
+}
