@@ -65,8 +65,6 @@ export function gradientIn(source: Storage, grad: Codec, groupSize: number): Ker
 
 /** Copies at least this long go through gradientIn on the GPU's cores (when the view can be bound). */
 const KERNEL_COPY = 1 << 16;
-/** A binding offset every WebGPU device accepts (minStorageBufferOffsetAlignment is at most 256). */
-const BIND_ALIGN = 256;
 
 /** Counts the non-finite gradient values of active tensors ('error' policy on device gradients). */
 export function nonFiniteCheck(grad: Codec, groupSize: number): Kernel {
@@ -99,8 +97,7 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
     const src = b.native?.(view),
       dst = b.native?.(to.grad);
     if (src && dst && src.buffer === dst.buffer && src.offset === dst.offset + to.at * sb) return [];
-    const bindable = !src || src.offset % BIND_ALIGN === 0;
-    if ((to.length * sb) % 4 === 0 && !(to.length >= KERNEL_COPY && bindable))
+    if ((to.length * sb) % 4 === 0 && to.length < KERNEL_COPY)
       return [{ copy: { from: view, fromAt: 0, to: to.grad, toAt: to.at }, length: to.length }];
   }
   return [
@@ -142,7 +139,9 @@ export function* gradientItems<H extends Hyper>(s: Held<H>, grads: ReadonlyMap<T
       const target = { backend: s.backend, grad, at: p.at, length: p.length, groups };
       items.push(...intake(target, s.sub(g.device, p.from, p.length), () => mine.get(key)!));
     }
-  return items;
+  // Copies first, then the launches: copies are encoder commands that end a compute pass, so in
+  // this order the conversions and the step share one pass.
+  return [...items.filter((it) => 'copy' in it), ...items.filter((it) => !('copy' in it))];
 }
 
 /**

@@ -200,7 +200,7 @@ describe('createOptimizer', () => {
         createOptimizer(adamw(), { w: rand(4) }, { paramDtype: 'f32', masterWeightBits: 24 }),
       ).rejects.toThrow(/no effect on f32/);
       await expect(createOptimizer(adamw(), { w: [1, 2] as never })).rejects.toThrow(
-        /param "w" must be a Float32Array, a Uint16Array \(bf16 bits\) or \{ data, shape \}, got \[1, 2\]/,
+        /param "w" must be a Float32Array, a Uint16Array \(bf16 bits\), \{ data, shape \} or a device parameter \{ buffer, dtype: .f32., shape \}, got \[1, 2\]/,
       );
       await expect(createOptimizer(adamw(), { w: { data: rand(6), shape: [2, 2] } })).rejects.toThrow(
         /shape \[2,2\] but 6 values/,
