@@ -29,6 +29,7 @@ import type { Diagnostic } from '../runtime/backends/webgpu/diagnostics.ts';
 import { createDiagnosticBackend } from '../runtime/backends/webgpu/diagnostics.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import { intakeTuning } from '../runtime/gradients.ts';
 import { arithmetic, checkConfig, checkDeviceGradients, configs } from './gpu-check.ts';
 import type { Shape } from './gpu-shapes.ts';
 import { bytesMoved, gpt2Tensors, median, shapeOf } from './gpu-shapes.ts';
@@ -45,7 +46,7 @@ const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 const probe = await WebGpuBackend.create();
 const timestamps = probe.device.features.has('timestamp-query');
 console.log(`# bench/gpu.ts, ${new Date().toISOString()}`);
-const envs = ['N', 'CHECK_N', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS', 'CHUNKED']
+const envs = ['N', 'CHECK_N', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS', 'CHUNKED', 'INTAKE']
   .filter((k) => env[k] !== undefined)
   .map((k) => `${k}=${env[k]} `)
   .join('');
@@ -174,8 +175,10 @@ async function time(label: string, def: OptimizerDef, shape: Shape, o: WebGpuOpt
     const opt = await createOptimizer(def, shape.params, { backend: plain });
     const hostMs = HOST_STEPS > 0 ? await wall(plain, () => opt.step(shape.grads), HOST_STEPS) : null;
     const deviceMs = await wall(plain, () => opt.step(dg));
-    const arena = opt.deviceGradients(); // holds the last step's gradients: stepping on them moves nothing
-    const arenaMs = await wall(plain, () => opt.step(arena));
+    // The arena's own gradient regions hold the last step's gradients: stepping on them moves
+    // nothing. A tensor split across chunks has no single region (then there is no such row).
+    const arena = opt.chunks === 1 ? opt.deviceGradients() : null;
+    const arenaMs = arena ? await wall(plain, () => opt.step(arena)) : null;
     const memory = opt.memory().bytesPerParam;
     const chunks = opt.chunks;
     await opt.dispose();
@@ -240,6 +243,27 @@ for (const s of SHAPES) {
   if (env.CHUNKED)
     console.log(line(await time('adamw, 128 MiB bindings', optimizers[0]![1], shape, { maxBindingSize: 2 ** 27 })));
   if (s === 'tensor') tensor = shape;
+}
+
+// Intake: device gradients at least INTAKE long move by a kernel, shorter ones by copyBufferToBuffer.
+if (env.INTAKE) {
+  const shape = shapeOf('GPT-2 small (148 tensors)', gpt2Tensors());
+  console.log(
+    `\n## Intake: GPT-2 small, step() with one GPUBuffer per tensor (bf16)\n\n| optimizer | kernel from | step ms |\n|---|---|---|`,
+  );
+  const before = intakeTuning.kernelFrom;
+  for (const [label, def] of optimizers)
+    for (const x of env.INTAKE.split(',').map(Number)) {
+      intakeTuning.kernelFrom = x;
+      const b = await WebGpuBackend.create();
+      const dg = deviceGradients(b.device, shape.grads);
+      const opt = await createOptimizer(def, shape.params, { backend: b });
+      console.log(`| ${label} | ${x} | ${ms(await wall(b, () => opt.step(dg)))} |`);
+      await opt.dispose();
+      for (const g of Object.values(dg)) g.buffer.destroy();
+      b.dispose();
+    }
+  intakeTuning.kernelFrom = before;
 }
 
 // 3. Where the time goes: AdamW at N with one thing changed (rows marked [not exact] store other values).

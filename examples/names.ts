@@ -64,22 +64,28 @@ export interface NamesResult {
 export async function trainNames(
   data: NameData,
   opt: tf.Optimizer,
-  o: { seed: number; steps: number; batch: number; every: number; log?: (s: string) => void },
+  o: {
+    seed: number;
+    steps: number;
+    batch: number;
+    every: number;
+    log?: (s: string) => void;
+    /** Called after each step has landed, with nothing of the step's own left alive. */
+    afterStep?: (step: number) => void;
+  },
 ): Promise<NamesResult> {
   const V = data.vocab.length,
     E = 10,
     H = 200;
   const tag = `names${o.seed}_${Math.random().toString(36).slice(2, 8)}`;
   const init = (shape: number[], scale: number, s: number) => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', s), scale);
-  const C = tf.variable(init([V, E], 1, o.seed * 10 + 1), true, `${tag}/C`);
-  const W1 = tf.variable(
-    init([CONTEXT * E, H], (5 / 3 / Math.sqrt(CONTEXT * E)) * 0.5, o.seed * 10 + 2),
-    true,
-    `${tag}/W1`,
-  );
-  const b1 = tf.variable(tf.zeros([H]), true, `${tag}/b1`);
-  const W2 = tf.variable(init([H, V], 0.01, o.seed * 10 + 3), true, `${tag}/W2`);
-  const b2 = tf.variable(tf.zeros([V]), true, `${tag}/b2`);
+  // In a tidy: the initial values are the variables' own; nothing else of their making stays alive.
+  const variable = (name: string, f: () => tf.Tensor) => tf.tidy(() => tf.variable(f(), true, `${tag}/${name}`));
+  const C = variable('C', () => init([V, E], 1, o.seed * 10 + 1));
+  const W1 = variable('W1', () => init([CONTEXT * E, H], (5 / 3 / Math.sqrt(CONTEXT * E)) * 0.5, o.seed * 10 + 2));
+  const b1 = variable('b1', () => tf.zeros([H]));
+  const W2 = variable('W2', () => init([H, V], 0.01, o.seed * 10 + 3));
+  const b2 = variable('b2', () => tf.zeros([V]));
   const vars = [C, W1, b1, W2, b2];
   const logits = (x: tf.Tensor2D) => {
     // One-hot × C instead of tf.gather: the same embedding lookup, but its gradient is a matmul
@@ -115,6 +121,7 @@ export async function trainNames(
     running += (await cost.data())[0]!;
     cost.dispose();
     if (opt instanceof FlashTfOptimizer) await opt.settled();
+    o.afterStep?.(step);
     if (step % o.every === 0 || step === o.steps) {
       const val = tf.tidy(() => loss(xVal, yVal).dataSync()[0]!);
       const n = step % o.every === 0 ? o.every : step % o.every;

@@ -63,8 +63,12 @@ export function gradientIn(source: Storage, grad: Codec, groupSize: number): Ker
   });
 }
 
-/** Copies at least this long go through gradientIn on the GPU's cores (when the view can be bound). */
-const KERNEL_COPY = 1 << 16;
+/**
+ * Device gradients at least this long move by gradientIn on the GPU's cores (several times the
+ * copy engine's bandwidth on an H200), shorter ones by copyBufferToBuffer. Settable only for
+ * bench/gpu.ts's intake rows (INTAKE=…); the package does not export it.
+ */
+export const intakeTuning = { kernelFrom: 1 << 16 };
 
 /** Counts the non-finite gradient values of active tensors ('error' policy on device gradients). */
 export function nonFiniteCheck(grad: Codec, groupSize: number): Kernel {
@@ -97,7 +101,7 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
     const src = b.native?.(view),
       dst = b.native?.(to.grad);
     if (src && dst && src.buffer === dst.buffer && src.offset === dst.offset + to.at * sb) return [];
-    if ((to.length * sb) % 4 === 0 && to.length < KERNEL_COPY)
+    if ((to.length * sb) % 4 === 0 && to.length < intakeTuning.kernelFrom)
       return [{ copy: { from: view, fromAt: 0, to: to.grad, toAt: to.at }, length: to.length }];
   }
   return [
@@ -167,4 +171,32 @@ export function* refuseNonFinite<H extends Hyper>(
     if (c) counts.set(t.name, c);
   }
   throw new NonFiniteError(counts);
+}
+
+/**
+ * The arena's own gradient regions on the device (Session.deviceGradients): a backward pass writes
+ * each tensor's gradient there, and a step on them moves nothing.
+ */
+export function arenaGradients<H extends Hyper>(s: Held<H>): Record<string, DeviceGradient> {
+  const b = s.backend;
+  if (!b.native)
+    throw new TypeError(
+      `deviceGradients: backend ${b.name} has no device buffers a caller can write (use WebGpuBackend)`,
+    );
+  if (s.options.gradientRelease)
+    throw new Error('deviceGradients: with gradient release the arena holds no gradients (stepTensor takes each one)');
+  const slot = s.gradSlots[0]!,
+    sb = storageBytes[slot.storage],
+    dtype = slot.storage === 'f32' ? ('f32' as const) : ('bf16' as const);
+  return Object.fromEntries(
+    s.layout.tensors.map((t) => {
+      const [p, ...more] = s.piecesOf(t);
+      if (!p || more.length)
+        throw new RangeError(
+          `deviceGradients: tensor ${shown(t.name)} spans ${1 + more.length} chunks of the arena (the device binds at most ${b.limits?.maxBindingBytes} bytes at once), so its gradient has no single place; pass it to step() as a buffer of your own`,
+        );
+      const n = b.native!(p.chunk.buffers[slot.name]!);
+      return [t.name, { buffer: n.buffer, offset: n.offset + p.at * sb, dtype }];
+    }),
+  );
 }

@@ -7,40 +7,26 @@
 // device before the caller can touch them again; a call that has to wait copies its inputs first.
 
 import type { FieldArray } from '../compiler/ir/kernel.ts';
-import { storageBytes } from '../compiler/ir/kernel.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { shown } from '../optim/define.ts';
 import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer } from './backends/backend.ts';
+import type { Backend } from './backends/backend.ts';
 import { exportFp32, importValues, readParams } from './values.ts';
 import { matchCheckpoint, parseCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { toBf16 } from './codecs.ts';
 import type { Work } from './io.ts';
 import { drive, driveSync, syncOf } from './io.ts';
 import type { Gradient } from './gradients.ts';
-import { deviceView } from './gradients.ts';
+import { arenaGradients, deviceView } from './gradients.ts';
+import type { Memory } from './memory.ts';
+import { memoryOf } from './memory.ts';
 import type { DeviceGradient } from './on-device.ts';
 import { isDeviceGradient } from './on-device.ts';
 import { NonFiniteError, countNonFinite } from './numerics.ts';
 import type { GradInput, Resolved } from './options.ts';
 import type { State } from './state.ts';
 
-export interface Memory {
-  /** Bytes each stored field holds on the device (as the backend holds them: gpu.js keeps f32 arrays). */
-  readonly fields: Readonly<Record<string, number>>;
-  readonly total: number;
-  readonly params: number;
-  readonly bytesPerParam: number;
-  readonly perParam: Readonly<Record<string, number>>;
-  /**
-   * Every byte the optimizer holds on the device: the fields, the 256-byte alignment of each
-   * field in each chunk, the group → row tables (4 bytes a group) and the counters.
-   */
-  readonly allocated: number;
-  readonly allocatedPerParam: number;
-  /** With gradient release: the largest gradient held at once, only during stepTensor. */
-  readonly transientGradBytes: number;
-}
+export type { Memory };
 
 const record = <T>(m: ReadonlyMap<string, T>): Record<string, T> => Object.fromEntries(m);
 
@@ -210,29 +196,7 @@ export class Session<H extends Hyper> {
    * arena with a gradient buffer (not gradient release).
    */
   deviceGradients(): Record<string, DeviceGradient> {
-    const b = this.s.backend;
-    if (!b.native)
-      throw new TypeError(
-        `deviceGradients: backend ${b.name} has no device buffers a caller can write (use WebGpuBackend)`,
-      );
-    if (this.s.options.gradientRelease)
-      throw new Error(
-        'deviceGradients: with gradient release the arena holds no gradients (stepTensor takes each one)',
-      );
-    const slot = this.s.gradSlots[0]!,
-      sb = storageBytes[slot.storage],
-      dtype = slot.storage === 'f32' ? ('f32' as const) : ('bf16' as const);
-    return Object.fromEntries(
-      this.s.layout.tensors.map((t) => {
-        const [p, ...more] = this.s.piecesOf(t);
-        if (!p || more.length)
-          throw new RangeError(
-            `deviceGradients: tensor ${shown(t.name)} spans ${1 + more.length} chunks of the arena (the device binds at most ${b.limits?.maxBindingBytes} bytes at once), so its gradient has no single place; pass it to step() as a buffer of your own`,
-          );
-        const n = b.native!(p.chunk.buffers[slot.name]!);
-        return [t.name, { buffer: n.buffer, offset: n.offset + p.at * sb, dtype }];
-      }),
-    );
+    return arenaGradients(this.s);
   }
 
   /** Change hyperparameters (all groups, or one: 0 is the default group, i + 1 is groups[i]), in call order. Never recompiles. */
@@ -290,28 +254,7 @@ export class Session<H extends Hyper> {
 
   /** Bytes per field and per parameter, as held on the device; and every byte the optimizer has allocated. */
   memory(): Memory {
-    const s = this.s,
-      l = s.layout;
-    const fields: Record<string, number> = {};
-    const held = (b: DeviceBuffer) => s.backend.bytes?.(b) ?? b.length * storageBytes[b.storage];
-    // A view's bytes are its values; a buffer of its own is as the backend holds it (gpu.js: f32).
-    const bytes = (b: DeviceBuffer) => (s.backend.view ? b.length * storageBytes[b.storage] : held(b));
-    for (const c of s.chunks)
-      for (const [name, b] of Object.entries(c.buffers)) fields[name] = (fields[name] ?? 0) + bytes(b);
-    const total = Object.values(fields).reduce((a, b) => a + b, 0);
-    const allocated = s.chunks.reduce((a, c) => a + c.owned.reduce((x, b) => x + held(b), 0), held(s.counters));
-    const largest = Math.max(0, ...l.tensors.map((t) => (t.groups[1] - t.groups[0]) * l.groupSize));
-    const per = (x: number) => (l.params > 0 ? x / l.params : 0);
-    return {
-      fields,
-      total,
-      params: l.params,
-      bytesPerParam: per(total),
-      allocated,
-      allocatedPerParam: per(allocated),
-      perParam: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, per(v)])),
-      transientGradBytes: s.options.gradientRelease ? largest * storageBytes[s.gradSlots[0]!.storage] : 0,
-    };
+    return memoryOf(this.s);
   }
 
   /** Free every buffer of this optimizer, after the calls already made; later calls throw. */
