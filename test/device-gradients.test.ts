@@ -112,6 +112,23 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
     await dev.dispose();
   }
 
+  // A framework hands over the same buffers every step, refilled: the runtime keeps their intake
+  // items and the backend its plan of them (runtime/gradients.ts, webgpu.ts), which must still read
+  // each step's values.
+  test.each(configs)('$name: the same GPUBuffers refilled every step store the same', (c) => {
+    let kept: Record<string, DeviceGradient> | null = null;
+    return agree(c, (g, opt) => {
+      kept ??= asDevice(g, 'bf16');
+      for (const [k, v] of Object.entries(g)) {
+        const bits = toBf16(v),
+          bytes = new Uint8Array(Math.ceil(bits.byteLength / 4) * 4);
+        bytes.set(new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength));
+        gpu.device.queue.writeBuffer(kept[k]!.buffer as GPUBuffer, 0, bytes);
+      }
+      return opt.step(kept);
+    });
+  });
+
   // A binding starts at a multiple of minStorageBufferOffsetAlignment (256): a gradient at any word
   // offset is bound from the aligned byte below it and read at its own base (slots.ts).
   test.each(configs)('$name: gradients at word offsets that are not binding-aligned store the same', (c) =>

@@ -1,12 +1,18 @@
 // Any flashoptim optimizer as a TF.js optimizer: `model.compile({ optimizer })`, `model.fit`,
 // `optimizer.minimize(f)` and `applyGradients(grads)` work as with tf.train.adam.
 //
-// Our arena holds the master weights (bf16 + correction, quantized states); after each step the
-// tf variables receive the bf16-rounded parameters, which is what the next forward pass sees.
+// Where the step runs depends on TF.js's backend, decided at the first applyGradients:
+// - On TF.js's WebGPU backend (tfjs-backend-webgpu), with no `backend` option or a WebGpuBackend
+//   on TF.js's own device: on that device, with no host copy (tfjs/on-gpu.ts). Gradients are read
+//   from the tensors' own GPUBuffers and the variables' own f32 buffers are the master weights,
+//   updated in place; the optimizer holds only its states.
+// - Otherwise (cpu, wasm, or an explicit host backend): our arena holds the master weights (bf16 +
+//   correction, quantized states); gradients are copied from TF.js each step and the variables
+//   receive the bf16-rounded parameters, which is what the next forward pass sees.
 //
 // TF.js calls applyGradients synchronously and runs the next forward pass right after. On the JS
-// backend (the default) the whole step happens inside that call (runtime/io.ts), so model.fit is
-// correct as it stands. On an asynchronous backend (threads, gpu.js) the step is queued: await
+// backend (the default on the CPU) the whole step happens inside that call (runtime/io.ts), so
+// model.fit is correct as it stands. Elsewhere (WebGPU, threads, gpu.js) the step is queued: await
 // `settled()` before the next forward pass (`applyGradientsAsync`, `minimizeAsync`, or
 // `fitCallback()` in model.fit's callbacks); a second applyGradients while a step is still running
 // throws instead of letting the next batch read stale weights. A failed step is thrown from the
@@ -26,6 +32,17 @@ import type { OptimizerOptions } from '../runtime/options.ts';
 import { isSync } from '../runtime/backends/backend.ts';
 import { createOptimizer, createOptimizerSync } from '../runtime/optimizer.ts';
 import type { Memory, Session } from '../runtime/session.ts';
+import type { GpuStats } from './on-gpu.ts';
+import { GpuSteps, onTfDevice } from './on-gpu.ts';
+import { tfWebGpu } from './webgpu.ts';
+
+export { useTfWebGpu } from './webgpu.ts';
+export type { GpuStats } from './on-gpu.ts';
+export { trainingBytes, type TrainingBytes } from './memory.ts';
+export { Traffic } from './traffic.ts';
+
+/** Where steps run: within applyGradients (JS backend), queued on a host backend, or on TF.js's GPU. */
+type Mode = 'sync' | 'async' | 'gpu';
 
 const BRAND = Symbol('flashoptim.tfjs');
 
@@ -53,27 +70,40 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
   readonly [BRAND] = true;
 
   private flash: Session<H> | null = null;
+  private gpu: GpuSteps<H> | null = null;
   private readonly vars = new Map<string, Variable>();
-  /** The queued step on an asynchronous backend (resolved when idle). */
   /** The queued step on an asynchronous backend (resolved when idle); tests await it. */
   queue: Promise<void> = Promise.resolve();
   private running = 0;
   private failure: unknown = null;
   private hyper: Partial<H> = {};
-  private readonly sync: boolean;
+  private mode: Mode | null = null;
 
   constructor(
     readonly def: OptimizerDef<H>,
     readonly options: OptimizerOptions<H> = {},
   ) {
     super();
-    const b = options.backend;
-    this.sync = b === undefined || b === 'js' || isSync(b);
   }
 
   /** The flashoptim optimizer underneath (null before the first step creates it). */
   get inner(): Session<H> | null {
-    return this.flash;
+    return this.gpu?.inner ?? this.flash;
+  }
+
+  /** On TF.js's WebGPU backend: what the steps have done so far; null elsewhere. */
+  get gpuStats(): GpuStats | null {
+    return this.gpu?.stats ?? null;
+  }
+
+  private pick(): Mode {
+    const tfb = tfWebGpu();
+    if (tfb && onTfDevice(tfb, this.options as OptimizerOptions<Hyper>)) {
+      this.gpu = new GpuSteps(tfb, this.def, this.options);
+      return 'gpu';
+    }
+    const b = this.options.backend;
+    return b === undefined || b === 'js' || isSync(b) ? 'sync' : 'async';
   }
 
   /** Throw a failed asynchronous step's error, once. */
@@ -86,23 +116,23 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
 
   /** Change hyperparameters (e.g. `{ lr }`) from the next step on; a bad value throws here. Never recompiles. */
   setHyper(h: Partial<H>): void {
-    if (this.flash) void this.flash.setHyper(h);
+    const s = this.inner;
+    if (s) void s.setHyper(h);
     else this.def.with({ ...this.hyper, ...h }); // validates
     this.hyper = { ...this.hyper, ...h };
   }
 
   applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     this.rethrow();
-    if (!this.sync && this.running > 0)
+    const mode = (this.mode ??= this.pick());
+    if (mode !== 'sync' && this.running > 0)
       throw new Error(
         'FlashTfOptimizer: the previous step is still running on an asynchronous backend; in model.fit add optimizer.fitCallback() to the callbacks, or use applyGradientsAsync / minimizeAsync',
       );
     const list: [string, tf.Tensor][] = Array.isArray(variableGradients)
       ? variableGradients.map((v) => [v.name, v.tensor])
       : Object.entries(variableGradients);
-    // Snapshot now: TF.js disposes gradient tensors once this call returns.
-    const grads: Record<string, Float32Array> = {};
-    const fresh: [string, Variable][] = [];
+    const trained: [string, tf.Tensor, Variable][] = [];
     for (const [name, g] of list) {
       if (g == null) continue;
       const v = tf.engine().registeredVariables[name];
@@ -114,30 +144,42 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
         );
       if (g.dtype !== 'float32')
         throw new TypeError(`tfjs adapter: gradient of ${name} has dtype ${g.dtype}, expected float32`);
-      grads[name] = Float32Array.from(g.dataSync() as Float32Array);
-      if (!this.vars.has(name)) {
-        if (this.flash)
-          throw new Error(
-            `tfjs adapter: variable ${name} appeared after the first step; create a new optimizer for a new set of variables`,
-          );
-        fresh.push([name, v]);
-      }
+      trained.push([name, g, v]);
     }
-    for (const [name, v] of fresh) this.vars.set(name, v);
-    if (this.sync) this.stepNow(grads);
+    if (mode === 'gpu') this.enqueue(this.gpu!.begin(trained, () => this.hyper));
     else {
-      this.running++;
-      this.queue = this.stepLater(grads).then(
-        () => {
-          this.running--;
-        },
-        (e) => {
-          this.running--;
-          this.failure = e;
-        },
-      );
+      // Snapshot now: TF.js disposes gradient tensors once this call returns.
+      const grads: Record<string, Float32Array> = {};
+      const fresh: [string, Variable][] = [];
+      for (const [name, g, v] of trained) {
+        grads[name] = Float32Array.from(g.dataSync() as Float32Array);
+        if (!this.vars.has(name)) {
+          if (this.flash)
+            throw new Error(
+              `tfjs adapter: variable ${name} appeared after the first step; create a new optimizer for a new set of variables`,
+            );
+          fresh.push([name, v]);
+        }
+      }
+      for (const [name, v] of fresh) this.vars.set(name, v);
+      if (mode === 'sync') this.stepNow(grads);
+      else this.enqueue(() => this.stepLater(grads));
     }
     this.incrementIterations();
+  }
+
+  /** Run `step` after this call returns; its failure is thrown from the next call. */
+  private enqueue(step: () => Promise<void>): void {
+    this.running++;
+    this.queue = step().then(
+      () => {
+        this.running--;
+      },
+      (e) => {
+        this.running--;
+        this.failure = e;
+      },
+    );
   }
 
   /** Resolves when every queued step has been applied to the tf variables; rejects once with a failed step's error. */
@@ -167,7 +209,7 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
 
   /** Bytes per parameter the optimizer holds, by field (after the first step). */
   memory(): Memory | null {
-    return this.flash ? this.flash.memory() : null;
+    return this.inner?.memory() ?? null;
   }
 
   private params(): Record<string, { data: Float32Array; shape: number[] }> {
@@ -205,10 +247,14 @@ export class FlashTfOptimizer<H extends Hyper = Hyper> extends tf.Optimizer {
     this.assign(await this.flash.readParams(), Object.keys(grads));
   }
 
+  /** Free the optimizer's buffers (after the step in flight); `settled()` resolves once they are. */
   override dispose(): void {
-    void this.flash?.dispose();
-    this.flash = null;
+    const freed = Promise.all([this.flash?.dispose(), this.gpu?.dispose()]);
+    this.queue = this.queue.then(() => freed).then(() => {});
+    this.flash = this.gpu = null;
+    this.mode = null;
   }
+
   override async getWeights(): Promise<NamedTensor[]> {
     return [await this.saveIterations()];
   }

@@ -39,7 +39,10 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
   readonly counters?: B | null;
 }
 
-/** One piece of a submission: a copy between buffers of one storage, or a launch. */
+/**
+ * One piece of a submission: a copy between buffers of one storage, or a launch. Never changed
+ * once submitted: a backend may remember how it checked and planned an item it sees again.
+ */
 export type Item<B extends DeviceBuffer = DeviceBuffer, P extends Program = Program> =
   | {
       readonly copy: { readonly from: B; readonly fromAt: number; readonly to: B; readonly toAt: number };

@@ -48,6 +48,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly noRows: GPUBuffer;
   private upload: GPUBuffer | null = null;
   private readonly bindGroups = new BindGroups();
+  /** Items already planned (items are never changed once submitted: runtime/backends/backend.ts). */
+  private readonly planned = new WeakMap<object, Planned>();
   private readonly inFlight: Promise<unknown>[] = [];
   private readonly pipelines = new Map<string, GpuProgram>();
   private readonly render: WgslOptions;
@@ -160,12 +162,20 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   /** Check every item and turn it into what encode.ts encodes (throws before anything is sent). */
   private plan(items: readonly Item<GpuBuffer, GpuProgram>[]): Planned[] {
     return items.map((it) => {
-      if ('copy' in it) return { copy: planCopy(this, it) };
-      if (it.program.owner !== this)
+      // An item submitted again (the runtime keeps a device gradient's intake items from step to
+      // step) was checked and planned the first time: planning 148 launches and copies costs the
+      // host more than an H200 spends on a GPT-2 SGD step.
+      const seen = this.planned.get(it);
+      if (seen) return seen;
+      let p: Planned;
+      if ('copy' in it) p = { copy: planCopy(this, it) };
+      else if (it.program.owner !== this)
         throw new BackendError(
           `webgpu.run ${it.program.prepared.kernel.name}: the program was compiled by another backend`,
         );
-      return { launch: planLaunch(this, it.program, it.launch) };
+      else p = { launch: planLaunch(this, it.program, it.launch) };
+      this.planned.set(it, p);
+      return p;
     });
   }
 
