@@ -11,6 +11,7 @@ import type { Chunk, Piece } from './chunks.ts';
 import type { Work } from './io.ts';
 import type { Resolved } from './options.ts';
 import type { InPlace } from './params.ts';
+import type { Kept } from './kept.ts';
 
 export interface Held<H extends Hyper> {
   readonly def: OptimizerDef<H>;
@@ -22,6 +23,8 @@ export interface Held<H extends Hyper> {
   readonly slots: readonly FieldSlot[];
   readonly gradSlots: readonly FieldSlot[];
   readonly chunks: readonly Chunk[];
+  /** Objects kept from step to step, so a backend sees the same launches again (kept.ts). */
+  readonly kept: Kept<unknown>;
   /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
   readonly inPlace: InPlace | null;
   /** The kernels' counters (u32 nonFinite), accumulated on the device until read. */

@@ -46,8 +46,15 @@ export function* releasedStep<H extends Hyper>(
       }
       for (const p of s.piecesOf(t)) {
         let window: DeviceBuffer;
-        if ('device' in g) window = s.sub(g.device, p.from, p.length);
-        else {
+        if ('device' in g) {
+          // The same caller buffer next step gives the same view (state.ts keeps its launch plan).
+          const n = s.backend.native?.(g.device);
+          window = n
+            ? (s.kept.get(s.kept.key('window', n.buffer, n.offset, g.device.storage, t.row, p.from), () =>
+                s.sub(g.device, p.from, p.length),
+              ) as DeviceBuffer)
+            : s.sub(g.device, p.from, p.length);
+        } else {
           window = s.backend.alloc(slot.storage, p.length);
           temps.push(window);
           yield write(window, g.host.subarray(p.from, p.from + p.length), 0);

@@ -22,7 +22,8 @@ import { read, run, submit, write } from './io.ts';
 import type { Resolved } from './options.ts';
 import { releasedStep } from './release.ts';
 import { checkNumerics } from './values.ts';
-import type { InPlace } from './params.ts';
+import type { InPlace, ParamLaunch } from './params.ts';
+import { Kept } from './kept.ts';
 import { paramLaunches, readInPlace, writeInPlace } from './params.ts';
 import { PARAM } from '../optim/fuse.ts';
 
@@ -73,6 +74,8 @@ export class State<H extends Hyper> implements StateParts<H>, Held<H> {
   private nonFiniteSeen = 0;
   private nonFiniteRaw = 0;
   private readonly fieldOf: ReadonlyMap<string, FieldSlot>;
+  /** Launch pieces and bindings kept from step to step, and views of the caller's buffers (release.ts). */
+  readonly kept = new Kept<unknown>();
 
   constructor(parts: StateParts<H>) {
     Object.assign(this, parts);
@@ -129,6 +132,14 @@ export class State<H extends Hyper> implements StateParts<H>, Held<H> {
     return uniformTable(program.prepared, rows);
   }
 
+  /** Chunk c's buffers with `more`, the same object whenever the same buffers are asked for (kept.ts). */
+  private bindingsOf(c: Chunk, more?: Readonly<Record<string, DeviceBuffer>>): Readonly<Record<string, DeviceBuffer>> {
+    if (!more) return c.buffers;
+    const names = Object.keys(more);
+    const key = this.kept.key('bindings', c, ...names.flatMap((n) => [n, more[n]]));
+    return this.kept.get(key, () => ({ ...c.buffers, ...more })) as Readonly<Record<string, DeviceBuffer>>;
+  }
+
   launches(
     program: Program,
     uniforms: Float32Array,
@@ -140,18 +151,26 @@ export class State<H extends Hyper> implements StateParts<H>, Held<H> {
       const a = Math.max(g0, c.groups[0]),
         z = Math.min(g1, c.groups[1]);
       if (a >= z) continue;
-      const bindings = extra ? { ...c.buffers, ...extra(c) } : c.buffers;
+      const more = extra?.(c);
       const common = { uniforms, rowOf: c.rowOf, counters: this.counters };
       if (!this.inPlace) {
         const groups = [a - c.groups[0], z - c.groups[0]] as const;
-        out.push({ program, launch: { ...common, bindings, groups, length: c.length } });
+        out.push({ program, launch: { ...common, bindings: this.bindingsOf(c, more), groups, length: c.length } });
         continue;
       }
       // Each tensor's own buffer bound where the arena would hold it: a launch per tensor piece.
-      for (const p of paramLaunches(this.backend, this.inPlace, this.chunks, c, this.layout.groupSize, [a, z]))
+      const pieces = this.kept.get(this.kept.key('params', c, a, z), () =>
+        paramLaunches(this.backend, this.inPlace!, this.chunks, c, this.layout.groupSize, [a, z]),
+      ) as ParamLaunch[];
+      for (const p of pieces)
         out.push({
           program,
-          launch: { ...common, bindings: { ...bindings, [PARAM]: p.param }, groups: p.groups, length: p.length },
+          launch: {
+            ...common,
+            bindings: this.bindingsOf(c, { ...more, [PARAM]: p.param }),
+            groups: p.groups,
+            length: p.length,
+          },
         });
     }
     return out;

@@ -21,7 +21,7 @@ export interface Program {
 }
 
 export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
-  /** Every field the kernel touches, by name. */
+  /** Every field the kernel touches, by name (never changed once launched: a backend may key its plans on it). */
   readonly bindings: Readonly<Record<string, B>>;
   /** rows × columns f32 uniform table (compiler/ir/pipeline.ts `uniformTable` builds it). */
   readonly uniforms: Float32Array;

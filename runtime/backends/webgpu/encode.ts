@@ -205,15 +205,24 @@ export function uploadLayout(launches: readonly PlannedLaunch[], alignment: numb
  * time, and creating a bind group costs the host microseconds: a gradient-release step of GPT-2
  * binds 148 of them. Keys name buffers by identity (a new buffer never matches an old key).
  */
-export class BindGroups {
+/** A number for each object, for cache keys (a new object never gets an old one's number). */
+export class Ids {
   private readonly ids = new WeakMap<object, number>();
   private next = 0;
-  private readonly cache = new Map<string, GPUBindGroup>();
 
-  private id(o: object): number {
+  of(o: object): number {
     let i = this.ids.get(o);
     if (i === undefined) this.ids.set(o, (i = this.next++));
     return i;
+  }
+}
+
+export class BindGroups {
+  private readonly ids = new Ids();
+  private readonly cache = new Map<string, GPUBindGroup>();
+
+  private id(o: object): number {
+    return this.ids.of(o);
   }
 
   get(d: GPUDevice, pipeline: GPUComputePipeline, entries: readonly GPUBindGroupEntry[], label: string): GPUBindGroup {

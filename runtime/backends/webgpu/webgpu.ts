@@ -18,7 +18,7 @@ import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
 import { describeDevice, requestDevice } from './device.ts';
 import type { GpuProgram, Planned, PlannedLaunch } from './encode.ts';
-import { BindGroups, encodeItems, planCopy, planLaunch, uploadLayout } from './encode.ts';
+import { BindGroups, Ids, encodeItems, planCopy, planLaunch, uploadLayout } from './encode.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
@@ -50,6 +50,9 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   private readonly bindGroups = new BindGroups();
   /** Items already planned (items are never changed once submitted: runtime/backends/backend.ts). */
   private readonly planned = new WeakMap<object, Planned>();
+  /** Launch plans by bindings object (never changed once submitted), then the rest of the launch. */
+  private readonly launchPlans = new WeakMap<object, Map<string, PlannedLaunch>>();
+  private readonly ids = new Ids();
   private readonly inFlight: Promise<unknown>[] = [];
   private readonly pipelines = new Map<string, GpuProgram>();
   private readonly render: WgslOptions;
@@ -159,6 +162,23 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     return prog;
   }
 
+  /**
+   * A launch's plan, which depends on all of it but its uniform table: a step's launch differs from
+   * the last step's only there, so the plan of the same program over the same bindings object,
+   * groups, length, rows and counters is kept and given the new table.
+   */
+  private planOnce(prog: GpuProgram, l: Launch<GpuBuffer>): PlannedLaunch {
+    const id = (o: object | null | undefined) => (o ? this.ids.of(o) : -1);
+    const key = `${id(prog)} ${l.groups[0]} ${l.groups[1]} ${l.length} ${id(l.rowOf)} ${id(l.counters)}`;
+    let byKey = this.launchPlans.get(l.bindings);
+    if (!byKey) this.launchPlans.set(l.bindings, (byKey = new Map()));
+    const kept = byKey.get(key);
+    if (kept) return kept.uniforms === l.uniforms ? kept : { ...kept, uniforms: l.uniforms };
+    const p = planLaunch(this, prog, l);
+    byKey.set(key, p);
+    return p;
+  }
+
   /** Check every item and turn it into what encode.ts encodes (throws before anything is sent). */
   private plan(items: readonly Item<GpuBuffer, GpuProgram>[]): Planned[] {
     return items.map((it) => {
@@ -173,7 +193,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
         throw new BackendError(
           `webgpu.run ${it.program.prepared.kernel.name}: the program was compiled by another backend`,
         );
-      else p = { launch: planLaunch(this, it.program, it.launch) };
+      else p = { launch: this.planOnce(it.program, it.launch) };
       this.planned.set(it, p);
       return p;
     });

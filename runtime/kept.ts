@@ -1,0 +1,34 @@
+// Objects kept from step to step so a backend sees the same ones again: a backend plans a launch
+// once per bindings object (runtime/backends/webgpu/webgpu.ts), and planning costs the host more
+// than a small step costs the GPU. Keys name objects by identity; the map is bounded, so buffers a
+// caller makes afresh every step cost a re-plan, never unbounded memory.
+
+const LIMIT = 4096;
+
+export class Kept<V> {
+  private readonly ids = new WeakMap<object, number>();
+  private next = 0;
+  private readonly map = new Map<string, V>();
+
+  /** A key naming `parts` (objects by identity, the rest as written). */
+  key(...parts: readonly unknown[]): string {
+    return parts
+      .map((p) => {
+        if (typeof p !== 'object' || p === null) return String(p);
+        let i = this.ids.get(p);
+        if (i === undefined) this.ids.set(p, (i = this.next++));
+        return `#${i}`;
+      })
+      .join(' ');
+  }
+
+  /** The value kept under `key`, made by `make` the first time. */
+  get(key: string, make: () => V): V {
+    let v = this.map.get(key);
+    if (v === undefined) {
+      if (this.map.size >= LIMIT) this.map.clear();
+      this.map.set(key, (v = make()));
+    }
+    return v;
+  }
+}
