@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { adamw } from '../optim/index.ts';
 import { prng } from '../props/prng.ts';
 import { installNavigatorGpu } from '../runtime/backends/dawn.ts';
+import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { trainingBytes } from '../tfjs/memory.ts';
 import { tfWebGpu } from '../tfjs/webgpu.ts';
 
@@ -42,6 +43,8 @@ if (!(await installNavigatorGpu())) throw new Error('bench/tfjs-fit.ts: no WebGP
 await import('@tensorflow/tfjs-backend-webgpu');
 if (!(await tf.setBackend('webgpu'))) throw new Error('bench/tfjs-fit.ts: no GPU adapter');
 const tfb = tfWebGpu()!;
+const driverBackend =
+  process.env.DIAG_EXACT === '0' ? await WebGpuBackend.create({ device: tfb.device, exact: false }) : undefined;
 const info = (tfb.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo; // Dawn may not have it
 const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean);
 
@@ -146,11 +149,39 @@ async function train(make: () => tf.Optimizer, epochs: number, rows = data.train
     apply(g);
     peak = Math.max(peak, trainingBytes(opt).total);
   };
-  const callbacks = opt instanceof FlashTfOptimizer ? [opt.fitCallback()] : [];
+  // DIAG_WAIT=1: each batch also waits for the GPU to finish (a diagnostic for ordering questions).
+  const callbacks =
+    opt instanceof FlashTfOptimizer
+      ? [
+          process.env.DIAG_WAIT
+            ? {
+                onBatchEnd: async () => {
+                  await opt.settled();
+                  await tfb.device.queue.onSubmittedWorkDone();
+                },
+              }
+            : opt.fitCallback(),
+        ]
+      : [];
   const t0 = performance.now();
-  await model.fit(x!, y!, { epochs, batchSize: BATCH, shuffle: false, verbose: 0, callbacks });
+  const history = await model.fit(x!, y!, { epochs, batchSize: BATCH, shuffle: false, verbose: 0, callbacks });
   await (model.trainableWeights.at(-1)!.read() as tf.Tensor).data(); // the GPU's end
   const seconds = (performance.now() - t0) / 1000;
+  if (process.env.DIAG) {
+    console.log(`  loss by epoch: ${(history.history['loss'] as number[]).map((l) => l.toFixed(4)).join(' ')}`);
+    if (opt instanceof FlashTfOptimizer) {
+      const inner = opt.inner!;
+      console.log(`  gpuStats ${JSON.stringify(opt.gpuStats)}; non-finite gradient values ${await inner.nonFinite()}`);
+      const master = await inner.exportFp32();
+      for (const v of model.trainableWeights) {
+        const vals = (await (v.read() as tf.Tensor).data()) as Float32Array;
+        const m = master[v.name]!;
+        let same = 0;
+        for (let i = 0; i < m.length; i++) if (Object.is(m[i], vals[i])) same++;
+        console.log(`  ${v.name}: ${same} of ${m.length} values equal the optimizer's master weights`);
+      }
+    }
+  }
   const hits = tf.tidy(() => {
     const guess = tf.argMax(model.predict(data.test.x, { batchSize: 1000 }) as tf.Tensor, 1);
     return tf.sum(tf.equal(guess, tf.argMax(data.test.y, 1)));
@@ -166,7 +197,16 @@ async function train(make: () => tf.Optimizer, epochs: number, rows = data.train
 
 const optimizers = [
   ['tf.train.adam(1e-3)', () => tf.train.adam(1e-3)],
-  ['FlashTfOptimizer(adamw({ lr: 1e-3 }))', () => new FlashTfOptimizer(adamw({ lr: 1e-3 }))],
+  [
+    'FlashTfOptimizer(adamw({ lr: 1e-3 }))',
+    // DIAG_OPTS: createOptimizer options as JSON (a diagnostic, e.g. {"gradientRelease":false}).
+    // DIAG_EXACT=0: on a backend with the driver's arithmetic (exact: false), on TF.js's device.
+    () =>
+      new FlashTfOptimizer(adamw({ lr: 1e-3 }), {
+        ...JSON.parse(process.env.DIAG_OPTS ?? '{}'),
+        ...(process.env.DIAG_EXACT === '0' ? { backend: driverBackend } : {}),
+      }),
+  ],
 ] as const;
 // Warm-up: TF.js's (and our) shader pipelines are compiled here, not in the first timed run.
 for (const [, make] of optimizers) await train(make, 1, Math.min(2 * BATCH, data.train.n));

@@ -12,12 +12,15 @@
 //     there: bash .device/device-run.sh node tfjs-gpu.mjs
 
 import * as tf from '@tensorflow/tfjs-core';
-// Registered by name, before tfjs/gradients.ts looks for them at run time: a bundle carries them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { adamw } from '../optim/index.ts';
 import { installNavigatorGpu } from '../runtime/backends/dawn.ts';
-import { FlashTfOptimizer, trainingBytes } from '../tfjs/adapter.ts';
 import { tfWebGpu } from '../tfjs/webgpu.ts';
+
+// TF.js's gradient functions, imported by name so a bundle carries them (tfjs/gradients.ts finds
+// them at run time otherwise, which a bundle without node_modules cannot); under tsx this import
+// fails (tfjs-core's ESM build has extensionless imports) and the adapter's own lookup serves.
+await import('@tensorflow/tfjs-core/dist/register_all_gradients.js').catch(() => {});
+const { FlashTfOptimizer, trainingBytes } = await import('../tfjs/adapter.ts');
 
 const SMALL = process.env.SMALL === '1';
 const STEPS = Number(process.env.STEPS ?? (SMALL ? 5 : 20));
