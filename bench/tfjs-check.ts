@@ -14,6 +14,9 @@ import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import { tfWebGpu } from '../tfjs/webgpu.ts';
 import { arithmetic } from './gpu-check.ts';
+import { kernel } from '../compiler/ir/kernel.ts';
+import { uniformTable } from '../compiler/ir/pipeline.ts';
+import * as d from '../dsl/ops.ts';
 
 if (!(await installNavigatorGpu())) throw new Error('bench/tfjs-check.ts: no WebGPU entry point');
 await import('@tensorflow/tfjs-backend-webgpu');
@@ -64,6 +67,36 @@ function compare(what: string, got: Record<string, Float32Array>, want: Record<s
 }
 
 let failed = 0;
+// Does the device keep f32 subnormals? a·1 and a + 0 for a = 2^-130 and 2^-149 (WGSL may flush them).
+{
+  const gpu = await WebGpuBackend.create();
+  const a = d.field('a', 'f32'),
+    one = d.field('one', 'f32');
+  const k = kernel({
+    name: 'subnormal',
+    outputs: [
+      { field: 'p', storage: 'f32', axis: 'element', value: d.mul(a, one) },
+      { field: 's', storage: 'f32', axis: 'element', value: d.sqrt(a) },
+    ],
+  });
+  const prog = await gpu.compile(k);
+  const bufs = Object.fromEntries(['a', 'one', 'p', 's'].map((f) => [f, gpu.alloc('f32', 32)]));
+  const input = Float32Array.from({ length: 32 }, (_, i) => (i % 2 ? 2 ** -149 : 2 ** -130));
+  await gpu.write(bufs.a!, input);
+  await gpu.write(bufs.one!, new Float32Array(32).fill(1));
+  await gpu.run(prog, {
+    bindings: bufs,
+    uniforms: uniformTable(prog.prepared, [{}]),
+    rowOf: null,
+    groups: [0, 1],
+    length: 32,
+  });
+  const [p, q] = [await gpu.read(bufs.p!), await gpu.read(bufs.s!)];
+  console.log(
+    `subnormals on this device: 2^-130 · 1 = ${p[0]}, 2^-149 · 1 = ${p[1]}, √2^-130 = ${q[0]} (JS: ${2 ** -130}, ${2 ** -149}, ${Math.fround(Math.sqrt(2 ** -130))})`,
+  );
+  gpu.dispose();
+}
 // Exact-mode ÷, √ and a·b + c over operands of every magnitude, on our device and on TF.js's.
 for (const [label, make] of [
   ['own device', () => WebGpuBackend.create()],
