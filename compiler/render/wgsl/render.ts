@@ -72,7 +72,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   const slotOf = slotsOf(layouts, k.windowed, bp);
   // A field is reached as its slot's elements (a vec4 field in a word slot is read word by word).
   const access = (f: FieldLayout): Access => bp.slots[slotOf[f.index]!]!.type;
-  const at = (f: FieldLayout, i: string) => `S${slotOf[f.index]}[o${f.index} + ${i}]`;
+  const zero = new Set(bp.zeroBase ?? []);
+  const at = (f: FieldLayout, i: string) =>
+    zero.has(f.index) ? `S${slotOf[f.index]}[${i}]` : `S${slotOf[f.index]}[o${f.index} + ${i}]`;
   const exact = o.exact !== false,
     fused = o.fusedFma === true;
   const body: string[] = [];
@@ -249,7 +251,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     `  let t = gi % ${T}u;`,
     '  let live = g < P.g1;',
     `  let e0 = g * ${G}u + t * ${E}u;`,
-    ...layouts.map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
+    ...layouts
+      .filter((f) => !zero.has(f.index))
+      .map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
     ...J.map((j) => `  let v${j} = live && e0 + ${j}u < P.n;`),
     '  var row = 0u;',
     '  if (P.rows != 0u) { row = R[g]; }',

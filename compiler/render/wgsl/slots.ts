@@ -19,6 +19,11 @@ export interface BindingPlan {
   readonly slots: readonly Slot[];
   /** rowOf sits in a buffer some binding writes: WebGPU wants every binding of it writable. */
   readonly rowOfWritable: boolean;
+  /**
+   * Fields (FieldLayout.index) whose base is 0 in every launch of this plan: their index needs no
+   * addition (a field with a slot of its own, bound from its first byte, is the common case).
+   */
+  readonly zeroBase?: readonly number[];
 }
 
 export const slotBinding = (s: number): number => BIND.firstField + s;
@@ -30,13 +35,14 @@ export function defaultPlan(layouts: readonly FieldLayout[]): BindingPlan {
     writable: f.written || f.access === 'atomic',
     fields: [f.index],
   }));
-  return { slots, rowOfWritable: false };
+  return { slots, rowOfWritable: false, zeroBase: layouts.map((f) => f.index) };
 }
 
 /** What the WGSL and the pipeline layout depend on (not the bases, which are per launch). */
 export const planKey = (p: BindingPlan): string =>
   p.slots.map((s) => `${s.type}${s.writable ? '+' : ''}:${s.fields.join(',')}`).join(' ') +
-  (p.rowOfWritable ? ' R+' : '');
+  (p.rowOfWritable ? ' R+' : '') +
+  (p.zeroBase?.length ? ` 0:${p.zeroBase.join(',')}` : '');
 
 /** Each field's slot, after checking the plan can reach every field as its layout needs. */
 export function slotsOf(layouts: readonly FieldLayout[], windowed: readonly string[], p: BindingPlan): number[] {

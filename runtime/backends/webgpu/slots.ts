@@ -116,13 +116,18 @@ export function planSlots(bound: readonly BoundField[], lim: SlotLimits): SlotPl
     if (list) list.push(x);
     else byBuffer.set(x.b.buffer, [x]);
   }
-  let groups = [...byBuffer.values()].map((fs) =>
-    runsOf(
-      fs,
-      fs.some((x) => x.f.written || x.f.access === 'atomic'),
-      lim.offsetAlignment,
-    ),
-  );
+  const writes = (fs: BoundField[]) => fs.some((x) => x.f.written || x.f.access === 'atomic');
+  // A slot per field where the device has the bindings (its index then needs no base: fastest),
+  // unless two fields' ranges would overlap; else runs of fields sharing slots.
+  const own = [...byBuffer.values()].map((fs) => fs.map((x) => runsOf([x], writes(fs), lim.offsetAlignment)[0]!));
+  const apart = own.every((rs) => {
+    const sorted = [...rs].sort((a, b) => a.start - b.start);
+    return sorted.every((r, i) => i === 0 || sorted[i - 1]!.end <= r.start);
+  });
+  let groups =
+    apart && own.reduce((n, rs) => n + rs.length, 0) <= lim.slots
+      ? own
+      : [...byBuffer.values()].map((fs) => runsOf(fs, writes(fs), lim.offsetAlignment));
   // Too many slots: fold the buffer with the most runs into one, until it fits or cannot.
   for (;;) {
     const total = groups.reduce((s, g) => s + g.length, 0);
@@ -144,5 +149,6 @@ export function planSlots(bound: readonly BoundField[], lim: SlotLimits): SlotPl
     // Below the binding's start for a shifted view: u32 arithmetic in the kernel wraps it back.
     for (const x of r.fields) bases[x.f.index] = ((originOf(x) - r.start) / unit(r.type)) >>> 0;
   }
-  return { plan: { slots, rowOfWritable: false }, ranges, bases };
+  const zeroBase = bound.filter((x) => bases[x.f.index] === 0).map((x) => x.f.index);
+  return { plan: { slots, rowOfWritable: false, zeroBase }, ranges, bases };
 }
