@@ -72,9 +72,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   const slotOf = slotsOf(layouts, k.windowed, bp);
   // A field is reached as its slot's elements (a vec4 field in a word slot is read word by word).
   const access = (f: FieldLayout): Access => bp.slots[slotOf[f.index]!]!.type;
-  const zero = new Set(bp.zeroBase ?? []);
-  const at = (f: FieldLayout, i: string) =>
-    zero.has(f.index) ? `S${slotOf[f.index]}[${i}]` : `S${slotOf[f.index]}[o${f.index} + ${i}]`;
+  const zero = new Set(bp.zeroBase ?? []); // fields at base 0 need no offset
+  const at = (f: FieldLayout, i: string) => `S${slotOf[f.index]}[${zero.has(f.index) ? '' : `o${f.index} + `}${i}]`;
   const exact = o.exact !== false,
     fused = o.fusedFma === true;
   const body: string[] = [];

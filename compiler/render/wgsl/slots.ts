@@ -19,10 +19,7 @@ export interface BindingPlan {
   readonly slots: readonly Slot[];
   /** rowOf sits in a buffer some binding writes: WebGPU wants every binding of it writable. */
   readonly rowOfWritable: boolean;
-  /**
-   * Fields (FieldLayout.index) whose base is 0 in every launch of this plan: their index needs no
-   * addition (a field with a slot of its own, bound from its first byte, is the common case).
-   */
+  /** Fields (FieldLayout.index) at base 0 in every launch of the plan (a slot of their own): no offset. */
   readonly zeroBase?: readonly number[];
 }
 
