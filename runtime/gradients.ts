@@ -122,16 +122,6 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
 /** Compiled conversion kernels by backend and source storage: compiled once, on first use. */
 const converters = new WeakMap<Backend, Map<string, Program>>();
 
-/** Each optimizer's intake items, by the caller's native buffer, then tensor, piece, offset and storage. */
-const intakes = new WeakMap<object, WeakMap<object, Map<string, Item[]>>>();
-function intakeOf<H extends Hyper>(s: Held<H>, buffer: object): Map<string, Item[]> {
-  let mine = intakes.get(s);
-  if (!mine) intakes.set(s, (mine = new WeakMap()));
-  let m = mine.get(buffer);
-  if (!m) mine.set(buffer, (m = new Map()));
-  return m;
-}
-
 /** What moves each device gradient into the arena, piece by piece; host gradients are written here. */
 export function* gradientItems<H extends Hyper>(s: Held<H>, grads: ReadonlyMap<TensorSlot, Gradient>): Work<Item[]> {
   const slot = s.gradSlots[0]!,
@@ -151,19 +141,13 @@ export function* gradientItems<H extends Hyper>(s: Held<H>, grads: ReadonlyMap<T
       if (!mine.has(key)) mine.set(key, (yield compile(gradientIn(src, s.codecs.grad, G))) as Program);
       // The same buffer at the same place next step moves by the same items: kept, so the backend
       // plans them once (a framework hands over the same gradient buffers every step).
-      const native = s.backend.native?.(g.device);
-      const byBuffer = native ? intakeOf(s, native.buffer as object) : null;
-      const at = `${t.row} ${p.from} ${native?.offset} ${src}`;
-      const kept = byBuffer?.get(at);
-      if (kept) {
-        items.push(...kept);
-        continue;
-      }
       const groups = [p.at / G, Math.ceil((p.at + p.length) / G)] as const;
       const target = { backend: s.backend, grad, at: p.at, length: p.length, groups };
-      const made = intake(target, s.sub(g.device, p.from, p.length), () => mine.get(key)!);
-      byBuffer?.set(at, made);
-      items.push(...made);
+      const make = () => intake(target, s.sub(g.device, p.from, p.length), () => mine.get(key)!);
+      const n = s.backend.native?.(g.device);
+      items.push(
+        ...(n ? (s.kept.get(s.kept.key('intake', n.buffer, n.offset, src, t.row, p.from), make) as Item[]) : make()),
+      );
     }
   // Copies first, then the launches: copies are encoder commands that end a compute pass, so in
   // this order the conversions and the step share one pass.

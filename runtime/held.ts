@@ -12,25 +12,48 @@ import type { Work } from './io.ts';
 import type { Resolved } from './options.ts';
 import type { InPlace } from './params.ts';
 import type { Kept } from './kept.ts';
+import type { Hypers } from './hypers.ts';
 
-export interface Held<H extends Hyper> {
+/** What a bound optimizer is made of (createOptimizer builds it; runtime/state.ts holds it). */
+export interface StateParts<H extends Hyper> {
   readonly def: OptimizerDef<H>;
   readonly backend: Backend;
   readonly layout: Layout;
   readonly options: Resolved;
   readonly codecs: Codecs;
-  /** Stored fields (the gradient aside), and the gradient's. */
   readonly slots: readonly FieldSlot[];
   readonly gradSlots: readonly FieldSlot[];
   readonly chunks: readonly Chunk[];
-  /** Objects kept from step to step, so a backend sees the same launches again (kept.ts). */
-  readonly kept: Kept<unknown>;
-  /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
-  readonly inPlace: InPlace | null;
-  /** The kernels' counters (u32 nonFinite), accumulated on the device until read. */
   readonly counters: DeviceBuffer;
   readonly program: Program;
   readonly release: Program | null;
+  readonly hypers: Hypers<H>;
+  readonly schedule: ((step: number) => Partial<H>) | undefined;
+  /** The optimizer's lr at creation (decoupleLr scales decay by lr / initialLr). */
+  readonly initialLr: number;
+  /** Identifies the fused kernel (what a checkpoint must have been saved with). */
+  readonly kernelKey: string;
+  /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
+  readonly inPlace: InPlace | null;
+}
+
+export interface Held<H extends Hyper> extends Pick<
+  StateParts<H>,
+  | 'def'
+  | 'backend'
+  | 'layout'
+  | 'options'
+  | 'codecs'
+  | 'slots'
+  | 'gradSlots'
+  | 'chunks'
+  | 'inPlace'
+  | 'counters'
+  | 'program'
+  | 'release'
+> {
+  /** Objects kept from step to step, so a backend sees the same launches again (kept.ts). */
+  readonly kept: Kept<unknown>;
   /** Steps taken by each tensor. */
   readonly steps: Int32Array;
   /** Where tensor `t`'s elements (or, for a group field, its groups) are, chunk by chunk. */

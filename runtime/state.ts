@@ -7,65 +7,26 @@
 import type { FieldArray } from '../compiler/ir/kernel.ts';
 import { arrayFor, storageBytes } from '../compiler/ir/kernel.ts';
 import { uniformTable } from '../compiler/ir/pipeline.ts';
-import type { Hyper, OptimizerDef } from '../optim/define.ts';
-import type { Codecs } from '../optim/storage.ts';
-import type { FieldSlot, Layout, TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
+import type { Hyper } from '../optim/define.ts';
+import type { FieldSlot, TensorSlot } from './arena.ts';
+import type { DeviceBuffer, Item, Program } from './backends/backend.ts';
 import type { Chunk, Piece } from './chunks.ts';
 import { pieces } from './chunks.ts';
 import type { Gradient } from './gradients.ts';
 import { gradientItems, refuseNonFinite } from './gradients.ts';
-import type { Held } from './held.ts';
-import type { Hypers } from './hypers.ts';
+import type { Held, StateParts } from './held.ts';
 import type { Work } from './io.ts';
 import { read, run, submit, write } from './io.ts';
-import type { Resolved } from './options.ts';
 import { releasedStep } from './release.ts';
 import { checkNumerics } from './values.ts';
-import type { InPlace, ParamLaunch } from './params.ts';
+import type { ParamLaunch } from './params.ts';
 import { Kept } from './kept.ts';
 import { paramLaunches, readInPlace, writeInPlace } from './params.ts';
 import { PARAM } from '../optim/fuse.ts';
 
-export interface StateParts<H extends Hyper> {
-  readonly def: OptimizerDef<H>;
-  readonly backend: Backend;
-  readonly layout: Layout;
-  readonly options: Resolved;
-  readonly codecs: Codecs;
-  readonly slots: readonly FieldSlot[];
-  readonly gradSlots: readonly FieldSlot[];
-  readonly chunks: readonly Chunk[];
-  readonly counters: DeviceBuffer;
-  readonly program: Program;
-  readonly release: Program | null;
-  readonly hypers: Hypers<H>;
-  readonly schedule: ((step: number) => Partial<H>) | undefined;
-  /** The optimizer's lr at creation (decoupleLr scales decay by lr / initialLr). */
-  readonly initialLr: number;
-  /** Identifies the fused kernel (what a checkpoint must have been saved with). */
-  readonly kernelKey: string;
-  /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
-  readonly inPlace: InPlace | null;
-}
-
-export class State<H extends Hyper> implements StateParts<H>, Held<H> {
-  readonly def!: OptimizerDef<H>;
-  readonly backend!: Backend;
-  readonly layout!: Layout;
-  readonly options!: Resolved;
-  readonly codecs!: Codecs;
-  readonly slots!: readonly FieldSlot[];
-  readonly gradSlots!: readonly FieldSlot[];
-  readonly chunks!: readonly Chunk[];
-  readonly counters!: DeviceBuffer;
-  readonly program!: Program;
-  readonly release!: Program | null;
-  readonly hypers!: Hypers<H>;
-  readonly schedule!: ((step: number) => Partial<H>) | undefined;
-  readonly initialLr!: number;
-  readonly kernelKey!: string;
-  readonly inPlace!: InPlace | null;
+// Every part is set by the constructor (Object.assign) and declared once, in StateParts (held.ts).
+export interface State<H extends Hyper> extends StateParts<H> {}
+export class State<H extends Hyper> implements Held<H> {
   /** Steps taken by each tensor (tensors without a gradient in a step do not advance). */
   readonly steps: Int32Array;
   /** step() calls so far (the schedule's argument). */

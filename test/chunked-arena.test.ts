@@ -8,7 +8,6 @@
 
 /// <reference types="@webgpu/types" />
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { FieldArray } from '../compiler/ir/kernel.ts';
 import type { Hyper } from '../optim/define.ts';
 import { uniformF32 } from '../props/prng.ts';
 import { findAdapter } from '../runtime/backends/webgpu/device.ts';
@@ -16,7 +15,7 @@ import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Session } from '../runtime/session.ts';
-import { conformanceConfigs } from './problems.ts';
+import { conformanceConfigs, stored } from './problems.ts';
 
 const adapter = await findAdapter();
 // a spans several 4 KiB chunks; b and d are shorter than a group; c straddles a chunk edge.
@@ -29,12 +28,6 @@ function grads(s: number): Record<string, Float32Array> {
     g.c![5] = Infinity;
   }
   return g;
-}
-
-async function stored(opt: Session<Hyper>): Promise<Record<string, FieldArray>> {
-  const out: Record<string, FieldArray> = {};
-  for (const f of opt.fields) out[f.name] = await opt.readField(f.name);
-  return out;
 }
 
 async function expectSame(a: Session<Hyper>, b: Session<Hyper>, what: string, counts = true) {

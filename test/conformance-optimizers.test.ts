@@ -8,16 +8,14 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FieldArray } from '../compiler/ir/kernel.ts';
-import type { Hyper } from '../optim/define.ts';
 import { agreement, Reference } from '../optim/reference.ts';
 import { uniformF32 } from '../props/prng.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
-import type { Session } from '../runtime/session.ts';
 import { availableBackends } from './backends.ts';
 import { OracleBackend } from './oracle.ts';
-import { builtins, conformanceConfigs, halfUlpBf16, leastSquares } from './problems.ts';
+import { builtins, conformanceConfigs, halfUlpBf16, leastSquares, stored } from './problems.ts';
 
 const backends = await availableBackends();
 console.log(`conformance (optimizers): ${backends.map((b) => b.name).join(', ')}`);
@@ -37,12 +35,6 @@ function grads(s: number): Record<string, Float32Array> {
     g.b[5] = -Infinity;
   }
   return g;
-}
-
-async function stored(opt: Session<Hyper>): Promise<Record<string, FieldArray>> {
-  return Object.fromEntries(
-    await Promise.all(opt.fields.map(async (f) => [f.name, await opt.readField(f.name)] as const)),
-  );
 }
 
 /** The oracle's trajectory of one config: the checkpoint before each step, what it stored after, its counts. */

@@ -8,7 +8,6 @@
 
 /// <reference types="@webgpu/types" />
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { FieldArray } from '../compiler/ir/kernel.ts';
 import type { Hyper } from '../optim/define.ts';
 import { adamw } from '../optim/index.ts';
 import { uniformF32 } from '../props/prng.ts';
@@ -20,7 +19,7 @@ import { NonFiniteError } from '../runtime/numerics.ts';
 import type { OptimizerOptions } from '../runtime/options.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Session } from '../runtime/session.ts';
-import { conformanceConfigs } from './problems.ts';
+import { conformanceConfigs, stored } from './problems.ts';
 
 const hasAdapter = (await findAdapter()) !== null;
 const N = 4096;
@@ -41,12 +40,6 @@ function grads(s: number): { w: Float32Array; b: Float32Array; e: Float32Array }
     g.b[5] = -Infinity;
   }
   return g;
-}
-
-async function stored(opt: Session<Hyper>): Promise<Record<string, FieldArray>> {
-  const out: Record<string, FieldArray> = {};
-  for (const f of opt.fields) out[f.name] = await opt.readField(f.name);
-  return out;
 }
 
 const configs = conformanceConfigs.filter((c) => c.scale === 'bf16' && c.bits === 24);

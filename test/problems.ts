@@ -5,6 +5,9 @@ import type { OptimizerDef } from '../optim/define.ts';
 import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
 import type { RefHyper, RefName } from '../optim/reference.ts';
 import { prng } from '../props/prng.ts';
+import type { FieldArray } from '../compiler/ir/kernel.ts';
+import type { Hyper } from '../optim/define.ts';
+import type { Session } from '../runtime/session.ts';
 
 export function leastSquares(seed: number, D = 64, R = 96) {
   const r = prng(seed),
@@ -59,3 +62,10 @@ export const halfUlpBf16 = (x: number): number => {
   const a = Math.abs(x);
   return a === 0 ? 2 ** -134 : 2 ** (Math.max(Math.floor(Math.log2(a)), -126) - 8);
 };
+
+/** Every stored field of an optimizer, read back whole: what the agreement tests compare. */
+export async function stored(opt: Session<Hyper>): Promise<Record<string, FieldArray>> {
+  const out: Record<string, FieldArray> = {};
+  for (const f of opt.fields) out[f.name] = await opt.readField(f.name);
+  return out;
+}
