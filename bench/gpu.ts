@@ -295,6 +295,13 @@ if (env.VARIANTS) {
     ['no tables (8-bit decodes computed)', diag(['tables'])],
     ['bf16 params, no correction (masterWeightBits null)', () => backend(), { masterWeightBits: null }],
     ['f32 group scales', () => backend(), { scale: 'f32' }],
+    // Thread shapes of the memory path and of the driver's arithmetic (workgroupSize default 256).
+    ...[64, 128, 512, 1024].flatMap((wg): (typeof variants)[number][] => [
+      [`loads and stores only, workgroupSize ${wg} [not a step]`, diag(['arithmetic'], { workgroupSize: wg })],
+      [`exact: false, workgroupSize ${wg} [not exact]`, () => backend({ exact: false, workgroupSize: wg })],
+    ]),
+    ['loads and stores only, elementsPerThread 4 [not a step]', diag(['arithmetic'], { elementsPerThread: 4 })],
+    ['exact: false, elementsPerThread 4 [not exact]', () => backend({ exact: false, elementsPerThread: 4 })],
   ];
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}, the kernel alone (timestamps, back to back)\n\n| variant | kernel ms | Gparam/s | GB/s |\n|---|---|---|---|`,

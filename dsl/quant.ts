@@ -26,6 +26,7 @@ import {
   i32,
   isFinite,
   isNan,
+  lt,
   max,
   min,
   mul,
@@ -103,7 +104,12 @@ export function quantCodec(opts: QuantOptions): Codec {
       // Round half up. The reference's ⌊t + ½⌋ in f32 also sends the f32 just below each k + ½
       // up (t + ½ rounds to k + 1): kept for 'fp16' (bit parity), done exactly otherwise.
       const code = scale === 'fp16' ? floor(add(t, 0.5)) : add(floor(t), select(ge(sub(t, floor(t)), 0.5), 1, 0));
-      const safe = select(isNan(a), 0, code);
+      // A nonzero √v stores at least code 1 (not in 'fp16' mode: bit parity with the reference).
+      // A v decoded as 0 while its m is not makes Adam's step m/ε (the spec's §2 warning): in a group
+      // whose scale an old large gradient set, a later gradient 510× smaller stored 0, and a batch
+      // with g = 0 there (a ReLU off, a blank pixel) then moved the weight by lr·m/ε.
+      const kept = sqrt && scale !== 'fp16' ? max(code, select(lt(0, a), 1, 0)) : code;
+      const safe = select(isNan(a), 0, kept);
       return [signed ? i32(safe) : u32(safe), s.stored];
     },
     decode: ([code, stored]) => {

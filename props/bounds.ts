@@ -60,9 +60,14 @@ export const quant = {
   softsign(s: number, uMax: number): number {
     return (s * (1 + uMax) ** 2) / (4 * 127) + s * this.scaleSlack;
   },
-  /** √-companded unsigned codes (spec §2): |v − v̂| ≤ √v·s/255 + (s/510)², s the scale of √v. */
+  /**
+   * √-companded unsigned codes (spec §2): |v − v̂| ≤ √v·s/255 + (s/510)², s the scale of √v. Our
+   * scales (bf16, f32) store a nonzero √v below s/510 as code 1, not 0 (dsl/quant.ts): there
+   * v̂ = (s/255)², so |v − v̂| ≤ (s/255)².
+   */
   sqrt(v: number, s: number): number {
-    return (Math.sqrt(v) * s) / 255 + (s / 510) ** 2 + (Math.sqrt(v) + s) * s * this.scaleSlack;
+    const floored = v > 0 && Math.sqrt(v) < s / 510 ? (s / 255) ** 2 : 0;
+    return Math.max((Math.sqrt(v) * s) / 255 + (s / 510) ** 2, floored) + (Math.sqrt(v) + s) * s * this.scaleSlack;
   },
   /** Tail groups (reference test_compression): tail max error ≤ max(2 × interior max, 1e−6). */
   tailFactor: 2,
