@@ -46,7 +46,7 @@ const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 const probe = await WebGpuBackend.create();
 const timestamps = probe.device.features.has('timestamp-query');
 console.log(`# bench/gpu.ts, ${new Date().toISOString()}`);
-const envs = ['N', 'CHECK_N', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS', 'CHUNKED', 'INTAKE']
+const envs = ['N', 'CHECK_N', 'CHECK', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS', 'CHUNKED', 'INTAKE', 'BACKEND']
   .filter((k) => env[k] !== undefined)
   .map((k) => `${k}=${env[k]} `)
   .join('');
@@ -73,16 +73,28 @@ const optimizers: [string, OptimizerDef][] = [
 // 1. Correctness first, on the same device.
 console.log(`\n## Check: WebGPU against the JS backend, ${CHECK_N} params, 3 steps from the JS state each\n`);
 let failed = 0;
-{
-  const gpu = await WebGpuBackend.create();
+for (const exact of env.CHECK === '0' ? [] : [false, true]) {
+  // Both arithmetic modes must stay within the bounds; exact mode is also bit-identical.
+  console.log(`\n### exact: ${exact}\n`);
+  const gpu = await WebGpuBackend.create({ exact });
+  let over = 0,
+    identical = 0;
   for (const c of configs) {
     const r = await checkConfig(gpu, c, CHECK_N);
-    if (!r.ok) failed++;
+    if (!r.ok) over++;
+    if (r.identical === 1) identical++;
     console.log(
       `${r.key.padEnd(17)} ${r.identical.toFixed(6)} bit-identical, codes worst ±${r.codes}, params worst ${r.params.toFixed(3)} × 2·S/Q${r.nonFiniteAgree ? '' : ', non-finite counts DIFFER'}${r.ok ? '' : '  FAIL'}`,
     );
   }
-  console.log(`${configs.length - failed} of ${configs.length} within bounds`);
+  failed += over;
+  console.log(
+    `exact: ${exact}: ${configs.length - over} of ${configs.length} within bounds, ${identical} bit-identical`,
+  );
+  if (!exact) {
+    gpu.dispose();
+    continue;
+  }
   for (const [label, def] of optimizers) {
     const r = await checkDeviceGradients(gpu, def, CHECK_N);
     if (!r.ok) failed++;
@@ -231,7 +243,9 @@ const line = (r: Row) => {
     `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} (${r.releaseMemory.toFixed(3)}) |`
   );
 };
-const backend = (o: WebGpuOptions = {}) => WebGpuBackend.create({ ...o, timestamps });
+// BACKEND: WebGpuOptions as JSON for every timed row (e.g. {"exact":false,"workgroupSize":64}).
+const timedWith = JSON.parse(env.BACKEND ?? '{}') as WebGpuOptions;
+const backend = (o: WebGpuOptions = {}) => WebGpuBackend.create({ ...timedWith, ...o, timestamps });
 
 console.log(
   `\n## Steps: bf16 params + 24-bit masters, 8-bit states, bf16 gradients; ${STEPS} timed steps${timestamps ? '' : ' (no timestamp-query: no kernel times)'}\n`,
@@ -303,11 +317,51 @@ if (env.VARIANTS) {
     ['loads and stores only, elementsPerThread 4 [not a step]', diag(['arithmetic'], { elementsPerThread: 4 })],
     ['exact: false, elementsPerThread 4 [not exact]', () => backend({ exact: false, elementsPerThread: 4 })],
   ];
+  // VARIANTS=fast: the rows that locate the cost of the driver-arithmetic kernel.
+  const fast: typeof variants = [
+    ['default', () => backend()],
+    ['exact: false [not exact]', () => backend({ exact: false })],
+    ['exact: false, no counter [not a step]', diag(['counters'], { exact: false })],
+    ['no counter [not a step]', diag(['counters'])],
+    ...[64, 128].flatMap((wg): typeof variants => [
+      [`default, workgroupSize ${wg}`, () => backend({ workgroupSize: wg })],
+      [`exact: false, workgroupSize ${wg} [not exact]`, () => backend({ exact: false, workgroupSize: wg })],
+      [
+        `exact: false, gradients taken as finite, workgroupSize ${wg} [not safe]`,
+        diag(['gradientGuard'], { exact: false, workgroupSize: wg }),
+      ],
+      [
+        `exact: false, no counter, workgroupSize ${wg} [not a step]`,
+        diag(['counters'], { exact: false, workgroupSize: wg }),
+      ],
+      [
+        `exact: false, no NaN guards, workgroupSize ${wg} [not safe]`,
+        diag(['nanGuards'], { exact: false, workgroupSize: wg }),
+      ],
+      [
+        `exact: false, elementsPerThread 4, workgroupSize ${wg} [not exact]`,
+        () => backend({ exact: false, elementsPerThread: 4, workgroupSize: wg }),
+      ],
+      [
+        `exact: false, elementsPerThread 2, workgroupSize ${wg} [not exact]`,
+        () => backend({ exact: false, elementsPerThread: 2, workgroupSize: wg }),
+      ],
+    ]),
+    [
+      'exact: false, gradients taken as finite, no NaN guards [not safe]',
+      diag(['gradientGuard', 'nanGuards'], { exact: false }),
+    ],
+  ];
+  if (env.VARIANTS === 'fast') variants.splice(0, variants.length, ...fast);
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}, the kernel alone (timestamps, back to back)\n\n| variant | kernel ms | Gparam/s | GB/s |\n|---|---|---|---|`,
   );
   for (const [what, make, storage] of variants) {
-    const b = await make();
+    const b = await make().catch((e: Error) => {
+      console.log(`| adamw, ${what} | (cannot run here: ${e.message}) | | |`);
+      return null;
+    });
+    if (!b) continue;
     try {
       const opt = await createOptimizer(def, shape.params, { ...storage, backend: b });
       const k = await kernelMs(b, opt);
@@ -315,6 +369,8 @@ if (env.VARIANTS) {
         `| adamw, ${what} | ${ms(k)} | ${sig(k && shape.count / k / 1e6)} | ${sig(k && (shape.count * bytesOf(def, opt)) / k / 1e6)} |`,
       );
       await opt.dispose();
+    } catch (e) {
+      console.log(`| adamw, ${what} | (cannot run here: ${(e as Error).message}) | | |`);
     } finally {
       b.dispose();
     }

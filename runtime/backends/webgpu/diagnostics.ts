@@ -3,7 +3,7 @@
 // the bytes the real step moves. Not exported from the package and not a user option: most of
 // these kernels no longer compute what the JS backend computes (docs/bench-gpu.md marks which).
 
-import { loadType } from '../../../compiler/ir/ir.ts';
+import { children, constant, loadType, topo, withChildren } from '../../../compiler/ir/ir.ts';
 import type { Expr } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { fieldsRead, kernel } from '../../../compiler/ir/kernel.ts';
@@ -16,22 +16,28 @@ import { WebGpuBackend } from './webgpu.ts';
 import type { DeviceInfo } from './device.ts';
 import { checkOptions } from './options.ts';
 
-/** A renderer ablation (compiler/render/wgsl/arith.ts), or 'arithmetic': loads and stores only. */
-export type Diagnostic = Ablation | 'arithmetic';
-export const diagnostics: readonly Diagnostic[] = [...ablations, 'arithmetic'];
+/**
+ * A renderer ablation (compiler/render/wgsl/arith.ts), or a change to the kernel itself:
+ * 'arithmetic' (loads and stores only), 'gradientGuard' (every gradient taken as finite: no
+ * per-element keep-or-update select, no count), 'counters' (the non-finite count left out).
+ */
+export type Diagnostic = Ablation | 'arithmetic' | 'gradientGuard' | 'counters';
+const kernelChanges = ['arithmetic', 'gradientGuard', 'counters'] as const;
+export const diagnostics: readonly Diagnostic[] = [...ablations, ...kernelChanges];
 /** Diagnostics whose kernels still store exactly what the JS backend stores. */
 export const exactDiagnostics: readonly Diagnostic[] = ['rangeAnalysis', 'tables'];
 
 class DiagnosticBackend extends WebGpuBackend {
-  private readonly copyOnly: boolean;
-
-  constructor(info: DeviceInfo, options: WebGpuOptions, off: readonly Diagnostic[]) {
+  constructor(
+    info: DeviceInfo,
+    options: WebGpuOptions,
+    private readonly off: readonly Diagnostic[],
+  ) {
     super(
       info,
       options,
-      off.filter((x): x is Ablation => x !== 'arithmetic'),
+      off.filter((x): x is Ablation => !(kernelChanges as readonly string[]).includes(x)),
     );
-    this.copyOnly = off.includes('arithmetic');
   }
 
   static async make(options: WebGpuOptions, off: readonly Diagnostic[]): Promise<DiagnosticBackend> {
@@ -39,7 +45,9 @@ class DiagnosticBackend extends WebGpuBackend {
   }
 
   override async compile(k: Kernel): Promise<GpuProgram> {
-    return super.compile(this.copyOnly ? loadsAndStores(k) : k);
+    let x = this.off.includes('gradientGuard') ? finiteGradients(k) : k;
+    if (this.off.includes('counters') && x.counters.length) x = kernel({ ...x, counters: [] });
+    return super.compile(this.off.includes('arithmetic') ? loadsAndStores(x) : x);
   }
 }
 
@@ -77,4 +85,27 @@ export function loadsAndStores(k: Kernel): Kernel {
     return { ...o, value: t === 'u32' ? d.xor(v, extra) : d.bitcast(t, d.xor(d.asU32(v), extra)) };
   });
   return kernel({ name: `${k.name}-loads-stores`, groupSize: k.groupSize, outputs });
+}
+
+/** `k` with every isFinite of a gradient-only expression taken as true, and no counters. */
+export function finiteGradients(k: Kernel): Kernel {
+  const grads = new Set(
+    fieldsRead(k)
+      .filter((f) => !k.outputs.some((o) => o.field === f.field))
+      .map((f) => f.field),
+  );
+  const onlyGrad = (e: Expr) =>
+    topo([e]).every((n) => n.op !== 'load' || grads.has(n.field)) && topo([e]).some((n) => n.op === 'load');
+  const done = new Map<Expr, Expr>();
+  for (const e of topo(k.outputs.map((o) => o.value)))
+    done.set(
+      e,
+      e.op === 'unary' && e.fn === 'isFinite' && onlyGrad(e.x)
+        ? constant('bool', 1)
+        : withChildren(
+            e,
+            children(e).map((c) => done.get(c)!),
+          ),
+    );
+  return kernel({ ...k, counters: [], outputs: k.outputs.map((o) => ({ ...o, value: done.get(o.value)! })) });
 }
