@@ -183,10 +183,12 @@ const bytesOf = (def: OptimizerDef, opt: Session<Hyper>) => {
 
 /** One optimizer on a fresh device: every way of stepping, timed; then the kernel alone. */
 async function time(label: string, def: OptimizerDef, shape: Shape, o: WebGpuOptions = {}): Promise<Row> {
-  const plain = await WebGpuBackend.create(o);
+  const plain = await WebGpuBackend.create({ ...timedWith, ...o });
   // The kernel's timestamps come from a second backend on the same device: timestamps make each
   // launch wait for its read-back, which the wall times must not.
-  const timed = timestamps ? await WebGpuBackend.create({ ...o, device: plain.device, timestamps }) : null;
+  const timed = timestamps
+    ? await WebGpuBackend.create({ ...timedWith, ...o, device: plain.device, timestamps })
+    : null;
   const dg = deviceGradients(plain.device, shape.grads);
   try {
     const opt = await createOptimizer(def, shape.params, { backend: plain });
@@ -264,25 +266,28 @@ for (const s of SHAPES) {
   if (s === 'tensor') tensor = shape;
 }
 
-// Intake: device gradients at least INTAKE long move by a kernel, shorter ones by copyBufferToBuffer.
+// Intake: INTAKE=gather,0,65536: the default (copies gathered into a few dispatches), then without
+// gathers, device gradients at least that long moved by a kernel and shorter ones by copyBufferToBuffer.
 if (env.INTAKE) {
   const shape = shapeOf('GPT-2 small (148 tensors)', gpt2Tensors());
   console.log(
-    `\n## Intake: GPT-2 small, step() with one GPUBuffer per tensor (bf16)\n\n| optimizer | kernel from | step ms |\n|---|---|---|`,
+    `\n## Intake: GPT-2 small, step() with one GPUBuffer per tensor (bf16)\n\n| optimizer | intake | step ms |\n|---|---|---|`,
   );
-  const before = intakeTuning.kernelFrom;
+  const before = { ...intakeTuning };
   for (const [label, def] of optimizers)
-    for (const x of env.INTAKE.split(',').map(Number)) {
-      intakeTuning.kernelFrom = x;
-      const b = await WebGpuBackend.create();
+    for (const x of env.INTAKE.split(',')) {
+      intakeTuning.gather = x === 'gather';
+      if (x !== 'gather') intakeTuning.kernelFrom = Number(x);
+      const b = await WebGpuBackend.create(timedWith); // no timestamps: they make each step wait
       const dg = deviceGradients(b.device, shape.grads);
       const opt = await createOptimizer(def, shape.params, { backend: b });
-      console.log(`| ${label} | ${x} | ${ms(await wall(b, () => opt.step(dg)))} |`);
+      const what = x === 'gather' ? 'gathered copies' : `no gathers, kernel from ${x}`;
+      console.log(`| ${label} | ${what} | ${ms(await wall(b, () => opt.step(dg)))} |`);
       await opt.dispose();
       for (const g of Object.values(dg)) g.buffer.destroy();
       b.dispose();
     }
-  intakeTuning.kernelFrom = before;
+  Object.assign(intakeTuning, before);
 }
 
 // 3. Where the time goes: AdamW at N with one thing changed (rows marked [not exact] store other values).

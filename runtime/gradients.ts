@@ -64,11 +64,13 @@ export function gradientIn(source: Storage, grad: Codec, groupSize: number): Ker
 }
 
 /**
- * Device gradients at least this long move by gradientIn on the GPU's cores (several times the
- * copy engine's bandwidth on an H200), shorter ones by copyBufferToBuffer. Settable only for
- * bench/gpu.ts's intake rows (INTAKE=…); the package does not export it.
+ * On a backend that gathers copies (WebGPU: gather.ts, on the GPU's cores) every same-storage
+ * device gradient moves by a copy; elsewhere, or with `gather` false, those at least `kernelFrom`
+ * long move by gradientIn on the GPU's cores (several times the copy engine's bandwidth on an
+ * H200) and shorter ones by copyBufferToBuffer. Settable only for bench/gpu.ts's intake rows
+ * (INTAKE=…); the package does not export it.
  */
-export const intakeTuning = { kernelFrom: 1 << 16 };
+export const intakeTuning = { kernelFrom: 1 << 16, gather: true };
 
 /** Counts the non-finite gradient values of active tensors ('error' policy on device gradients). */
 export function nonFiniteCheck(grad: Codec, groupSize: number): Kernel {
@@ -101,7 +103,8 @@ export function intake(to: Target, view: DeviceBuffer, convert: () => Program): 
     const src = b.native?.(view),
       dst = b.native?.(to.grad);
     if (src && dst && src.buffer === dst.buffer && src.offset === dst.offset + to.at * sb) return [];
-    if ((to.length * sb) % 4 === 0 && to.length < intakeTuning.kernelFrom)
+    const cheap = intakeTuning.gather && b.gathersCopies === true;
+    if ((to.length * sb) % 4 === 0 && (cheap || to.length < intakeTuning.kernelFrom))
       return [{ copy: { from: view, fromAt: 0, to: to.grad, toAt: to.at }, length: to.length }];
   }
   return [

@@ -108,9 +108,10 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
   // A framework hands over the same buffers every step, refilled: the runtime keeps their intake
   // items and the backend its plan of them (runtime/gradients.ts, webgpu.ts), which must still read
   // each step's values.
-  test.each(configs)('$name: the same GPUBuffers refilled every step store the same', (c) => {
+  test.each(configs)('$name: the same GPUBuffers refilled every step store the same', async (c) => {
     let kept: Record<string, DeviceGradient> | null = null;
-    return agree(c, (g, opt) => {
+    const gathered = gpu.gatherer.gathered;
+    await agree(c, (g, opt) => {
       kept ??= asDevice(g, 'bf16');
       for (const [k, v] of Object.entries(g)) {
         const bits = toBf16(v),
@@ -120,6 +121,8 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
       }
       return opt.step(kept);
     });
+    // w and e gathered by one dispatch, planned at the first step and kept for the next two.
+    expect(gpu.gatherer.gathered - gathered).toBe(2);
   });
 
   // A binding starts at a multiple of minStorageBufferOffsetAlignment (256): a gradient at any word
@@ -142,14 +145,32 @@ describe.runIf(hasAdapter)('device-resident gradients (WebGPU)', () => {
   );
 
   test.each(configs)(
-    '$name: bf16 GPUBuffers (w copied, e copied by a kernel, b of odd length converted) store the same',
+    '$name: bf16 GPUBuffers (w and e gathered in one dispatch, b of odd length converted) store the same',
     (c) =>
       agree(c, async (g, opt) => {
         const dg = asDevice(g, 'bf16');
-        const [launches, copies] = [gpu.launches, countCopies()];
+        const [launches, copies, gathered] = [gpu.launches, countCopies(), gpu.gatherer.gathered];
         await opt.step(dg);
-        expect(countCopies() - copies).toBe(1);
-        expect(gpu.launches - launches).toBe(3); // b converted, e copied, the step
+        // New buffers each step: a new gather, planned now, moving both.
+        expect(countCopies() - copies).toBe(0);
+        expect(gpu.gatherer.gathered - gathered).toBe(2);
+        expect(gpu.launches - launches).toBe(2); // b converted, the step
+      }),
+  );
+
+  test.each(configs)(
+    '$name: bf16 GPUBuffers without STORAGE usage are copied by the copy engine instead, and store the same',
+    (c) =>
+      agree(c, async (g, opt) => {
+        const dg = Object.fromEntries(
+          Object.entries(g).map(([k, v]) => [k, { buffer: upload(toBf16(v), 0, COPY_SRC), dtype: 'bf16' as const }]),
+        );
+        // b (odd length) must be converted by a kernel, which binds it as storage: give it one that can be.
+        dg['b'] = { buffer: upload(toBf16(g['b']!)), dtype: 'bf16' };
+        const [copies, gathered] = [countCopies(), gpu.gatherer.gathered];
+        await opt.step(dg);
+        expect(countCopies() - copies).toBe(2); // w and e
+        expect(gpu.gatherer.gathered - gathered).toBe(0);
       }),
   );
 

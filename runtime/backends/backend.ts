@@ -66,6 +66,8 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   compile(kernel: Kernel): Promise<P>;
   /** One kernel launch; resolves to the kernel's counters, in declaration order. */
   run(program: P, launch: Launch<B>): Promise<number[]>;
+  /** Copies of any length are cheap here (WebGPU gathers them into a few dispatches): send copies, not copy kernels. */
+  readonly gathersCopies?: boolean;
   /** Kernel launches so far: one optimizer step must be exactly one. */
   readonly launches: number;
   free(buf: B): void;

@@ -2,7 +2,8 @@
 // A submission: copies and launches checked (every check before anything reaches the device, so a
 // refused submission changes nothing), their per-launch parameters and uniform tables packed into
 // ONE upload written with ONE writeBuffer, then encoded into one command buffer. Launches in a row
-// share a compute pass; a copy ends the pass (copies are encoder commands).
+// share a compute pass; a run of copies goes first as gather dispatches (gather.ts), in a pass of
+// its own, and whatever cannot be gathered as encoder copies.
 
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import { BIND } from '../../../compiler/render/wgsl/layout.ts';
@@ -13,6 +14,7 @@ import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
+import type { Gatherer, PlannedCopy } from './gather.ts';
 import { USAGE } from './memory.ts';
 import type { BoundField } from './slots.ts';
 import { planSlots } from './slots.ts';
@@ -46,14 +48,7 @@ export interface PlannedLaunch {
   readonly y: number;
 }
 
-export interface PlannedCopy {
-  readonly from: GPUBuffer;
-  readonly fromByte: number;
-  readonly to: GPUBuffer;
-  readonly toByte: number;
-  readonly bytes: number;
-}
-
+export type { PlannedCopy };
 export type Planned = { readonly launch: PlannedLaunch } | { readonly copy: PlannedCopy };
 
 const align = (x: number, a: number) => Math.ceil(x / a) * a;
@@ -250,6 +245,7 @@ export function encodeItems(
   at: readonly { params: number; paramBytes: number; uniforms: number; size: number }[],
   stamps: GPUQuerySet | null,
   groups: BindGroups,
+  gatherer: Gatherer | null = null,
 ): void {
   let pass: GPUComputePassEncoder | null = null,
     li = 0,
@@ -259,11 +255,21 @@ export function encodeItems(
     pass = null;
     pipeline = null;
   };
-  for (const it of items) {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
     if ('copy' in it) {
+      // A run of copies: as few gather dispatches as they fit (gather.ts), the rest as copies.
+      const run: PlannedCopy[] = [];
+      for (; i < items.length && 'copy' in items[i]!; i++) run.push((items[i] as { copy: PlannedCopy }).copy);
+      i--;
+      const { gathers, rest } = gatherer ? gatherer.plan(run) : { gathers: [], rest: run };
       end();
-      const c = it.copy;
-      if (c.bytes > 0) enc.copyBufferToBuffer(c.from, c.fromByte, c.to, c.toByte, c.bytes);
+      for (const c of rest) if (c.bytes > 0) enc.copyBufferToBuffer(c.from, c.fromByte, c.to, c.toByte, c.bytes);
+      if (gathers.length) {
+        pass = enc.beginComputePass();
+        gatherer!.encode(pass, gathers);
+        end();
+      }
       continue;
     }
     const l = it.launch,

@@ -19,6 +19,7 @@ import type { DeviceInfo } from './device.ts';
 import { describeDevice, requestDevice } from './device.ts';
 import type { GpuProgram, Planned, PlannedLaunch } from './encode.ts';
 import { BindGroups, Ids, encodeItems, planCopy, planLaunch, uploadLayout } from './encode.ts';
+import { Gatherer } from './gather.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
@@ -48,6 +49,10 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly noRows: GPUBuffer;
   private upload: GPUBuffer | null = null;
   private readonly bindGroups = new BindGroups();
+  /** Runs of copies as gather dispatches (gather.ts); its `gathered` counts them. */
+  readonly gatherer: Gatherer;
+  /** Copies of any length move by gather dispatches here, so the runtime sends copies, not copy kernels. */
+  readonly gathersCopies = true;
   /** Items already planned (items are never changed once submitted: runtime/backends/backend.ts). */
   private readonly planned = new WeakMap<object, Planned>();
   /** Launch plans by bindings object (never changed once submitted), then the rest of the launch. */
@@ -80,6 +85,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       ...(diagnostics.length ? { diagnostics } : {}),
     };
     this.noRows = this.device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    this.gatherer = new Gatherer(this.device);
   }
 
   /**
@@ -228,7 +234,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       }
       d.queue.writeBuffer(this.upload, 0, bytes);
       const enc = d.createCommandEncoder({ label: what });
-      encodeItems(d, enc, planned, this.upload, at, query, this.bindGroups);
+      encodeItems(d, enc, planned, this.upload, at, query, this.bindGroups, this.gatherer);
       if (query && resolved && staging) {
         enc.resolveQuerySet(query, 0, 2 * launches.length, resolved, 0);
         enc.copyBufferToBuffer(resolved, 0, staging, 0, stampBytes);
@@ -300,6 +306,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     this.pipelines.clear();
     this.upload?.destroy();
     this.noRows.destroy();
+    this.gatherer.dispose();
     if (!this.borrowedDevice) this.device.destroy();
   }
 }
