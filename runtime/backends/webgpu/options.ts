@@ -19,7 +19,10 @@ export interface WebGpuOptions {
    * (bench/gpu.ts, VARIANTS=1, times 4 and 16 against the default).
    */
   readonly elementsPerThread?: number;
-  /** Invocations per workgroup (default 256; at most the device's maxComputeInvocationsPerWorkgroup). */
+  /**
+   * Invocations per workgroup (default 256, or 64 with `exact: false`, each the faster there on an
+   * H200; at most the device's maxComputeInvocationsPerWorkgroup).
+   */
   readonly workgroupSize?: number;
   /**
    * true (default): f32 ÷, √ and products round as the JS backend's do, so results are bit-identical

@@ -75,7 +75,10 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     this.fusedFma = info.fusedFma;
     this.borrowedDevice = options.device !== undefined;
     checkOnDevice(options, info);
-    const { elementsPerThread, workgroupSize, exact } = options;
+    const { elementsPerThread, exact } = options;
+    // The driver's arithmetic runs its kernel fastest at 64 invocations, exact mode at 256 (H200,
+    // AdamW at 2^28: 3.04 vs 3.78 ms and 5.78 vs 6.37 ms; docs/bench-gpu.md §4).
+    const workgroupSize = options.workgroupSize ?? (exact === false ? 64 : undefined);
     this.render = {
       elementsPerThread,
       workgroupSize,
