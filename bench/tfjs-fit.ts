@@ -20,7 +20,7 @@ import { adamw } from '../optim/index.ts';
 import { prng } from '../props/prng.ts';
 import { installNavigatorGpu } from '../runtime/backends/dawn.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
-import { trainingBytes } from '../tfjs/memory.ts';
+import { peakOfSteps, trainingBytes } from '../tfjs/memory.ts';
 import { tfWebGpu } from '../tfjs/webgpu.ts';
 
 // TF.js's gradient functions, registered before tfjs/gradients.ts looks for them by a run-time name
@@ -139,16 +139,11 @@ async function train(make: () => tf.Optimizer, epochs: number, rows = data.train
   const [x, y] =
     rows < data.train.n ? [data.train.x, data.train.y].map((t) => tf.slice(t, 0, rows)) : [data.train.x, data.train.y];
   const opt = make();
-  const base = trainingBytes(opt).total;
+  const base = trainingBytes(opt); // before the model: the data set only
   const model = mlp();
   const params = model.countParams();
   model.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });
-  let peak = base;
-  const apply = opt.applyGradients.bind(opt);
-  opt.applyGradients = (g) => {
-    apply(g);
-    peak = Math.max(peak, trainingBytes(opt).total);
-  };
+  const peak = peakOfSteps(opt, base);
   // DIAG_WAIT=1: each batch also waits for the GPU to finish (a diagnostic for ordering questions).
   const callbacks =
     opt instanceof FlashTfOptimizer
@@ -192,7 +187,7 @@ async function train(make: () => tf.Optimizer, epochs: number, rows = data.train
   opt.dispose();
   if (opt instanceof FlashTfOptimizer) await opt.settled(); // its buffers go after the step in flight
   if (x !== data.train.x) tf.dispose([x!, y!]);
-  return { params, accuracy, seconds, bytesPerParam: (peak - base) / params };
+  return { params, accuracy, seconds, bytesPerParam: (peak().total - base.total) / params };
 }
 
 const optimizers = [

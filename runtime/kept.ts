@@ -3,23 +3,17 @@
 // than a small step costs the GPU. Keys name objects by identity; the map is bounded, so buffers a
 // caller makes afresh every step cost a re-plan, never unbounded memory.
 
+import { Ids } from './ids.ts';
+
 const LIMIT = 4096;
 
 export class Kept<V> {
-  private readonly ids = new WeakMap<object, number>();
-  private next = 0;
+  private readonly ids = new Ids();
   private readonly map = new Map<string, V>();
 
   /** A key naming `parts` (objects by identity, the rest as written). */
   key(...parts: readonly unknown[]): string {
-    return parts
-      .map((p) => {
-        if (typeof p !== 'object' || p === null) return String(p);
-        let i = this.ids.get(p);
-        if (i === undefined) this.ids.set(p, (i = this.next++));
-        return `#${i}`;
-      })
-      .join(' ');
+    return parts.map((p) => (typeof p !== 'object' || p === null ? String(p) : `#${this.ids.of(p)}`)).join(' ');
   }
 
   /** The value kept under `key`, made by `make` the first time. */

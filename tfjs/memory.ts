@@ -24,3 +24,18 @@ export function trainingBytes(opt?: tf.Optimizer): TrainingBytes {
   const optimizer = (opt as { memory?: () => Memory | null } | undefined)?.memory?.()?.allocated ?? 0;
   return { tensors: m.numBytes, gpu, optimizer, total: (gpu ?? m.numBytes) + optimizer };
 }
+
+/**
+ * Watch `opt`'s steps: after each applyGradients (where the gradients are still alive) the
+ * training bytes are measured, and `peak()` gives the largest so far (`base` until a step runs).
+ */
+export function peakOfSteps(opt: tf.Optimizer, base: TrainingBytes = trainingBytes(opt)): () => TrainingBytes {
+  let peak = base;
+  const apply = opt.applyGradients.bind(opt);
+  opt.applyGradients = (g) => {
+    apply(g);
+    const now = trainingBytes(opt);
+    if (now.total > peak.total) peak = now;
+  };
+  return () => peak;
+}

@@ -15,6 +15,7 @@ import type { Item, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
 import type { Gatherer, PlannedCopy } from './gather.ts';
+import { Ids } from '../../ids.ts';
 import { USAGE } from './memory.ts';
 import type { BoundField } from './slots.ts';
 import { planSlots } from './slots.ts';
@@ -200,31 +201,15 @@ export function uploadLayout(launches: readonly PlannedLaunch[], alignment: numb
  * time, and creating a bind group costs the host microseconds: a gradient-release step of GPT-2
  * binds 148 of them. Keys name buffers by identity (a new buffer never matches an old key).
  */
-/** A number for each object, for cache keys (a new object never gets an old one's number). */
-export class Ids {
-  private readonly ids = new WeakMap<object, number>();
-  private next = 0;
-
-  of(o: object): number {
-    let i = this.ids.get(o);
-    if (i === undefined) this.ids.set(o, (i = this.next++));
-    return i;
-  }
-}
-
 export class BindGroups {
   private readonly ids = new Ids();
   private readonly cache = new Map<string, GPUBindGroup>();
 
-  private id(o: object): number {
-    return this.ids.of(o);
-  }
-
   get(d: GPUDevice, pipeline: GPUComputePipeline, entries: readonly GPUBindGroupEntry[], label: string): GPUBindGroup {
-    let key = `${this.id(pipeline)}`;
+    let key = `${this.ids.of(pipeline)}`;
     for (const e of entries) {
       const r = e.resource as GPUBufferBinding;
-      key += `|${e.binding}:${this.id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+      key += `|${e.binding}:${this.ids.of(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
     }
     let g = this.cache.get(key);
     if (!g) {

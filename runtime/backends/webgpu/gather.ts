@@ -12,6 +12,7 @@
 // size and its source is not its destination buffer (one dispatch cannot bind a buffer both
 // read-only and writable); otherwise it stays a copyBufferToBuffer. The result is the same bytes.
 
+import { Ids } from '../../ids.ts';
 import { USAGE } from './memory.ts';
 
 /** A checked copy of whole words (encode.ts planCopy). */
@@ -46,8 +47,7 @@ export class Gatherer {
   private pipeline: GPUComputePipeline | null = null;
   private readonly dummy: GPUBuffer;
   private readonly batches = new Map<string, { gathers: Gather[]; rest: PlannedCopy[]; tables: GPUBuffer[] }>();
-  private readonly ids = new WeakMap<object, number>();
-  private next = 0;
+  private readonly ids = new Ids();
   /** Copies done by gather dispatches so far (tests read it). */
   gathered = 0;
 
@@ -58,12 +58,6 @@ export class Gatherer {
   ) {
     this.sources = Math.max(0, Math.min(device.limits.maxStorageBuffersPerShaderStage - 2, 14));
     this.dummy = device.createBuffer({ size: 256, usage: USAGE.STORAGE });
-  }
-
-  private id(o: object): number {
-    let i = this.ids.get(o);
-    if (i === undefined) this.ids.set(o, (i = this.next++));
-    return i;
   }
 
   /** The binding of bytes [from, from + bytes) of a buffer, or null when it cannot be bound as storage. */
@@ -80,7 +74,7 @@ export class Gatherer {
    * planned copies: the runtime keeps them from step to step) gets the same gathers, made once.
    */
   plan(copies: readonly PlannedCopy[]): { gathers: Gather[]; rest: PlannedCopy[] } {
-    const key = copies.map((c) => this.id(c)).join(' ');
+    const key = copies.map((c) => this.ids.of(c)).join(' ');
     const hit = this.batches.get(key);
     if (hit) return hit;
     const rest: PlannedCopy[] = [];
@@ -93,20 +87,21 @@ export class Gatherer {
         this.window(c.from, c.fromByte, c.bytes) &&
         this.window(c.to, c.toByte, c.bytes);
       if (!ok) rest.push(c);
-      else byDest.set(c.to, [...(byDest.get(c.to) ?? []), c]);
+      else if (byDest.has(c.to)) byDest.get(c.to)!.push(c);
+      else byDest.set(c.to, [c]);
     }
     const gathers: Gather[] = [],
       tables: GPUBuffer[] = [];
     for (const [to, all] of byDest) {
-      const sorted = [...all].sort((a, b) => b.bytes - a.bytes);
+      const sorted = all.sort((a, b) => b.bytes - a.bytes);
       for (let i = 0; i < sorted.length; i += this.sources) {
         const rows = sorted.slice(i, i + this.sources);
         const lo = Math.min(...rows.map((c) => c.toByte)),
           hi = Math.max(...rows.map((c) => c.toByte + c.bytes));
         const dest = this.window(to, lo, hi - lo);
-        // The rows of a destination span more than one binding holds: each copy on its own.
-        // (A lone copy is still gathered: on the GPU's cores it runs at several times the copy
-        // engine's bandwidth on an H200, 1.15–1.51× the kernel's time at 2^28 otherwise.)
+        // Rows whose destinations span more than one binding holds stay encoder copies. A lone
+        // copy is still gathered: on the GPU's cores it runs at several times the copy engine's
+        // bandwidth on an H200 (as an encoder copy, the 2^28 step took 1.15–1.51× its kernel).
         if (!dest) {
           rest.push(...rows);
           continue;
