@@ -3,7 +3,6 @@
 // './…' and 'flashoptim' imports pointed at this checkout. Used by docs/docs.test.ts.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,14 +14,15 @@ export function codeBlocks(page: string): string[] {
 
 /** Run every block of `page`; returns what they printed. Throws (with stderr) if any block throws. */
 export function runBlocks(page: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'flashoptim-docs-'));
+  // Inside node_modules/ (ignored), so a block's own packages (TF.js, …) resolve as in a project.
+  const dir = mkdtempSync(join(root, 'node_modules', '.flashoptim-docs-'));
   try {
     const blocks = codeBlocks(page).map((b) =>
       b
         .replace(
           /from 'flashoptim\/([a-z]+)'/g,
           (_, sub) =>
-            `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/backends/js/threads.ts', props: 'props/index.ts' } as Record<string, string>)[sub]}'`,
+            `from '${root}${({ tfjs: 'tfjs/adapter.ts', threads: 'runtime/backends/js/threads.ts', props: 'props/index.ts', compiler: 'compiler/index.ts' } as Record<string, string>)[sub]}'`,
         )
         .replace(/from 'flashoptim'/g, `from '${root}index.ts'`)
         .replace(/from '\.\//g, `from '${root}`),

@@ -17,6 +17,18 @@ describe('documentation examples run as written', () => {
     expect(lines).toHaveLength(n);
   }, 60_000);
 
+  it('docs/api.md (shapes, checkpoint files, threads, defineOptimizer, a codec as state, props, TF.js)', () => {
+    const lines = runBlocks('docs/api.md').trim().split('\n');
+    expect(lines).toHaveLength(codeBlocks('docs/api.md').length + 2); // two blocks print twice
+    expect(lines[0]).toBe('w:6x4 b:4');
+    expect(Number(lines[1])).toBeCloseTo(0.01, 4);
+    expect(lines.slice(2, 4)).toEqual(['true 1', 'js-threads(2) true']);
+    expect(lines[4]).toMatch(/ m=1 m_scale=0\.0625 v=1 v_scale=0\.0625 vmax=4 /);
+    expect(lines[5]).toBe('amsgrad: betas must be in [0, 1), got 0.9,1');
+    expect(lines[6]).toMatch(/^2 0\.99/);
+    expect(lines.slice(7)).toEqual(['0.333984375', 'true']);
+  }, 120_000);
+
   it('README.md', () => {
     const out = runBlocks('README.md');
     expect(out.split('\n')[0]).toBe('7.125');

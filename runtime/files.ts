@@ -1,13 +1,16 @@
-// Checkpoint files (Node only; node:fs is imported on first use so browser bundles never need it).
+// Checkpoint files (Node only; node:fs is imported on first use, out of bundlers' sight, so browser
+// bundles never need it).
 // A write is atomic and durable: the bytes go to a temporary file with a random name beside the
 // target (two concurrent saves to one path never share one), the file is fsynced, renamed over the
 // target, and the directory is fsynced so the rename itself survives a crash. Whatever the order
 // of concurrent saves, the path ends up holding one complete checkpoint.
 
+import { importNode } from './backends/peers.ts';
+
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
-  const { randomUUID } = await import('node:crypto');
+  const fs = await importNode<typeof import('node:fs/promises')>('node:fs/promises');
+  const { dirname } = await importNode<typeof import('node:path')>('node:path');
+  const { randomUUID } = await importNode<typeof import('node:crypto')>('node:crypto');
   const tmp = `${path}.${randomUUID()}.tmp`;
   try {
     const f = await fs.open(tmp, 'wx');
@@ -35,6 +38,6 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
 }
 
 export async function readFileBytes(path: string): Promise<Uint8Array> {
-  const fs = await import('node:fs/promises');
+  const fs = await importNode<typeof import('node:fs/promises')>('node:fs/promises');
   return new Uint8Array(await fs.readFile(path));
 }

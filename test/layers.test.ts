@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SKIP = new Set(['node_modules', '.git', '.device', 'out']);
+const SKIP = new Set(['node_modules', '.git', '.device', 'out', 'dist']);
 
 function sources(dir = root): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

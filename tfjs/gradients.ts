@@ -6,13 +6,16 @@
 // under vite/vitest, import() does.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { createRequire } from 'node:module';
+import { importNode } from '../runtime/backends/peers.ts';
 
 const SPEC = '@tensorflow/tfjs-core/dist/register_all_gradients';
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 export async function registerGradients(): Promise<void> {
   if (tf.getGradient('RealDiv')) return;
   try {
+    if (!isNode) throw new Error('no require() outside Node');
+    const { createRequire } = await importNode<typeof import('node:module')>('node:module');
     createRequire(import.meta.url)(`${SPEC}.js`);
   } catch {
     await import(/* @vite-ignore */ SPEC);

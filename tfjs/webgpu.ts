@@ -19,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataId } from '@tensorflow/tfjs-core';
 import { installNavigatorGpu } from '../runtime/backends/dawn.ts';
+import { importPeer } from '../runtime/backends/peers.ts';
 import type { DeviceGradient } from '../runtime/on-device.ts';
 
 /** One tensor's data in TF.js's WebGPU backend. */
@@ -83,14 +84,9 @@ export function tfWebGpu(): TfWebGpu | null {
  * backend, or null where there is no GPU adapter (TF.js keeps its current backend).
  */
 export async function useTfWebGpu(): Promise<TfWebGpu | null> {
-  const gpu = await installNavigatorGpu();
+  const gpu = await installNavigatorGpu('useTfWebGpu');
   if (!gpu || !(await gpu.requestAdapter())) return null;
-  const pkg = '@tensorflow/tfjs-backend-webgpu';
-  try {
-    await import(/* @vite-ignore */ pkg);
-  } catch (e) {
-    throw new Error(`useTfWebGpu: cannot load ${pkg} (install it, version 4.22.0): ${(e as Error).message}`);
-  }
+  await importPeer('@tensorflow/tfjs-backend-webgpu', 'useTfWebGpu');
   if (!(await tf.setBackend('webgpu'))) return null;
   return tfWebGpu();
 }

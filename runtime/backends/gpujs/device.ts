@@ -5,6 +5,7 @@
 
 import { BackendError } from '../backend.ts';
 import { installNavigatorGpu } from '../dawn.ts';
+import { MissingPeerError, importPeer } from '../peers.ts';
 
 export type GpujsMode = 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu' | 'webgpu';
 export const gpujsModes: readonly GpujsMode[] = ['webgl2', 'webgl', 'headlessgl', 'webasm', 'cpu', 'webgpu'];
@@ -43,17 +44,27 @@ interface WebGpuContextStatic {
   acquire(): Promise<{ device: unknown }>;
 }
 
-/** gpu.js itself (CommonJS in Node; bundlers pick its browser build). Loaded on first use only. */
-async function loadGpujs(): Promise<{ GPU: GpuCtor; WebGPUContext: WebGpuContextStatic }> {
-  const m = (await import('gpu.js')) as unknown as { default?: unknown };
-  return (m.default ?? m) as { GPU: GpuCtor; WebGPUContext: WebGpuContextStatic };
+interface Gpujs {
+  GPU: GpuCtor;
+  WebGPUContext: WebGpuContextStatic;
+}
+
+/**
+ * gpu.js itself, loaded on first use only (an optional peer): the page's global `GPU` where
+ * gpu-browser.js was loaded with a script tag, else the `gpu.js` package (CommonJS in Node).
+ */
+async function loadGpujs(): Promise<Gpujs> {
+  const global = (globalThis as { GPU?: Partial<Gpujs> }).GPU;
+  if (global?.GPU && global.WebGPUContext) return global as Gpujs;
+  const m = await importPeer<{ default?: Gpujs } & Gpujs>('gpu.js', 'GpujsBackend.create');
+  return m.default ?? m;
 }
 
 /** The first acquisition of gpu.js's shared device asks for every storage buffer the adapter allows
  *  (gpu.js asks for the default 8 per shader stage; a fused optimizer step binds more). */
 async function acquireWebGpu(ctx: WebGpuContextStatic): Promise<void> {
   const g = globalThis as { navigator?: { gpu?: { requestAdapter(o?: object): Promise<unknown> } } };
-  if (!(await installNavigatorGpu()))
+  if (!(await installNavigatorGpu('GpujsBackend.create')))
     throw new Error('no WebGPU entry point (navigator.gpu, or the webgpu package in Node)');
   const real = g.navigator!.gpu!;
   const wrapped = {
@@ -100,6 +111,7 @@ export async function gpujsDevice(mode: GpujsMode, opts: DeviceOptions = {}): Pr
     try {
       await acquireWebGpu(lib.WebGPUContext);
     } catch (e) {
+      if (e instanceof MissingPeerError) throw e;
       throw new BackendError(`gpujs: mode webgpu has no WebGPU adapter here (${(e as Error).message})`);
     }
   }

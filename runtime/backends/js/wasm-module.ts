@@ -1,7 +1,7 @@
 // WAT text (compiler/render/wasm/render.ts) → a compiled WebAssembly.Module, through wabt. Modules are
 // cached by their text, so the same kernel on several backends (or threads) compiles once.
 
-import wabtInit from 'wabt';
+import type wabtInit from 'wabt';
 import { BackendError } from '../backend.ts';
 import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
@@ -46,7 +46,10 @@ export function watModule(wat: string, name: string): Promise<WebAssembly.Module
   let m = modules.get(wat);
   if (!m) {
     m = (async () => {
-      wabt ??= wabtInit();
+      // Loaded with the first kernel, not with this module: importing flashoptim does not read
+      // wabt's 690 kB. Bundlers still include it (browsers run the wasm engine too), as a chunk of
+      // its own where they split code.
+      wabt ??= import('wabt').then((m) => m.default());
       const w = await wabt;
       const features = { simd: true, threads: true };
       const parsed = w.parseWat(`${name}.wat`, wat, features);

@@ -29,6 +29,7 @@ export interface DeviceInfo {
 /** A device with subgroups (when offered) and the adapter's largest storage limits. */
 export async function requestDevice(): Promise<DeviceInfo> {
   await disableOsr();
+  await gpuEntry('WebGpuBackend.create'); // in Node without the webgpu package: say what to install
   const adapter = await findAdapter();
   if (!adapter)
     throw new BackendError(
