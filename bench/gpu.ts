@@ -14,7 +14,8 @@
 // Environment: N (one tensor's params, default 2^24), CHECK_N (default 100000), STEPS (timed
 // steps per round, three rounds, default 50), HOST_STEPS (timed host-array steps, default 5; 0 skips them), SHAPES
 // (gpt2,tensor; default both), VARIANTS=1 (the where-the-time-goes kernel rows for AdamW at N:
-// runtime/backends/webgpu/diagnostics.ts, exact: false, 4 and 16 elements/thread).
+// runtime/backends/webgpu/diagnostics.ts, exact: false, 4 and 16 elements/thread; VARIANTS=fast and
+// VARIANTS=path pick other rows: the driver arithmetic's costs, the fast path against one body).
 
 import { cpus, totalmem } from 'node:os';
 import { basename, relative } from 'node:path';
@@ -357,7 +358,24 @@ if (env.VARIANTS) {
       diag(['gradientGuard', 'nanGuards'], { exact: false }),
     ],
   ];
-  const rows = env.VARIANTS === 'fast' ? fast : variants;
+  // VARIANTS=path: the fast path (compiler/render/wgsl/assume.ts) against one general body.
+  const path: typeof variants = [
+    ['default', () => backend()],
+    ['one general body (no fast path)', diag(['fastPath'])],
+    ['exact: false, workgroupSize 64 [not exact]', () => backend({ exact: false, workgroupSize: 64 })],
+    [
+      'exact: false, workgroupSize 64, one general body (no fast path) [not exact]',
+      diag(['fastPath'], { exact: false, workgroupSize: 64 }),
+    ],
+    [
+      'exact: false, workgroupSize 64, no NaN guards [not safe]',
+      diag(['nanGuards'], { exact: false, workgroupSize: 64 }),
+    ],
+    ['default, workgroupSize 64', () => backend({ workgroupSize: 64 })],
+    ['default, workgroupSize 128', () => backend({ workgroupSize: 128 })],
+    ['loads and stores only [not a step]', diag(['arithmetic'])],
+  ];
+  const rows = env.VARIANTS === 'fast' ? fast : env.VARIANTS === 'path' ? path : variants;
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}, the kernel alone (timestamps, back to back)\n\n| variant | kernel ms | Gparam/s | GB/s |\n|---|---|---|---|`,
   );

@@ -108,6 +108,8 @@ describe('compile', () => {
     const lines = files.reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').length, 0);
     console.log(`compiler ir + renderers: ${files.length} files, ${lines} lines`);
     expect(files.length).toBeGreaterThan(20);
-    expect(lines).toBeLessThan(4400);
+    // 4400 → 4800 (2026-11-29): integer intervals in the range analysis and the second, guard-free
+    // body for exact: false (compiler/render/wgsl/assume.ts), 3.02 → 2.64 ms on the H200.
+    expect(lines).toBeLessThan(4800);
   });
 });

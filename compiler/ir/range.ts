@@ -12,12 +12,10 @@
 
 import type { Expr } from './ir.ts';
 import { topo } from './ir.ts';
+import { decide, floatOfBits, intFact } from './int-range.ts';
+import type { Fact } from './fact.ts';
 
-export interface Fact {
-  readonly nan: boolean;
-  readonly lo: number;
-  readonly hi: number;
-}
+export type { Fact } from './fact.ts';
 
 const ANY: Fact = { nan: true, lo: -Infinity, hi: Infinity };
 const MAXF = 3.4028234663852886e38;
@@ -41,7 +39,7 @@ export class Ranges {
   private readonly memo = new Map<string, Map<Expr, Fact>>();
   constructor(private readonly leaf: (e: Expr) => Fact | undefined = () => undefined) {}
 
-  /** Facts about f32 node `e` (ANY for other types). */
+  /** Facts about f32 node `e`, an interval for an integer node (int-range.ts), ANY for a bool. */
   of(e: Expr, assume: ReadonlyMap<Expr, Fact> = new Map()): Fact {
     const key = [...assume]
       .map(([x, f]) => `${x.id}:${f.nan}:${f.lo}:${f.hi}`)
@@ -63,10 +61,11 @@ export class Ranges {
   }
 
   private compute(e: Expr, as: ReadonlyMap<Expr, Fact>): Fact {
-    if (e.type !== 'f32') return ANY;
     const own = this.leaf(e);
     if (own) return own;
     const R = (x: Expr, extra?: [Expr, Fact]) => this.of(x, extra ? new Map([...as, extra]) : as);
+    if (e.type === 'u32' || e.type === 'i32') return intFact(e, (x) => R(x));
+    if (e.type !== 'f32') return ANY;
     switch (e.op) {
       case 'const':
         return Number.isNaN(e.value) ? ANY : { nan: false, lo: e.value, hi: e.value };
@@ -75,23 +74,35 @@ export class Ranges {
         return ANY;
       case 'groupMax':
         return R(e.x);
-      case 'cast':
-        return e.x.type === 'i32'
-          ? { nan: false, lo: -(2 ** 31), hi: 2 ** 31 }
-          : e.x.type === 'u32'
-            ? { nan: false, lo: 0, hi: 2 ** 32 }
-            : { nan: false, lo: 0, hi: 1 };
+      case 'cast': {
+        if (e.x.type !== 'i32' && e.x.type !== 'u32') return { nan: false, lo: 0, hi: 1 };
+        const x = R(e.x);
+        return { nan: false, lo: widen(x.lo, false), hi: widen(x.hi, true) };
+      }
       case 'bitcast': {
-        // bitcast<f32>(k << 23): a zero mantissa, so ±2^n, ±0 or ±Inf, never NaN.
         const x = e.x;
+        const bounded = x.type === 'f32' ? undefined : floatOfBits(R(x));
+        if (bounded) return bounded;
+        // bitcast<f32>(k << 23): a zero mantissa, so ±2^n, ±0 or ±Inf, never NaN.
         if (x.op === 'binary' && x.fn === 'shl' && x.b.op === 'const' && (x.b.value & 31) === 23)
           return { nan: false, lo: -Infinity, hi: Infinity };
         return ANY;
       }
       case 'select': {
         const c = e.cond;
+        const d = decide(c, (x) => R(x));
+        if (d !== undefined) return d ? R(e.a) : R(e.b);
         let a = R(e.a),
           b = R(e.b);
+        // select(x < y, y, x) is max(x, y) and select(x < y, x, y) is min(x, y) where y is no NaN
+        // (a NaN x fails the compare and is kept): the clamps of the codecs.
+        if (c.op === 'binary' && (c.fn === 'lt' || c.fn === 'le') && c.a.type === 'f32') {
+          const [x, y] = [R(c.a), R(c.b)];
+          if (e.a === c.b && e.b === c.a && !y.nan)
+            return { nan: x.nan, lo: Math.max(x.lo, y.lo), hi: Math.max(x.hi, y.hi) };
+          if (e.a === c.a && e.b === c.b && !x.nan)
+            return { nan: y.nan, lo: Math.min(x.lo, y.lo), hi: Math.min(x.hi, y.hi) };
+        }
         if (c.op === 'unary' && c.fn === 'isNan' && c.x.type === 'f32') b = R(e.b, [c.x, { ...R(c.x), nan: false }]);
         if (c.op === 'unary' && c.fn === 'isFinite' && c.x.type === 'f32') {
           const x = R(c.x);
@@ -134,6 +145,11 @@ export class Ranges {
           case 'sub':
             return span(nan || (unbounded(a) && unbounded(b)), [a.lo - b.hi, a.hi - b.lo]);
           case 'mul': {
+            // x·x is a square: never below 0 (interval products would let the two x differ).
+            if (e.a === e.b && !unbounded(a)) {
+              const m = Math.max(a.lo * a.lo, a.hi * a.hi);
+              return span(a.nan, [hasZero(a) ? 0 : Math.min(a.lo * a.lo, a.hi * a.hi), m]);
+            }
             const zInf = (hasZero(a) && unbounded(b)) || (hasZero(b) && unbounded(a));
             return span(
               nan || zInf,

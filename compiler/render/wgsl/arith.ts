@@ -19,10 +19,19 @@ import { Ranges } from '../../ir/range.ts';
  * - 'contractionGuards': products not kept from fma contraction (not exact);
  * - 'nanGuards': every f32 compare, min/max, cast and groupMax native (not IEEE-safe);
  * - 'rangeAnalysis': every NaN guard kept (still exact: the guards are the same function);
- * - 'tables': 8-bit decodes computed, not looked up (still exact).
+ * - 'tables': 8-bit decodes computed, not looked up (still exact);
+ * - 'fastPath': with exact: false, one body only, no second one for checked inputs (assume.ts;
+ *   the same function: only the speed changes).
  */
 export type Ablation =
-  'exactDiv' | 'exactSqrt' | 'fallbackBranches' | 'contractionGuards' | 'nanGuards' | 'rangeAnalysis' | 'tables';
+  | 'exactDiv'
+  | 'exactSqrt'
+  | 'fallbackBranches'
+  | 'contractionGuards'
+  | 'nanGuards'
+  | 'rangeAnalysis'
+  | 'tables'
+  | 'fastPath';
 export const ablations: readonly Ablation[] = [
   'exactDiv',
   'exactSqrt',
@@ -31,6 +40,7 @@ export const ablations: readonly Ablation[] = [
   'nanGuards',
   'rangeAnalysis',
   'tables',
+  'fastPath',
 ];
 
 export interface ArithOptions {

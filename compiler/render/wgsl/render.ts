@@ -23,6 +23,7 @@ import { BIND, extract, fieldLayouts, threadShape } from './layout.ts';
 import type { BindingPlan } from './slots.ts';
 import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
 import { storeBlock } from './stores.ts';
+import { assumptions, MODERATE_BITS } from './assume.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -115,110 +116,180 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     const xs = [...entries.subarray(t.offset, t.offset + 256)];
     return xs.some(Number.isNaN) ? undefined : { nan: false, lo: Math.min(...xs), hi: Math.max(...xs) };
   };
-  const arith = new Arith(roots(k), { exact, fused, off: [...off] }, tableFact);
-  // Per-thread reciprocals of group-invariant divisors (exact mode), declared before first use.
-  const rcps = new Map<Expr, { r: string; b: string }>();
-  const needRcp = (e: Expr) => {
-    if (e.op !== 'binary' || !arith.usesRcp(e, (x) => !isElem(x)) || rcps.has(e.b)) return;
-    const r = `rc${e.b.id}`;
-    const host = e.b.op === 'const' ? Arith.constRcp(e.b.value) : null;
-    emit(`let ${r} = ${host ?? `rcp_of(${ref(e.b, 0)})`};`);
-    if (host) emit(`let ${r}b = opaque(${ref(e.b, 0)});`);
-    rcps.set(e.b, { r, b: host ? `${r}b` : ref(e.b, 0) });
-  };
+  const general = new Arith(roots(k), { exact, fused, off: [...off] }, tableFact);
   const loadGroup = (f: FieldLayout): string => {
     const sb = storageBytes[f.storage];
     const w = at(f, `g * ${sb}u / 4u`);
     return extract(f.storage, access(f) === 'atomic' ? `atomicLoad(&${w})` : w, `((g * ${sb}u) % 4u) * 8u`);
   };
-
-  // Straight-line code in topological order: group-invariant nodes once, element nodes E times.
-  const name = new Map<Expr, string | string[]>();
-  const ref = (e: Expr, j: number): string => {
-    if (e.op === 'const') return wgslLiteral(e.value, e.type);
-    if (e.op === 'uniform') return `u${column.get(e.name)}`;
-    const n = name.get(e)!;
-    return typeof n === 'string' ? n : n[j]!;
-  };
-  const build = (e: Expr, j: number): string => {
-    const c = children(e).map((x) => ref(x, j));
-    switch (e.op) {
-      case 'unary':
-      case 'binary':
-      case 'cast':
-        return arith.render(e, c, (b) => rcps.get(b) ?? null);
-      case 'select':
-        return `select(${c[2]}, ${c[1]}, ${c[0]})`;
-      case 'bitcast': {
-        // The bits of any f32 NaN read as 0x7fc00000 (semantics.ts): payloads differ between GPUs.
-        const b = `bitcast<${wgslType[e.type]}>(${c[0]})`;
-        return e.x.type !== 'f32' || arith.safe(e.x)
-          ? b
-          : `select(${b}, ${wgslLiteral(0x7fc00000, e.type)}, is_nan(${c[0]}))`;
-      }
-      case 'load': {
-        const f = byField.get(e.field)!;
-        return e.axis === 'group' ? loadGroup(f) : loadElem(f, j);
-      }
-      default:
-        throw new Error(`renderWgsl: unexpected ${e.op}`);
-    }
-  };
   // The nodes the outputs need, not descending into a table's expression.
   const order = topo(roots(k), (e) => !tableOf.has(e));
-  for (const e of order) {
-    if (e.op === 'const' || e.op === 'uniform') continue;
-    if (e.op === 'groupMax') {
-      const x = e.x,
-        m = `m${e.id}`;
-      if (arith.safe(x)) {
-        // Never NaN: start from −Inf (fmax(NaN, y) = y = fmax(−Inf, y) for every y), plain compares.
-        emit(`var ${m} = f32_bits(0xff800000u);`);
-        for (const j of J) emit(`${m} = select(${m}, ${ref(x, j)}, v${j} && ${m} < ${ref(x, j)});`);
-      } else {
-        emit(`var ${m} = ${NAN};`);
-        for (const j of J) emit(`${m} = fmax_nan(${m}, select(${NAN}, ${ref(x, j)}, v${j}));`);
-      }
-      for (let s = 1; s < T; s *= 2) {
-        emit(
-          `{ let o = subgroupShuffleXor(${m}, ${s}u); ${m} = select(fmax_nan(o, ${m}), fmax_nan(${m}, o), (t & ${s}u) == 0u); }`,
-        );
-      }
-      name.set(e, m);
-    } else if (tableOf.has(e)) {
-      const tb = tableOf.get(e)!,
-        f = byField.get(tb.load.field)!;
-      const ns = J.map((j) => `t${e.id}_${j}`);
-      J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
-      name.set(e, ns);
-    } else if (!isElem(e)) {
-      needRcp(e);
-      emit(`let g${e.id} = ${build(e, 0)};`);
-      name.set(e, `g${e.id}`);
-    } else {
-      needRcp(e);
-      const ns = J.map((j) => `t${e.id}_${j}`);
-      J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
-      name.set(e, ns);
-    }
-  }
+  type Names = Map<Expr, string | string[]>;
 
+  /** Straight-line code in topological order (group-invariant nodes once, element nodes E times) into `out`. */
+  const renderBody = (
+    arith: Arith,
+    nodes: readonly Expr[],
+    name: Names,
+    out: string[],
+    after: (e: Expr, ref: (x: Expr, j: number) => string) => string[] = () => [],
+  ) => {
+    const emit = (s: string) => out.push('  ' + s);
+    // Per-thread reciprocals of group-invariant divisors (exact mode), declared before first use.
+    const rcps = new Map<Expr, { r: string; b: string }>();
+    const ref = (e: Expr, j: number): string => {
+      if (e.op === 'const') return wgslLiteral(e.value, e.type);
+      if (e.op === 'uniform') return `u${column.get(e.name)}`;
+      const n = name.get(e)!;
+      return typeof n === 'string' ? n : n[j]!;
+    };
+    const needRcp = (e: Expr) => {
+      if (e.op !== 'binary' || !arith.usesRcp(e, (x) => !isElem(x)) || rcps.has(e.b)) return;
+      const r = `rc${e.b.id}`;
+      const host = e.b.op === 'const' ? Arith.constRcp(e.b.value) : null;
+      emit(`let ${r} = ${host ?? `rcp_of(${ref(e.b, 0)})`};`);
+      if (host) emit(`let ${r}b = opaque(${ref(e.b, 0)});`);
+      rcps.set(e.b, { r, b: host ? `${r}b` : ref(e.b, 0) });
+    };
+    const build = (e: Expr, j: number): string => {
+      const c = children(e).map((x) => ref(x, j));
+      switch (e.op) {
+        case 'unary':
+        case 'binary':
+        case 'cast':
+          return arith.render(e, c, (b) => rcps.get(b) ?? null);
+        case 'select':
+          return `select(${c[2]}, ${c[1]}, ${c[0]})`;
+        case 'bitcast': {
+          // The bits of any f32 NaN read as 0x7fc00000 (semantics.ts): payloads differ between GPUs.
+          const b = `bitcast<${wgslType[e.type]}>(${c[0]})`;
+          return e.x.type !== 'f32' || arith.safe(e.x)
+            ? b
+            : `select(${b}, ${wgslLiteral(0x7fc00000, e.type)}, is_nan(${c[0]}))`;
+        }
+        case 'load': {
+          const f = byField.get(e.field)!;
+          return e.axis === 'group' ? loadGroup(f) : loadElem(f, j);
+        }
+        default:
+          throw new Error(`renderWgsl: unexpected ${e.op}`);
+      }
+    };
+    for (const e of nodes) {
+      if (e.op === 'const' || e.op === 'uniform' || name.has(e)) continue;
+      if (e.op === 'groupMax') {
+        const x = e.x,
+          m = `m${e.id}`;
+        if (arith.safe(x)) {
+          // Never NaN: start from −Inf (fmax(NaN, y) = y = fmax(−Inf, y) for every y), plain compares.
+          emit(`var ${m} = f32_bits(0xff800000u);`);
+          for (const j of J) emit(`${m} = select(${m}, ${ref(x, j)}, v${j} && ${m} < ${ref(x, j)});`);
+        } else {
+          emit(`var ${m} = ${NAN};`);
+          for (const j of J) emit(`${m} = fmax_nan(${m}, select(${NAN}, ${ref(x, j)}, v${j}));`);
+        }
+        for (let s = 1; s < T; s *= 2) {
+          emit(
+            `{ let o = subgroupShuffleXor(${m}, ${s}u); ${m} = select(fmax_nan(o, ${m}), fmax_nan(${m}, o), (t & ${s}u) == 0u); }`,
+          );
+        }
+        name.set(e, m);
+      } else if (tableOf.has(e)) {
+        const tb = tableOf.get(e)!,
+          f = byField.get(tb.load.field)!;
+        const ns = J.map((j) => `t${e.id}_${j}`);
+        J.forEach((j) => emit(`let ${ns[j]} = TB[${tb.offset}u + ${loadElem(f, j, 'u8')}];`));
+        name.set(e, ns);
+      } else if (!isElem(e)) {
+        needRcp(e);
+        emit(`let g${e.id} = ${build(e, 0)};`);
+        name.set(e, `g${e.id}`);
+      } else {
+        needRcp(e);
+        const ns = J.map((j) => `t${e.id}_${j}`);
+        J.forEach((j) => emit(`let ${ns[j]} = ${build(e, j)};`));
+        name.set(e, ns);
+      }
+      after(e, ref).forEach(emit);
+    }
+    return ref;
+  };
   // Counters: per invocation, then one atomicAdd when nonzero.
-  k.counters.forEach((c, ci) => {
-    const terms = J.map((j) =>
-      c.value.type === 'bool'
-        ? `select(0u, 1u, v${j} && ${ref(c.value, j)})`
-        : `select(0u, bitcast<u32>(${ref(c.value, j)}), v${j})`,
+  const counterSums = (ref: (e: Expr, j: number) => string) =>
+    k.counters.map((c) =>
+      J.map((j) =>
+        c.value.type === 'bool'
+          ? `select(0u, 1u, v${j} && ${ref(c.value, j)})`
+          : `select(0u, bitcast<u32>(${ref(c.value, j)}), v${j})`,
+      ).join(' + '),
     );
-    emit(`let c${ci} = ${terms.join(' + ')};`);
-    emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`);
-  });
+  const atomics = () =>
+    k.counters.forEach((_, ci) => emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`));
+
+  let ref: (e: Expr, j: number) => string;
+  // The second body pays for itself in the driver's arithmetic only. On the H200 (AdamW, 2^28,
+  // bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and 3.02
+  // without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
+  const assumed = exact || off.has('fastPath') ? new Map() : assumptions(order, tableFact);
+  if (assumed.size === 0) {
+    ref = renderBody(general, order, new Map(), body);
+    counterSums(ref).forEach((sum, ci) => emit(`let c${ci} = ${sum};`));
+    atomics();
+  } else {
+    // Each body leaves the outputs and counts in these.
+    const outs = [...new Set(k.outputs.map((o) => o.value))].filter((e) => e.op !== 'const' && e.op !== 'uniform');
+    const vars = new Map<Expr, string | string[]>(
+      outs.map((e) => [e, isElem(e) ? J.map((j) => `o${e.id}_${j}`) : `o${e.id}`]),
+    );
+    for (const [e, v] of vars) for (const n of [v].flat()) emit(`var ${n}: ${wgslType[e.type]};`);
+    k.counters.forEach((_, ci) => emit(`var c${ci} = 0u;`));
+    emit('var fast = true;');
+    emit('var big = 0u;');
+    const branch = (arith: Arith, check: boolean) => {
+      const lines: string[] = [];
+      // Uniforms are never rendered as nodes: their checks come first.
+      if (check)
+        for (const [e, a] of assumed)
+          if (e.op === 'uniform' && a.test) lines.push(`  fast = fast && ${a.test(`u${column.get(e.name)}`)};`);
+      const r = renderBody(arith, order, new Map(), lines, (e, r) => {
+        const a = check ? assumed.get(e) : undefined;
+        if (a?.test) return [`fast = fast && ${a.test(r(e, 0))};`];
+        if (!a?.magnitude) return [];
+        // Every element, the tail's past-the-end ones too: garbage there only costs the general body.
+        return (isElem(e) ? J : [0]).map((j) => `big = max(big, ${a.magnitude!(r(e, j))});`);
+      });
+      for (const [e, v] of vars) for (const j of isElem(e) ? J : [0]) lines.push(`  ${[v].flat()[j]} = ${r(e, j)};`);
+      counterSums(r).forEach((sum, ci) => lines.push(`  c${ci} = ${sum};`));
+      return lines;
+    };
+    const facts = new Map([...assumed].map(([e, a]) => [e, a.fact]));
+    // The fast body for everyone; the general one where a check failed (uniform per subgroup).
+    emit('{');
+    branch(new Arith(roots(k), { exact, fused, off: [...off] }, (e) => facts.get(e) ?? tableFact(e)), true).forEach(
+      (l) => emit(l),
+    );
+    emit(`  fast = fast && big <= ${MODERATE_BITS};`);
+    emit(`}`);
+    emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) {`);
+    branch(general, false).forEach((l) => emit(l));
+    emit('}');
+    atomics();
+    ref = (e, j) => {
+      const v = vars.get(e);
+      if (v) return typeof v === 'string' ? v : v[j]!;
+      if (e.op === 'const') return wgslLiteral(e.value, e.type);
+      if (e.op === 'uniform') return `u${column.get(e.name)}`;
+      throw new Error(`renderWgsl: output ${e.op} has no variable`);
+    };
+  }
 
   // Stores, after every invocation has run the shuffles they need.
   storeBlock({ k, E, T, byField, ref, access, at, emit }).forEach(emit);
 
   const decl = [
     ...(T > 1 ? ['enable subgroups;'] : []),
+    // The fast path's branch is uniform per subgroup (subgroupAll), which the analysis cannot see.
+    ...(T > 1 && assumed.size ? ['diagnostic(off, subgroup_uniformity);'] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
       `fields ${layouts.map((f) => `${f.field}(${f.storage}/${f.axis}/${f.access})@S${slotOf[f.index]}`).join(' ')}; ` +
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,

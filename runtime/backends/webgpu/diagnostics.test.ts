@@ -53,10 +53,22 @@ describe('diagnostic ablations in the WGSL renderer (AdamW, fused fma)', () => {
       expect(count(s, 'TB[')).toBe(0);
       expect(count(base, 'TB[')).toBeGreaterThan(0);
     },
+    fastPath: (s) => {
+      // Only exact: false renders the second body; exact mode is one body either way.
+      const driver = (off: Ablation[]) =>
+        renderWgsl(p, { subgroupMinSize: 32, fusedFma: true, exact: false, diagnostics: off }).source;
+      expect(count(s, 'subgroupAll(fast)')).toBe(0);
+      expect(count(driver([]), 'subgroupAll(fast)')).toBe(1);
+      expect(count(driver(['fastPath']), 'subgroupAll(fast)')).toBe(0);
+      expect(source(['fastPath'])).toBe(base);
+      // Both bodies hold fewer guards than the general body twice: the fast one has fewer.
+      expect(guards(driver([]))).toBeLessThan(2 * guards(driver(['fastPath'])));
+    },
   };
   test.each(ablations)('%s changes what it names', (a) => {
     const s = source([a]);
-    expect(s).not.toBe(base);
+    // The fast path exists with exact: false only (its check compares those sources).
+    if (a !== 'fastPath') expect(s).not.toBe(base);
     checks[a](s);
   });
 });

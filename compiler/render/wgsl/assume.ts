@@ -1,0 +1,81 @@
+// The kernel's fast path: its body rendered a second time under facts that hold for ordinary
+// data and are checked at run time. Under them the range analysis (compiler/ir/range.ts) proves
+// the rest of the body never NaN and bounded, so the NaN-safe compares, min/max, casts and the
+// gradient guard (and with it the non-finite count) become plain operations. Every thread runs
+// the fast body; a subgroup where some check failed runs the general body after it and keeps that
+// result, so both compute the same function and the fast path changes speed only.
+//
+// What is assumed, each checked on the value's bits (a float compare may be folded as if NaN did
+// not exist):
+// - every uniform: u in [0, 2^40]; a uniform in a divisor: u in [2^-40, 2^40];
+// - then, repeatedly, the first node in topological order that could still be NaN or unbounded
+//   although its operands cannot (a value decoded from stored bits, a quotient whose divisor
+//   could be 0, a float built from computed bits): |x| ≤ 2^40.
+// A NaN or Inf input, a zero or negative divisor uniform, or a value beyond 2^40 where one was
+// assumed fails a check, and its subgroup takes the general body.
+
+import type { Expr } from '../../ir/ir.ts';
+import { children, topo } from '../../ir/ir.ts';
+import type { Fact } from '../../ir/range.ts';
+import { Ranges } from '../../ir/range.ts';
+
+/**
+ * A node assumed within `fact`. The test on its value `x` is NaN-proof, on bits: a uniform's is a
+ * bool (`test`), checked once a thread; an element value's is `magnitude`, bits whose maximum
+ * over the thread must stay ≤ MODERATE_BITS (two integer ops an element, one compare a thread).
+ */
+export interface Assumed {
+  readonly fact: Fact;
+  readonly test?: (x: string) => string;
+  readonly magnitude?: (x: string) => string;
+}
+
+const BOUND = 2 ** 40;
+const bitsOf = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0]!;
+const hex = (n: number) => `0x${n.toString(16)}u`;
+export const MODERATE_BITS = hex(bitsOf(BOUND));
+const moderate: Assumed = {
+  fact: { nan: false, lo: -BOUND, hi: BOUND },
+  magnitude: (x) => `(bitcast<u32>(${x}) & 0x7fffffffu)`,
+};
+// Hyperparameters are non-negative in every built-in (a negative one takes the general body);
+// one in a divisor is positive. Unsigned wrap-around makes lo ≤ bits ≤ hi one compare, and a
+// set sign bit fails it.
+const nonNegative: Assumed = {
+  fact: { nan: false, lo: 0, hi: BOUND },
+  test: (x) => `(bitcast<u32>(${x}) <= ${MODERATE_BITS})`,
+};
+const positive: Assumed = {
+  fact: { nan: false, lo: 2 ** -40, hi: BOUND },
+  test: (x) => `(bitcast<u32>(${x}) - ${hex(bitsOf(2 ** -40))} <= ${hex(bitsOf(BOUND) - bitsOf(2 ** -40))})`,
+};
+const bad = (f: Fact) => f.nan || !Number.isFinite(f.lo) || !Number.isFinite(f.hi);
+/** Enough for the kernels here (a handful each); a bound so a pathological one cannot loop long. */
+const MAX_ASSUMED = 64;
+
+/**
+ * What the fast path assumes, for the nodes `order` (topological) computes; `base` gives facts
+ * known without assuming anything (tables). Empty when the general body is already guard-free.
+ */
+export function assumptions(order: readonly Expr[], base: (e: Expr) => Fact | undefined): Map<Expr, Assumed> {
+  const inDivisor = new Set<Expr>();
+  for (const e of order)
+    if (e.op === 'binary' && e.fn === 'div' && e.type === 'f32') for (const x of topo([e.b])) inDivisor.add(x);
+  const out = new Map<Expr, Assumed>();
+  for (const e of order) if (e.op === 'uniform') out.set(e, inDivisor.has(e) ? positive : nonNegative);
+  for (let n = 0; n < MAX_ASSUMED; n++) {
+    const r = new Ranges((e) => out.get(e)?.fact ?? base(e));
+    const source = order.find(
+      (e) =>
+        e.type === 'f32' &&
+        e.op !== 'const' &&
+        !out.has(e) &&
+        bad(r.of(e)) &&
+        children(e).every((c) => c.type !== 'f32' || !bad(r.of(c))),
+    );
+    if (!source) break;
+    out.set(source, moderate);
+  }
+  const general = new Ranges(base);
+  return order.some((e) => e.type === 'f32' && general.of(e).nan) ? out : new Map();
+}
