@@ -29,7 +29,7 @@ export {
 export type { QuantizeOptions, Quantized, EccOptions } from './runtime/codecs.ts';
 
 // Optimizers: built-ins and your own.
-export { adam, adamw, sgd, sgdw, lion } from './optim/index.ts';
+export { adam, adamw, sgd, sgdw, lion, rmsprop, adagrad, adabelief, ademamix, lamb, lars } from './optim/index.ts';
 export { defineOptimizer, momentum, variance, f32, custom, ema, decayFactor, HyperError } from './optim/define.ts';
 export type { OptimizerDef, OptimizerSpec, StateSpec, StorageChoice, Hyper, UniformContext } from './optim/define.ts';
 export type { Values, UniformOf } from './optim/fuse.ts';

@@ -110,6 +110,8 @@ describe('compile', () => {
     expect(files.length).toBeGreaterThan(20);
     // 4400 → 4800 (2026-11-29): integer intervals in the range analysis and the second, guard-free
     // body for exact: false (compiler/render/wgsl/assume.ts), 3.02 → 2.64 ms on the H200.
-    expect(lines).toBeLessThan(4800);
+    // 4800 → 5000 (2026-11-29): reductions in the IR (compiler/ir/phases.ts, the groupSum and
+    // reduce nodes, groupSum in the oracle and the JS and WebAssembly renderers), about 220 lines.
+    expect(lines).toBeLessThan(5000);
   });
 });

@@ -13,6 +13,8 @@ export { rewrite, rules, RewriteLimitError, MAX_NESTING } from './ir/rewrite.ts'
 export type { Rule, RuleSet } from './ir/rewrite.ts';
 export { fold, simplify, hoist } from './ir/passes.ts';
 export { prepare, passes, uniformTable } from './ir/pipeline.ts';
+export { splitPhases, hasReductions } from './ir/phases.ts';
+export type { Phases, Reduction } from './ir/phases.ts';
 export type { Prepared, Uniforms } from './ir/pipeline.ts';
 export { compile, compileStats } from './render/js/compile.ts';
 export type { CompiledKernel, RunArgs } from './render/js/compile.ts';

@@ -14,6 +14,8 @@ describe('documentation examples run as written', () => {
     const lines = runBlocks('docs/optimizers.md').trim().split('\n');
     expect(lines[0]).toMatch(/^0 -?\d\S* 7\.125$/);
     expect(lines[1]).toBe('5.125');
+    expect(lines).toContain('6.125 8.3125 6.125 7.1875 8.3125'); // rmsprop … ademamix
+    expect(lines.at(-1)).toBe('9'); // Adagrad with an f32 sum
     expect(lines).toHaveLength(n);
   }, 60_000);
 

@@ -170,4 +170,28 @@ export function groupMax(x: Like): Expr {
   if (e.type !== 'f32') fail('groupMax', x);
   return ir.groupMax(e);
 }
+/** The sum of an f32 expression over the current group, in element order (reduction passes use it). */
+export function groupSum(x: Like): Expr {
+  const e = lift(x, 'f32', 'groupSum');
+  if (e.type !== 'f32') fail('groupSum', x);
+  return ir.groupSum(e);
+}
+function reduction(fn: ir.ReduceFn, scope: ir.ReduceScope, name: string) {
+  return (x: Like): Expr => {
+    const e = lift(x, 'f32', name);
+    if (e.type !== 'f32') fail(name, x);
+    return ir.reduce(fn, scope, e);
+  };
+}
+// Reductions over a tensor or every tensor of a step (compiler/ir/phases.ts splits the step into
+// reduction passes and the update). An element whose gradient is NaN/±Inf, or a tensor without a
+// gradient this step, contributes nothing (optim/fuse.ts); padding elements contribute x at zero fields.
+/** The sum of x over the current tensor's elements (e.g. ‖θ‖² = tensorSum(mul(p, p))). */
+export const tensorSum = reduction('sum', 'tensor', 'tensorSum');
+/** The sum of x over every element of every tensor stepped (e.g. the squared global gradient norm). */
+export const globalSum = reduction('sum', 'global', 'globalSum');
+/** The maximum of x over the current tensor's elements (NaN ignored; −∞ when nothing counts). */
+export const tensorMax = reduction('max', 'tensor', 'tensorMax');
+/** The maximum of x over every element of every tensor stepped. */
+export const globalMax = reduction('max', 'global', 'globalMax');
 export const constant = (type: Type, value: number): Expr => ir.constant(type, value);

@@ -23,10 +23,24 @@ export interface StorageChoice {
 }
 export type StateSpec = (s: StorageChoice) => Codec;
 
+/**
+ * How one state's group scales are stored, whatever the optimizer's `scale` option says. 'f32'
+ * suits a state that moves by less than a bf16 rounding step of its group maximum per step (an
+ * EMA with β ≥ 0.99, a running sum): the maximum then decodes to exactly itself (docs/optimizers.md).
+ */
+export interface StateCodecOptions {
+  readonly scale?: ScaleStorage;
+}
 /** Signed int8 with softsign companding (quantized), else the parameter's dtype. */
-export const momentum = (): StateSpec => (s) => (s.quantize ? momentumCodec(s.scale) : plain(s));
+export const momentum =
+  (o: StateCodecOptions = {}): StateSpec =>
+  (s) =>
+    s.quantize ? momentumCodec(o.scale ?? s.scale) : plain(s);
 /** Unsigned uint8 of √v (quantized), else the parameter's dtype. */
-export const variance = (): StateSpec => (s) => (s.quantize ? varianceCodec(s.scale) : plain(s));
+export const variance =
+  (o: StateCodecOptions = {}): StateSpec =>
+  (s) =>
+    s.quantize ? varianceCodec(o.scale ?? s.scale) : plain(s);
 /** Always f32 (4 bytes). */
 export const f32 = (): StateSpec => () => f32Codec;
 /** Any codec, user-defined ones included. */

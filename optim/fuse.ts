@@ -12,10 +12,10 @@
 import type { Codec } from '../dsl/codec.ts';
 import { loadStored, storedName } from '../dsl/codec.ts';
 import type { Expr } from '../dsl/ops.ts';
-import { and, isFinite, ne, not, select, uniform } from '../dsl/ops.ts';
+import { add, and, div, globalSum, isFinite, min, mul, ne, not, select, sqrt, uniform } from '../dsl/ops.ts';
 import type { Kernel, Output } from '../compiler/ir/kernel.ts';
 import { kernel } from '../compiler/ir/kernel.ts';
-import { topo } from '../compiler/ir/ir.ts';
+import { children, reduce, topo, withChildren } from '../compiler/ir/ir.ts';
 import { fold, simplify } from '../compiler/ir/passes.ts';
 import { rewrite, rules } from '../compiler/ir/rewrite.ts';
 
@@ -34,7 +34,39 @@ export interface FuseSpec {
   readonly update: (v: Values, u: UniformOf) => Values;
   /** Read the gradient from a buffer holding only the launched groups (gradient release). */
   readonly windowGrad?: boolean;
+  /** Scale the gradients by min(1, c / (‖g‖ + 1e−6)), ‖g‖ the global norm of the step (torch's clip_grad_norm_). */
+  readonly clipGradNorm?: number;
 }
+
+/** Elements that count in a reduction: an active row's elements with a finite gradient (as stepped). */
+const counted = (g: Expr): Expr => and(ne(uniform('active'), 0), isFinite(g));
+
+/**
+ * Every reduction's argument restricted to the counted elements (the identity, 0 or −∞, elsewhere),
+ * so a skipped element or a tensor without a gradient changes no norm. Nested reductions too.
+ */
+function maskReductions(values: readonly Expr[], g: Expr): Expr[] {
+  const keep = counted(g);
+  const out = new Map<Expr, Expr>();
+  for (const e of topo(values)) {
+    const e1 = withChildren(
+      e,
+      children(e).map((c) => out.get(c)!),
+    );
+    const done = e1.op === 'reduce' && e1.x.op === 'select' && e1.x.cond === keep; // masked already (the clip's)
+    out.set(
+      e,
+      e1.op === 'reduce' && !done ? reduce(e1.fn, e1.scope, select(keep, e1.x, e1.fn === 'sum' ? 0 : -Infinity)) : e1,
+    );
+  }
+  return values.map((v) => out.get(v)!);
+}
+
+/** The squared global gradient norm the clip reads (the node splitPhases lists: the runtime reports its root). */
+export const gradNormSquared = (g: Expr): Expr => maskReductions([globalSum(mul(g, g))], g)[0]!;
+
+/** torch.nn.utils.clip_grad_norm_: g · min(1, c / (‖g‖ + 1e−6)), all in f32. */
+const clipped = (g: Expr, c: number): Expr => mul(g, min(1, div(c, add(sqrt(gradNormSquared(g)), 1e-6))));
 
 export const PARAM = 'p';
 export const GRAD = 'g';
@@ -45,13 +77,16 @@ export function fuse(spec: FuseSpec): Kernel {
       throw new RangeError(`fuse ${spec.name}: state name ${JSON.stringify(s)} is reserved or not an identifier`);
   const pStored = loadStored(PARAM, spec.param);
   const g = spec.grad.decode(loadStored(GRAD, spec.grad));
-  const old: Record<string, Expr> = { [PARAM]: spec.param.decode(pStored), [GRAD]: g };
+  const gIn = spec.clipGradNorm === undefined ? g : clipped(g, spec.clipGradNorm);
+  const old: Record<string, Expr> = { [PARAM]: spec.param.decode(pStored), [GRAD]: gIn };
   const stored: Record<string, Expr[]> = { [PARAM]: pStored };
   for (const [name, c] of Object.entries(spec.states)) {
     stored[name] = loadStored(name, c);
     old[name] = c.decode(stored[name]);
   }
-  const next = checkedUpdate(spec, old);
+  const checked = checkedUpdate(spec, old);
+  const masked = maskReductions(Object.values(checked), g);
+  const next: Values = Object.fromEntries(Object.keys(checked).map((k, i) => [k, masked[i]!]));
   const active = ne(uniform('active'), 0);
   const finite = isFinite(g);
   const keepElement = and(active, finite);

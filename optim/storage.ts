@@ -26,6 +26,20 @@ export interface StorageOptions {
   readonly gradDtype?: 'bf16' | 'f32';
 }
 
+/** What the step does beyond the optimizer's update: the kernel changes with it. */
+export interface StepOptions {
+  /** Clip the gradients by their global norm: g · min(1, c / (‖g‖ + 1e−6)), like torch's clip_grad_norm_. */
+  readonly clipGradNorm?: number;
+}
+
+/** A clip threshold, checked: a finite number > 0. */
+export function clipOption(who: string, c: unknown): number | undefined {
+  if (c === undefined) return undefined;
+  if (typeof c !== 'number' || !Number.isFinite(c) || !(c > 0))
+    throw new RangeError(`${who}: clipGradNorm must be a finite number > 0, got ${shown(c)}`);
+  return c;
+}
+
 /** Storage options with every default filled in and every value checked. */
 export interface Storage {
   readonly masterWeightBits: 24 | 32 | null;
@@ -106,16 +120,18 @@ export function codecsFor<H extends Hyper>(def: OptimizerDef<H>, s: Storage): Co
 }
 
 /**
- * The fused step kernel of an optimizer under the given storage (what every backend compiles).
+ * The fused step kernel of an optimizer under the given storage (what every backend compiles;
+ * with reductions, after compiler/ir/phases.ts splits it).
  * `windowGrad`: the gradient field holds only the launched groups (gradient release).
  */
 export function fusedKernel<H extends Hyper>(
   def: OptimizerDef<H>,
-  opts: StorageOptions = {},
+  opts: StorageOptions & StepOptions = {},
   windowGrad = false,
 ): Kernel {
-  knownKeys('fusedKernel', opts, STORAGE_KEYS);
+  knownKeys('fusedKernel', opts, [...STORAGE_KEYS, 'clipGradNorm']);
   const s = resolveStorage(opts, 'fusedKernel');
+  const clipGradNorm = clipOption('fusedKernel', opts.clipGradNorm);
   const c = codecsFor(def, s);
   const k = fuse({
     name: def.name,
@@ -125,6 +141,7 @@ export function fusedKernel<H extends Hyper>(
     states: c.states,
     update: (v, u) => def.update(v, u),
     windowGrad,
+    clipGradNorm,
   });
   // Every uniform the update reads must be one the optimizer provides each step (or `active`,
   // which the runtime sets): a misspelled u('lr2') is an error now, not a missing value at step 1.

@@ -9,7 +9,7 @@
 // hundred elements, so the file stays well inside the CI budget.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import { adabelief, adagrad, adam, adamw, ademamix, lamb, lars, lion, rmsprop, sgd, sgdw } from '../optim/index.ts';
 import type { OptimizerDef } from '../optim/define.ts';
 import { Reference, type RefHyper, type RefName } from '../optim/reference.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
@@ -24,6 +24,13 @@ const makers: Record<RefName, (h: RefHyper) => OptimizerDef> = {
   adam: (h) => adam(h as never),
   adamw: (h) => adamw(h as never),
   lion: (h) => lion(h as never),
+  rmsprop: (h) => rmsprop(h as never),
+  adagrad: (h) => adagrad(h as never),
+  adabelief: (h) => adabelief(h as never),
+  ademamix: (h) => ademamix(h as never),
+  // Not drawn below: their reductions need whole tensors, which gradient release does not give.
+  lamb: (h) => lamb(h as never),
+  lars: (h) => lars(h as never),
 };
 
 const f32Array = (n: number) =>
@@ -63,6 +70,43 @@ const hyper: fc.Arbitrary<[RefName, RefHyper]> = fc
       ),
       weightDecay: fc.constantFrom(0, 0.05),
       name: fc.constant<RefName>('lion'),
+    }),
+    fc.record({
+      lr: fc.double({ min: 1e-4, max: 0.01, noNaN: true }),
+      alpha: fc.double({ min: 0.5, max: 0.999, noNaN: true }),
+      momentum: fc.constantFrom(0, 0.9),
+      centered: fc.boolean(),
+      weightDecay: fc.constantFrom(0, 0.05),
+      name: fc.constant<RefName>('rmsprop'),
+    }),
+    fc.record({
+      lr: fc.double({ min: 1e-3, max: 0.1, noNaN: true }),
+      lrDecay: fc.constantFrom(0, 0.1),
+      initialAccumulatorValue: fc.constantFrom(0, 0.1),
+      weightDecay: fc.constantFrom(0, 0.05),
+      name: fc.constant<RefName>('adagrad'),
+    }),
+    fc.record({
+      lr: fc.double({ min: 1e-4, max: 0.05, noNaN: true }),
+      betas: fc.tuple(
+        fc.double({ min: 0.5, max: 0.99, noNaN: true }),
+        fc.double({ min: 0.9, max: 0.9999, noNaN: true }),
+      ),
+      weightDecay: fc.constantFrom(0, 0.05),
+      name: fc.constant<RefName>('adabelief'),
+    }),
+    fc.record({
+      lr: fc.double({ min: 1e-4, max: 0.05, noNaN: true }),
+      betas: fc.tuple(
+        fc.double({ min: 0.5, max: 0.99, noNaN: true }),
+        fc.double({ min: 0.9, max: 0.9999, noNaN: true }),
+        fc.double({ min: 0.99, max: 0.9999, noNaN: true }),
+      ),
+      alpha: fc.double({ min: 0, max: 8, noNaN: true }),
+      alphaWarmup: fc.constantFrom(0, 3),
+      beta3Warmup: fc.constantFrom(0, 3),
+      weightDecay: fc.constantFrom(0, 0.05),
+      name: fc.constant<RefName>('ademamix'),
     }),
   )
   .map(({ name, ...h }) => [name, h]);

@@ -13,6 +13,7 @@ import type { Resolved } from './options.ts';
 import type { InPlace } from './params.ts';
 import type { Kept } from './kept.ts';
 import type { Hypers } from './hypers.ts';
+import type { Reductions } from './reductions.ts';
 
 /** What a bound optimizer is made of (createOptimizer builds it; runtime/state.ts holds it). */
 export interface StateParts<H extends Hyper> {
@@ -35,6 +36,8 @@ export interface StateParts<H extends Hyper> {
   readonly kernelKey: string;
   /** Device parameters updated where the caller keeps them (params.ts); null when the arena holds them. */
   readonly inPlace: InPlace | null;
+  /** The reduction passes of a step with reductions (runtime/reductions.ts); null without. */
+  readonly reductions: Reductions | null;
 }
 
 export interface Held<H extends Hyper> extends Pick<
@@ -51,6 +54,7 @@ export interface Held<H extends Hyper> extends Pick<
   | 'counters'
   | 'program'
   | 'release'
+  | 'reductions'
 > {
   /** Objects kept from step to step, so a backend sees the same launches again (kept.ts). */
   readonly kept: Kept<unknown>;

@@ -33,7 +33,12 @@ export function memoryOf<H extends Hyper>(state: Held<H>): Memory {
   for (const c of s.chunks)
     for (const [name, b] of Object.entries(c.buffers)) fields[name] = (fields[name] ?? 0) + bytes(b);
   const total = Object.values(fields).reduce((a, b) => a + b, 0);
-  const allocated = s.chunks.reduce((a, c) => a + c.owned.reduce((x, b) => x + held(b), 0), held(s.counters));
+  // Reduction partials (runtime/reductions.ts): one f32 per group and reduction, allocated, not a field.
+  const partials = [...(s.reductions?.scratch.values() ?? [])].flatMap((r) => Object.values(r));
+  const allocated = s.chunks.reduce(
+    (a, c) => a + c.owned.reduce((x, b) => x + held(b), 0),
+    held(s.counters) + partials.reduce((x, b) => x + held(b), 0),
+  );
   const largest = Math.max(0, ...l.tensors.map((t) => (t.groups[1] - t.groups[0]) * l.groupSize));
   const per = (x: number) => (l.params > 0 ? x / l.params : 0);
   return {

@@ -6,8 +6,11 @@
 import { prepare } from '../compiler/ir/pipeline.ts';
 import type { Hyper, OptimizerDef } from '../optim/define.ts';
 import { shown } from '../optim/define.ts';
-import { GRAD, PARAM } from '../optim/fuse.ts';
-import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import { GRAD, PARAM, gradNormSquared } from '../optim/fuse.ts';
+import { loadStored } from '../dsl/codec.ts';
+import { splitPhases } from '../compiler/ir/phases.ts';
+import { prepareReductions, refuseReductions } from './reductions.ts';
+import { adabelief, adagrad, adam, adamw, ademamix, lamb, lars, lion, rmsprop, sgd, sgdw } from '../optim/index.ts';
 import { STORAGE_KEYS, codecsFor, fusedKernel } from '../optim/storage.ts';
 import type { FieldSlot } from './arena.ts';
 import { fieldSlots, layout } from './arena.ts';
@@ -113,7 +116,14 @@ function plan<H extends Hyper>(
   );
   const hypers = new Hypers<H>(def, l, opts.groups ?? []);
   const storage = Object.fromEntries(STORAGE_KEYS.map((k) => [k, r[k]]));
-  const step = fusedKernel(def, storage, false); // also checks the update (unknown fields, NaN constants, …)
+  const stepOpts = r.clipGradNorm === undefined ? storage : { ...storage, clipGradNorm: r.clipGradNorm };
+  const step = fusedKernel(def, stepOpts, false); // also checks the update (unknown fields, NaN constants, …)
+  const phases = splitPhases(step);
+  // Gradient release steps one tensor at a time as its gradient arrives: no launch sees them all.
+  if (r.gradientRelease && phases.passes.length)
+    throw new RangeError(
+      `${W}: gradientRelease cannot run ${r.clipGradNorm !== undefined ? 'clipGradNorm' : `${def.name}'s reductions`} (a reduction needs every element of its tensor or of the step in one launch); turn one of them off`,
+    );
   const release = r.gradientRelease ? fusedKernel(def, storage, true) : null;
   const codecs = codecsFor(def, r);
   const slots: FieldSlot[] = [
@@ -131,7 +141,11 @@ function plan<H extends Hyper>(
     codecs,
     slots,
     gradSlots,
-    kernelKey: crc32(new TextEncoder().encode(prepare(step).key)).toString(16),
+    gradValue: codecs.grad.decode(loadStored(GRAD, codecs.grad)),
+    // Without reductions the key of the one kernel (as before); with them, of every phase.
+    kernelKey: crc32(
+      new TextEncoder().encode([phases.update, ...phases.passes].map((k) => prepare(k).key).join('|')),
+    ).toString(16),
   };
 }
 
@@ -150,7 +164,11 @@ function* build<H extends Hyper>(
     const held = inPlace ? p.slots.filter((f) => f.name !== PARAM) : p.slots;
     const chunks = yield* allocateChunks(backend, p.l, held, p.r.gradientRelease ? [] : p.gradSlots);
     for (const c of chunks) all.push(...c.owned);
-    const program = (yield compile(p.step)) as Program;
+    const phases = splitPhases(p.step);
+    if (phases.passes.length)
+      refuseReductions(backend, p.r.clipGradNorm !== undefined ? 'clipGradNorm' : `optimizer ${def.name}`);
+    const program = (yield compile(phases.update)) as Program;
+    const reductions = yield* prepareReductions(backend, p.step, chunks, gradNormSquared(p.gradValue), all);
     const release = p.release ? ((yield compile(p.release)) as Program) : null;
     const s = new State<H>({
       def,
@@ -169,6 +187,7 @@ function* build<H extends Hyper>(
       initialLr: Number(def.hyper['lr'] ?? 0),
       kernelKey: p.kernelKey,
       inPlace,
+      reductions,
     });
     if (!inPlace) yield* importValues(s, new Map(p.entries.map((e) => [p.l.byName.get(e.name)!, e.data!])));
     return s;
@@ -208,12 +227,18 @@ const builtins: Readonly<Record<string, (h?: never) => OptimizerDef<never>>> = {
   sgd,
   sgdw,
   lion,
+  rmsprop,
+  adagrad,
+  adabelief,
+  ademamix,
+  lamb,
+  lars,
 } as never;
 
 /** Create an optimizer from a checkpoint alone (built-ins by name; pass `def` for your own). */
 export async function loadOptimizer(
   bytes: Uint8Array,
-  opts: { def?: OptimizerDef<Hyper>; backend?: 'js' | Backend } = {},
+  opts: { def?: OptimizerDef<Hyper>; backend?: 'js' | Backend; clipGradNorm?: number } = {},
 ): Promise<Session<Hyper>> {
   const p = parseCheckpoint(bytes);
   const make = builtins[p.optimizer];
@@ -243,7 +268,12 @@ export async function loadOptimizer(
   const groups = p.groups.slice(1).map((g) => ({ params: g.params, hyper: g.hyper }));
   let s: Session<Hyper>;
   try {
-    s = await createOptimizer(def, params, { ...p.options, groups, backend: opts.backend ?? 'js' });
+    s = await createOptimizer(def, params, {
+      ...p.options,
+      groups,
+      backend: opts.backend ?? 'js',
+      ...(opts.clipGradNorm === undefined ? {} : { clipGradNorm: opts.clipGradNorm }),
+    });
   } catch (e) {
     throw e instanceof CheckpointError
       ? e

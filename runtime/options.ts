@@ -4,7 +4,7 @@
 import type { Hyper } from '../optim/define.ts';
 import type { Storage, StorageOptions } from '../optim/storage.ts';
 import { shown } from '../optim/define.ts';
-import { flag, knownKeys, oneOf, resolveStorage, STORAGE_KEYS } from '../optim/storage.ts';
+import { clipOption, flag, knownKeys, oneOf, resolveStorage, STORAGE_KEYS } from '../optim/storage.ts';
 import type { Backend } from './backends/backend.ts';
 import type { DeviceGradient, DeviceParam } from './on-device.ts';
 
@@ -22,6 +22,11 @@ export interface OptimizerOptions<H extends Hyper = Hyper> extends StorageOption
    * gradient exists; step() reads every gradient where it is (a GPUBuffer is bound, not copied).
    */
   readonly gradientRelease?: boolean;
+  /**
+   * Clip the gradients by their global norm before the update (torch's clip_grad_norm_, ε 1e−6):
+   * a reduction pass before the step; `gradNorm()` reads the pre-clip norm of the last step.
+   */
+  readonly clipGradNorm?: number;
   readonly backend?: 'js' | Backend;
 }
 
@@ -39,9 +44,19 @@ export interface Resolved extends Storage {
   readonly onNonFinite: 'skip' | 'error';
   readonly checkNumerics: boolean;
   readonly gradientRelease: boolean;
+  readonly clipGradNorm: number | undefined;
 }
 
-const KEYS = [...STORAGE_KEYS, 'groups', 'schedule', 'onNonFinite', 'checkNumerics', 'gradientRelease', 'backend'];
+const KEYS = [
+  ...STORAGE_KEYS,
+  'groups',
+  'schedule',
+  'onNonFinite',
+  'checkNumerics',
+  'gradientRelease',
+  'clipGradNorm',
+  'backend',
+];
 const W = 'createOptimizer';
 
 export function resolveOptions(o: OptimizerOptions<Hyper>): Resolved {
@@ -67,5 +82,6 @@ export function resolveOptions(o: OptimizerOptions<Hyper>): Resolved {
     onNonFinite: oneOf(W, 'onNonFinite', o.onNonFinite ?? 'skip', ['skip', 'error'] as const),
     checkNumerics: flag(W, 'checkNumerics', o.checkNumerics, false),
     gradientRelease: flag(W, 'gradientRelease', o.gradientRelease, false),
+    clipGradNorm: clipOption(W, o.clipGradNorm),
   };
 }

@@ -23,6 +23,7 @@ import { memoryOf } from './memory.ts';
 import type { DeviceGradient } from './on-device.ts';
 import { isDeviceGradient } from './on-device.ts';
 import { NonFiniteError, countNonFinite } from './numerics.ts';
+import { lastGradNorm } from './reductions.ts';
 import type { GradInput, Resolved } from './options.ts';
 import type { State } from './state.ts';
 
@@ -171,6 +172,10 @@ export class Session<H extends Hyper> {
   /** Gradient release: update one tensor as soon as its gradient exists (one launch over its groups). */
   async stepTensor(name: string, grad: GradInput): Promise<void> {
     const t = this.tensor(name);
+    if (this.s.reductions?.phases.reductions.some((r) => r.scope === 'global'))
+      throw new RangeError(
+        `stepTensor: ${this.s.options.clipGradNorm !== undefined ? 'clipGradNorm' : `${this.def.name}'s global reduction`} needs every gradient of the step in one launch; use step()`,
+      );
     const g = this.gradient(name, grad);
     const refuse = this.refuseNonFinite(new Map([[t, g]]));
     await this.work('stepTensor', () => this.s.stepTensor(t, g, refuse));
@@ -182,6 +187,16 @@ export class Session<H extends Hyper> {
    */
   nonFinite(): Promise<number> {
     return this.work('nonFinite', () => this.s.nonFinite());
+  }
+
+  /**
+   * The global gradient norm of the last step before clipping (clipGradNorm), as the step computed
+   * it: √ of the f32 sum of squares of the finite gradient elements. NaN before the first step.
+   */
+  gradNorm(): Promise<number> {
+    const s = this.s;
+    // In the queue, so it reads the norm of the steps called before it.
+    return this.serial('gradNorm', async () => lastGradNorm(s.reductions));
   }
 
   nonFiniteSync(): number {

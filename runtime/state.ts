@@ -23,6 +23,7 @@ import type { ParamLaunch } from './params.ts';
 import { Kept } from './kept.ts';
 import { paramLaunches, readInPlace, writeInPlace } from './params.ts';
 import { PARAM } from '../optim/fuse.ts';
+import { reduceRows } from './reductions.ts';
 
 // Every part is set by the constructor (Object.assign) and declared once, in StateParts (held.ts).
 export interface State<H extends Hyper> extends StateParts<H> {}
@@ -87,9 +88,12 @@ export class State<H extends Hyper> implements Held<H> {
     active: (t: TensorSlot) => boolean,
     sched: Partial<H>,
     check = this.options.checkNumerics,
+    reduceOver?: readonly [number, number],
   ): Work<Float32Array> {
-    const rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
+    let rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
     if (check) yield* checkNumerics(this, rows, active);
+    // The reduction passes run first; their results are uniform columns of the update.
+    if (reduceOver && this.reductions) rows = yield* reduceRows(this, this.reductions, rows, active, reduceOver);
     return uniformTable(program.prepared, rows);
   }
 
@@ -179,7 +183,12 @@ export class State<H extends Hyper> implements Held<H> {
       items = [];
     }
     const active = (t: TensorSlot) => grads.has(t);
-    const uniforms = yield* this.uniformsOf(this.program, active, sched);
+    if (this.reductions && items.length) {
+      // The reduction passes read the gradients: their intake goes first.
+      yield* this.send(items, () => false);
+      items = [];
+    }
+    const uniforms = yield* this.uniformsOf(this.program, active, sched, undefined, groups);
     yield* this.send([...items, ...this.launches(this.program, uniforms, groups)], active);
   }
 
@@ -195,5 +204,7 @@ export class State<H extends Hyper> implements Held<H> {
   free(): void {
     for (const c of this.chunks) for (const b of c.owned) this.backend.free(b);
     this.backend.free(this.counters);
+    for (const bufs of this.reductions?.scratch.values() ?? [])
+      for (const b of Object.values(bufs)) this.backend.free(b);
   }
 }

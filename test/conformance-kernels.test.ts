@@ -9,7 +9,8 @@ import type { Backend } from '../runtime/backends/backend.ts';
 import { availableBackends } from './backends.ts';
 import { differences, onBackend, onOracle, show } from './harness.ts';
 import type { Case } from './kernels.ts';
-import { narrowCase, wideCase } from './kernels.ts';
+import { narrowCase, sumCase, wideCase } from './kernels.ts';
+import { BackendError } from '../runtime/backends/backend.ts';
 
 const backends = await availableBackends();
 console.log(`conformance (kernels): ${backends.map((b) => b.name).join(', ')}`);
@@ -67,4 +68,12 @@ describe.each(backends)('backend $name', (cb) => {
     'narrow and integer storages, windowed fields, lengths: match the oracle and nothing outside the launch changes',
     check('narrow', narrowCase(opts)),
   );
+  // Reduction passes: where the backend combines them (host memory), bit for bit; elsewhere the
+  // kernel is refused by name (docs/compiler.md, "Reductions"), never run as something else.
+  test('group sums (reduction passes, one and two levels) match the oracle, or are refused', async () => {
+    if (backend.hostMemory) return check('sums', sumCase(opts))();
+    const c = fc.sample(sumCase(opts), 1)[0]!;
+    await expect(backend.compile(c.k)).rejects.toThrow(BackendError);
+    await expect(backend.compile(c.k)).rejects.toThrow(/sums over groups \(groupSum/);
+  });
 });

@@ -4,6 +4,8 @@
 // `wideCase`: several outputs of different storages written in place over fields they also read,
 // element and group axis, groupMax at one and two levels, counters, two uniform rows with rowOf,
 // a partial last group and a group range.
+// `sumCase`: group sums (the partials of a reduction pass, compiler/ir/phases.ts) at one and two
+// levels, a group output and an element output reading them, over the wide case's launches.
 // `narrowCase`: what the wide case leaves out: u8, i16 and i32 element stores that wrap, integer
 // group-axis fields, a windowed (launch-relative) read-only field, one to three uniform rows (one
 // row without rowOf), and arrays longer than `length` whose tail must stay as it was.
@@ -93,6 +95,31 @@ export function wideCase(o: CaseOptions = {}): fc.Arbitrary<Case> {
         ],
       });
     });
+  return withLaunch(kernels);
+}
+
+/** Group sums in element order: one level, or a second whose argument reads the first. */
+export function sumCase(o: CaseOptions = {}): fc.Arbitrary<Case> {
+  const arb = exprArbitraries(4, { exclude: o.exclude });
+  const kernels = fc
+    .record({ x: arb.f32, y: arb.f32, nested: fc.boolean(), groupSize: fc.constantFrom(1, 3, 4, 32) })
+    .map((r) => {
+      const first = d.groupSum(r.x);
+      const sum = r.nested ? d.groupSum(d.mul(r.y, first)) : first;
+      return kernel({
+        name: 'sums',
+        groupSize: r.groupSize,
+        outputs: [
+          { field: 's', storage: 'f32', axis: 'group', value: d.add(sum, d.field('s', 'f32', 'group')) },
+          { field: 'n', storage: 'f32', axis: 'element', value: d.mul(r.y, first) },
+        ],
+      });
+    });
+  return withLaunch(kernels);
+}
+
+/** The wide case's launches (1–70 elements, two rows, a group range) for kernels over exprFields. */
+function withLaunch(kernels: fc.Arbitrary<Kernel>): fc.Arbitrary<Case> {
   return kernels.chain((k) =>
     fc.integer({ min: 1, max: 70 }).chain((n) => {
       const groups = Math.ceil(n / k.groupSize);

@@ -20,6 +20,8 @@ export interface OracleBuffer extends DeviceBuffer {
 export class OracleBackend implements Backend<OracleBuffer, Program> {
   readonly name = 'oracle (semantics.ts)';
   launches = 0;
+  /** Host typed arrays: reduction partials are combined where they are (runtime/reductions.ts). */
+  readonly hostMemory = true;
 
   alloc(storage: Storage, length: number): OracleBuffer {
     return { storage, length, data: new arrayFor[storage](length), owner: this };

@@ -2,8 +2,10 @@
 // ½‖Aw − b‖² / R over R rows and D unknowns) and the hyperparameters each built-in is checked with.
 
 import type { OptimizerDef } from '../optim/define.ts';
-import { adam, adamw, lion, sgd, sgdw } from '../optim/index.ts';
+import { adabelief, adagrad, adam, adamw, ademamix, lamb, lars, lion, rmsprop, sgd, sgdw } from '../optim/index.ts';
 import type { RefHyper, RefName } from '../optim/reference.ts';
+import { Reference } from '../optim/reference.ts';
+import { createOptimizer } from '../runtime/optimizer.ts';
 import { prng } from '../props/prng.ts';
 import type { FieldArray } from '../compiler/ir/kernel.ts';
 import type { Hyper } from '../optim/define.ts';
@@ -33,6 +35,38 @@ export function leastSquares(seed: number, D = 64, R = 96) {
   return { w0, grad, loss };
 }
 
+/**
+ * A long run on gradients that do not depend on the weights (f32 params and gradients, 8-bit
+ * states): per element, the optimizer's last step over the float64 reference's last step, each
+ * from its own state on the same gradient. What slowly moving 8-bit states drift to shows here.
+ */
+export async function lastStepRatios(
+  def: OptimizerDef,
+  name: RefName,
+  h: RefHyper,
+  n: number,
+  gradient: (t: number) => Float32Array,
+  steps: number,
+): Promise<number[]> {
+  const w0 = new Float32Array(n);
+  const opt = await createOptimizer(def, { w: w0 }, { paramDtype: 'f32', gradDtype: 'f32' });
+  const ref = new Reference(name, w0, h);
+  let before: Float32Array = w0,
+    refBefore = Float64Array.from(w0);
+  for (let t = 1; t <= steps; t++) {
+    const g = gradient(t);
+    if (t === steps) [before, refBefore] = [(await opt.exportFp32()).w!, Float64Array.from(ref.p)];
+    await opt.step({ w: g });
+    ref.step(g);
+  }
+  const after = (await opt.exportFp32()).w!;
+  return [...after].map((x, i) => (x - before[i]!) / (ref.p[i]! - refBefore[i]!));
+}
+
+/** The q-quantile of a list of numbers (nearest rank). */
+export const quantile = (a: readonly number[], q: number): number =>
+  [...a].sort((x, y) => x - y)[Math.round(q * (a.length - 1))]!;
+
 /** Every built-in with the hyperparameters of the agreement tests (spec §5 test_optimizers). */
 export const builtins: readonly [RefName, (h: RefHyper) => OptimizerDef, RefHyper][] = [
   ['sgd', (h) => sgd(h as never) as OptimizerDef, { lr: 0.1, momentum: 0.9, weightDecay: 0.1 }],
@@ -40,7 +74,34 @@ export const builtins: readonly [RefName, (h: RefHyper) => OptimizerDef, RefHype
   ['adam', (h) => adam(h as never) as OptimizerDef, { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1 }],
   ['adamw', (h) => adamw(h as never) as OptimizerDef, { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1 }],
   ['lion', (h) => lion(h as never) as OptimizerDef, { lr: 0.001, betas: [0.9, 0.99], weightDecay: 0.1 }],
+  ['rmsprop', (h) => rmsprop(h as never) as OptimizerDef, { lr: 0.01, alpha: 0.99, weightDecay: 0.1 }],
+  // Centered, a steady gradient's variance is near 0 and steps are 10–50·lr: lr 1e-3 keeps them near
+  // Adam's at 1e-2 (at 1e-2 torch's own decay-only steps overshoot and grow small weights).
+  [
+    'rmsprop',
+    (h) => rmsprop(h as never) as OptimizerDef,
+    { lr: 0.001, alpha: 0.99, momentum: 0.9, centered: true, weightDecay: 0.1 },
+  ],
+  [
+    'adagrad',
+    (h) => adagrad(h as never) as OptimizerDef,
+    { lr: 0.1, lrDecay: 0.01, initialAccumulatorValue: 0.1, weightDecay: 0.1 },
+  ],
+  ['adabelief', (h) => adabelief(h as never) as OptimizerDef, { lr: 0.01, betas: [0.9, 0.999], weightDecay: 0.1 }],
+  [
+    'ademamix',
+    (h) => ademamix(h as never) as OptimizerDef,
+    { lr: 0.01, betas: [0.9, 0.999, 0.9999], alpha: 5, beta3Warmup: 6, alphaWarmup: 4, weightDecay: 0.1 },
+  ],
+  // Per-tensor trust ratios (reductions): LAMB moves each tensor by about lr·‖θ‖ per step; LARS by
+  // lr·τ·‖θ‖ (τ 0.01 here, so lr·τ is SGD's 1e-2).
+  ['lamb', (h) => lamb(h as never) as OptimizerDef, { lr: 0.01, betas: [0.9, 0.999], eps: 1e-6, weightDecay: 0.1 }],
+  ['lars', (h) => lars(h as never) as OptimizerDef, { lr: 1, momentum: 0.9, trustCoeff: 0.01, weightDecay: 0.1 }],
 ];
+
+/** A builtins entry's name with the choices that shape its kernel (rmsprop centered, …). */
+export const variantName = (name: string, h: RefHyper): string =>
+  [name, ...(h.centered ? ['centered'] : []), ...(name === 'rmsprop' && h.momentum ? ['momentum'] : [])].join(' ');
 
 /** The conformance configurations: every built-in × scale storage × master bits (45). */
 const conformanceDefs: [string, OptimizerDef][] = [
@@ -56,6 +117,37 @@ export const conformanceConfigs = conformanceDefs.flatMap(([name, def]) =>
   ),
 );
 export type ConformanceConfig = (typeof conformanceConfigs)[number];
+
+/**
+ * The built-ins added after those 45 (bench/gpu.ts keeps its list), each kernel shape once per
+ * scale storage and once per master width (three configurations, not nine), hyperparameters that
+ * switch every term on.
+ */
+const laterDefs: [string, OptimizerDef][] = [
+  ['rmsprop', rmsprop({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
+  ['rmsprop-centered', rmsprop({ lr: 1e-2, momentum: 0.9, centered: true, weightDecay: 0.01 }) as OptimizerDef],
+  ['adagrad', adagrad({ lr: 0.1, lrDecay: 0.01, initialAccumulatorValue: 0.1, weightDecay: 0.01 }) as OptimizerDef],
+  ['adabelief', adabelief({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
+  ['ademamix', ademamix({ lr: 1e-2, alpha: 5, alphaWarmup: 2, beta3Warmup: 2, weightDecay: 0.01 }) as OptimizerDef],
+  ['lamb', lamb({ lr: 1e-2, weightDecay: 0.01 }) as OptimizerDef],
+  ['lars', lars({ lr: 1, trustCoeff: 0.01, weightDecay: 0.01, nesterov: true }) as OptimizerDef],
+  // An option of every optimizer: the conformance gradients' global norm is about 0.75.
+  ['adamw+clipGradNorm', adamw({ lr: 1e-2 }) as OptimizerDef],
+];
+/** Options beyond storage by configuration name (a reduction pass: not for gradient release). */
+export const stepOptions: Readonly<Record<string, { readonly clipGradNorm?: number }>> = {
+  'adamw+clipGradNorm': { clipGradNorm: 0.5 },
+};
+/** Configurations whose step has reductions (trust ratios, clipping): refused by gradient release. */
+export const reduces = (name: string): boolean => ['lamb', 'lars', 'adamw+clipGradNorm'].includes(name);
+const diagonal = [
+  ['bf16', 24],
+  ['fp16', 32],
+  ['f32', null],
+] as const;
+export const laterConformanceConfigs: ConformanceConfig[] = laterDefs.flatMap(([name, def]) =>
+  diagonal.map(([scale, bits]) => ({ name, def, scale, bits, key: `${name}/${scale}/${bits}` })),
+);
 
 /** Half a bf16 ULP at x (the ECC scale S of its narrow value; subnormals share the smallest). */
 export const halfUlpBf16 = (x: number): number => {

@@ -7,6 +7,7 @@
 // - groups [g0, g1) run; elements at or past `length` are neither read nor written;
 // - `groupMax(x)` is the maximum of x over the group's elements in index order, a NaN element
 //   ignored and the first of equal values (±0) kept: semantics.ts's fmax folded from NaN;
+// - `groupSum(x)` adds x over the group's elements in index order, in f32, starting from +0;
 // - a group-max level reads only lower levels, so levels are reduced one after the other;
 // - every read sees the value from before the launch (a field an output overwrites is read by the
 //   element that writes it, before it writes it; group outputs are written after the group);
@@ -79,6 +80,7 @@ export function interpret(k: Kernel, launch: Launch): number[] {
           // A level not reduced yet reads NaN; only a higher level's argument could see it, and
           // those are evaluated after this level is known.
           case 'groupMax':
+          case 'groupSum':
             vals[j] = groupValue.get(e) ?? NaN;
             break;
           default: {
@@ -90,11 +92,12 @@ export function interpret(k: Kernel, launch: Launch): number[] {
       }
     };
     for (const level of levels) {
-      const acc = level.map(() => NaN);
+      const acc = level.map((m) => (m.op === 'groupSum' ? 0 : NaN));
       for (let i = base; i < end; i++) {
         evalAt(i);
         level.forEach((m, l) => {
-          acc[l] = fmax(acc[l]!, vals[at.get((m as Expr & { x: Expr }).x)!]!);
+          const v = vals[at.get((m as Expr & { x: Expr }).x)!]!;
+          acc[l] = m.op === 'groupSum' ? Math.fround(acc[l]! + v) : fmax(acc[l]!, v);
         });
       }
       level.forEach((m, l) => groupValue.set(m, acc[l]!));

@@ -107,7 +107,31 @@ export interface GroupMax extends Node {
   readonly x: Expr;
 }
 
-export type Expr = Const | Load | Uniform | Unary | Binary | Select | Cast | Bitcast | GroupMax;
+/**
+ * The sum of `x` over the elements of the current group, added in element order in f32 from +0
+ * (a fixed order, so every CPU engine gets the same bits). Only the reduction passes that
+ * compiler/ir/phases.ts makes use it: their per-group partial sums.
+ */
+export interface GroupSum extends Node {
+  readonly op: 'groupSum';
+  readonly x: Expr;
+}
+export type ReduceFn = 'sum' | 'max';
+/** `tensor`: over the elements of the current tensor (a uniform row); `global`: over every tensor of the step. */
+export type ReduceScope = 'tensor' | 'global';
+/**
+ * A reduction of `x` over the current tensor or over every tensor: one scalar per row. Kernels
+ * may hold it, but no renderer sees it: compiler/ir/phases.ts splits such a kernel into
+ * reduction passes and an update pass that reads each result as a uniform.
+ */
+export interface Reduce extends Node {
+  readonly op: 'reduce';
+  readonly fn: ReduceFn;
+  readonly scope: ReduceScope;
+  readonly x: Expr;
+}
+
+export type Expr = Const | Load | Uniform | Unary | Binary | Select | Cast | Bitcast | GroupMax | GroupSum | Reduce;
 export type Op = Expr['op'];
 
 const table = new Map<string, Expr>();
@@ -195,6 +219,17 @@ export function groupMax(x: Expr): GroupMax {
   return intern(`g:${x.id}`, (id) => ({ op: 'groupMax', id, type: 'f32', x }));
 }
 
+export function groupSum(x: Expr): GroupSum {
+  return intern(`gs:${x.id}`, (id) => ({ op: 'groupSum', id, type: 'f32', x }));
+}
+
+export function reduce(fn: ReduceFn, scope: ReduceScope, x: Expr): Reduce {
+  return intern(`r:${fn}:${scope}:${x.id}`, (id) => ({ op: 'reduce', id, type: 'f32', fn, scope, x }));
+}
+
+/** A reduction over the current group (groupMax, groupSum): renderers run one pass per level of them. */
+export const isGroupReduction = (e: Expr): e is GroupMax | GroupSum => e.op === 'groupMax' || e.op === 'groupSum';
+
 /** The children of a node, in a fixed order. */
 export function children(e: Expr): Expr[] {
   switch (e.op) {
@@ -206,6 +241,8 @@ export function children(e: Expr): Expr[] {
     case 'cast':
     case 'bitcast':
     case 'groupMax':
+    case 'groupSum':
+    case 'reduce':
       return [e.x];
     case 'binary':
       return [e.a, e.b];
@@ -230,6 +267,10 @@ export function withChildren(e: Expr, c: Expr[]): Expr {
       return bitcast(e.type as NumType, at(0));
     case 'groupMax':
       return groupMax(at(0));
+    case 'groupSum':
+      return groupSum(at(0));
+    case 'reduce':
+      return reduce(e.fn, e.scope, at(0));
     case 'binary':
       return binary(e.fn, e.type, at(0), at(1));
     case 'select':
@@ -285,6 +326,9 @@ export function structuralKey(roots: readonly Expr[]): string {
       case 'unary':
       case 'binary':
         parts.push(`${e.fn}:${e.type}(${kids})`);
+        break;
+      case 'reduce':
+        parts.push(`reduce:${e.fn}:${e.scope}(${kids})`);
         break;
       default:
         parts.push(`${e.op}:${e.type}(${kids})`);

@@ -4,7 +4,7 @@
 // `groupMax` reduces over a group. Renderers turn this into loops, threads or workgroups.
 
 import type { Axis, Expr, Storage } from './ir.ts';
-import { children, loadType, topo } from './ir.ts';
+import { children, isGroupReduction, loadType, topo } from './ir.ts';
 
 export interface FieldRef {
   readonly field: string;
@@ -45,18 +45,18 @@ export class KernelError extends Error {}
 /** The most expression nodes one kernel may have (about a 10,000-deep chain of two-op steps). */
 export const MAX_KERNEL_NODES = 20_000;
 
-/** Does the value of `e` vary per element (reads an element field outside a groupMax)? */
+/** Does the value of `e` vary per element (reads an element field outside a group reduction or a reduce)? */
 export function elementwise(e: Expr, memo = new Map<Expr, boolean>()): boolean {
   const hit = memo.get(e);
   if (hit !== undefined) return hit;
   // Children first, without recursion (expressions may be arbitrarily deep).
-  for (const n of topo([e], (x) => x.op !== 'groupMax' && !memo.has(x))) {
+  for (const n of topo([e], (x) => !isGroupReduction(x) && x.op !== 'reduce' && !memo.has(x))) {
     if (memo.has(n)) continue;
     memo.set(
       n,
       n.op === 'load'
         ? n.axis === 'element'
-        : n.op === 'groupMax' || n.op === 'const' || n.op === 'uniform'
+        : isGroupReduction(n) || n.op === 'reduce' || n.op === 'const' || n.op === 'uniform'
           ? false
           : children(n).some((c) => memo.get(c)!),
     );
@@ -160,7 +160,7 @@ export function uniformsOf(k: Kernel): string[] {
 }
 
 /**
- * The reduction levels: a groupMax whose argument contains other groupMaxes must wait for them.
+ * The reduction levels: a groupMax or groupSum whose argument contains other groupMaxes must wait for them.
  * Level 1 holds those with none inside; a renderer runs one pass over the group per level.
  */
 export function groupLevels(k: Kernel): Expr[][] {
@@ -168,10 +168,10 @@ export function groupLevels(k: Kernel): Expr[][] {
   for (const e of topo(roots(k))) {
     let l = 0;
     for (const c of children(e)) l = Math.max(l, level.get(c) ?? 0);
-    level.set(e, e.op === 'groupMax' ? l + 1 : l);
+    level.set(e, isGroupReduction(e) ? l + 1 : l);
   }
   const out: Expr[][] = [];
-  for (const [e, l] of level) if (e.op === 'groupMax') (out[l - 1] ??= []).push(e);
+  for (const [e, l] of level) if (isGroupReduction(e)) (out[l - 1] ??= []).push(e);
   return out.map((xs) => xs ?? []);
 }
 

@@ -27,7 +27,8 @@ const c = (v: number) => P.when((x: Child): x is Child => x.op === 'const' && Ob
 /** Constant folding: a node whose children are all constants becomes its value. */
 const foldRule: Rule = (e) => {
   const kids = ir.children(e);
-  if (kids.length === 0 || e.op === 'groupMax' || !kids.every((k) => k.op === 'const')) return undefined;
+  if (kids.length === 0 || ir.isGroupReduction(e) || e.op === 'reduce' || !kids.every((k) => k.op === 'const'))
+    return undefined;
   return ir.constant(
     e.type,
     apply(
@@ -121,7 +122,11 @@ export function hoist(roots: readonly Expr[]): { roots: Expr[]; derived: Derived
       e,
       e.op === 'uniform' ||
         e.op === 'const' ||
-        (e.op !== 'load' && e.op !== 'groupMax' && kids.length > 0 && kids.every((k) => invariant.get(k))),
+        (e.op !== 'load' &&
+          !ir.isGroupReduction(e) &&
+          e.op !== 'reduce' &&
+          kids.length > 0 &&
+          kids.every((k) => invariant.get(k))),
     );
   }
   const order = ir.topo(roots);

@@ -2,9 +2,9 @@
 // kernel comes out that every renderer reads.
 
 import type { Expr } from './ir.ts';
-import { structuralKey } from './ir.ts';
+import { structuralKey, topo } from './ir.ts';
 import type { Kernel } from './kernel.ts';
-import { kernel, roots, uniformsOf } from './kernel.ts';
+import { KernelError, kernel, roots, uniformsOf } from './kernel.ts';
 import type { Derived } from './passes.ts';
 import { evalDerived, fold, hoist, simplify } from './passes.ts';
 import { rewrite, rules } from './rewrite.ts';
@@ -33,6 +33,11 @@ export const passes = [
 
 export function prepare(k: Kernel): Prepared {
   let xs = roots(k);
+  // A reduction needs the whole tensor before any element can use it: no single pass computes it.
+  if (topo(xs).some((e) => e.op === 'reduce'))
+    throw new KernelError(
+      `kernel ${k.name}: it holds a reduction (tensorSum, globalSum, …); split it with splitPhases (compiler/ir/phases.ts) and prepare each phase`,
+    );
   for (const p of passes) xs = p.run(xs);
   const inputs = uniformsOf(k);
   const h = hoist(xs);

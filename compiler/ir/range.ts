@@ -74,6 +74,9 @@ export class Ranges {
         return ANY;
       case 'groupMax':
         return R(e.x);
+      case 'groupSum': // a sum of finite values may still overflow to ±Inf, and +Inf + −Inf is NaN
+      case 'reduce':
+        return ANY;
       case 'cast': {
         if (e.x.type !== 'i32' && e.x.type !== 'u32') return { nan: false, lo: 0, hi: 1 };
         const x = R(e.x);

@@ -7,7 +7,7 @@
 // `>>> 0`, bool as 0 or 1.
 
 import type { BinaryOp, Expr, NumType, Type, UnaryOp } from './ir.ts';
-import { toType, topo } from './ir.ts';
+import { isGroupReduction, toType, topo } from './ir.ts';
 
 const bits = new Uint32Array(1);
 const float = new Float32Array(bits.buffer);
@@ -130,6 +130,8 @@ export function apply(e: Expr, c: readonly number[]): number {
     case 'load':
     case 'uniform':
     case 'groupMax':
+    case 'groupSum':
+    case 'reduce':
       throw new Error(`semantics.apply: ${e.op} has no value without a kernel context`);
   }
 }
@@ -139,13 +141,15 @@ export interface Env {
   load(field: string, axis: 'element' | 'group'): number;
   uniform(name: string): number;
   groupMax?(e: Expr): number;
+  /** The value of a groupSum (summed in its group context), like groupMax. */
+  groupSum?(e: Expr): number;
 }
 
 /** Evaluate a DAG with the oracle, memoising shared nodes. */
 export function evaluate(root: Expr, env: Env, memo: Map<Expr, number> = new Map()): number {
   // Children first, without recursion (expressions may be arbitrarily deep); a groupMax's argument
   // is the environment's business.
-  for (const e of topo([root], (x) => x.op !== 'groupMax' && !memo.has(x))) {
+  for (const e of topo([root], (x) => !isGroupReduction(x) && x.op !== 'reduce' && !memo.has(x))) {
     if (memo.has(e)) continue;
     const at = (c: Expr) => memo.get(c)!;
     let v: number;
@@ -160,6 +164,12 @@ export function evaluate(root: Expr, env: Env, memo: Map<Expr, number> = new Map
         if (!env.groupMax) throw new Error('semantics.evaluate: groupMax needs a group context');
         v = env.groupMax(e);
         break;
+      case 'groupSum':
+        if (!env.groupSum) throw new Error('semantics.evaluate: groupSum needs a group context');
+        v = env.groupSum(e);
+        break;
+      case 'reduce':
+        throw new Error('semantics.evaluate: a reduce has no value before compiler/ir/phases.ts splits its kernel');
       case 'unary':
       case 'cast':
       case 'bitcast':

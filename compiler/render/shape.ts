@@ -15,6 +15,7 @@ export interface Shape {
   readonly column: ReadonlyMap<string, number>;
   readonly isElem: (e: Expr) => boolean;
   readonly levels: readonly Expr[][];
+  /** Every group reduction (groupMax and groupSum), level by level. */
   readonly groupMaxes: readonly Expr[];
 }
 

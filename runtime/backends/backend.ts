@@ -85,6 +85,12 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    * launch each. Absent: no limit (one chunk).
    */
   readonly limits?: { readonly maxBufferBytes: number; readonly maxBindingBytes: number };
+  /**
+   * Its buffers are host memory (the JS engines): reading one is a copy within the same memory, so
+   * the runtime combines reduction partials there (runtime/reductions.ts). Without it, a step with
+   * reductions (clipGradNorm, LAMB, LARS, tensorSum, …) is refused with a BackendError.
+   */
+  readonly hostMemory?: boolean;
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
   readonly countsOnDevice?: boolean;
   /**

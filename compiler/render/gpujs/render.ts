@@ -30,6 +30,7 @@ import { legalize } from './legalize.ts';
 import { sharedValues } from './share.ts';
 import type { Value } from './values.ts';
 import { asF, asP, binary, bitcast, cast, constBits, unary } from './values.ts';
+import { refuseGroupSum } from '../../ir/phases.ts';
 
 /** What one pass writes: a field's array (or one half of an i32/u32 field), a group maximum, a counter. */
 export type PassTarget =
@@ -92,6 +93,7 @@ function legalized(k: Kernel): Kernel {
 }
 
 export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
+  refuseGroupSum(p.kernel, 'renderGpujs');
   const k = legalized(p.kernel);
   const G = k.groupSize;
   const constants: number[] = [];
@@ -176,6 +178,10 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
           return e.let(`aux[r + ${column.get(x.name)}]`);
         case 'groupMax':
           return e.let(`${arg(maxName(maxIndex.get(x)!))}[g]`);
+        case 'groupSum':
+        case 'reduce':
+          // Refused before rendering (renderGpujs): reductions have no gpu.js pass yet.
+          throw new Error(`renderGpujs: unexpected ${x.op}`);
         case 'load': {
           // A windowed field holds only the launched groups: element i lives at i − g0·G (aux[1] is g0).
           const i = k.windowed.includes(x.field) ? `(i - aux[1] * ${G})` : idx(x.axis);

@@ -6,7 +6,7 @@
 // + − × ÷ √: 53 ≥ 2·24 + 2), bitcasts go through typed-array views.
 
 import type { BinaryOp, Expr, Type, UnaryOp } from '../../ir/ir.ts';
-import { children, topo } from '../../ir/ir.ts';
+import { children, isGroupReduction, topo } from '../../ir/ir.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
 import { shape } from '../shape.ts';
 
@@ -145,7 +145,7 @@ export function renderJs(p: Prepared): string {
     const sec = sections[s]!;
     if (e.op === 'const') return literal(e.value, e.type);
     if (e.op === 'uniform') return `u${column.get(e.name)}`;
-    if (e.op === 'groupMax') return `m${e.id}`;
+    if (isGroupReduction(e)) return `m${e.id}`;
     if (!isElem(e)) {
       if (!groupDone.has(e)) {
         const x = build(e, (c) => ref(c, s));
@@ -170,7 +170,7 @@ export function renderJs(p: Prepared): string {
   // (in the order the recursion would) keeps every call shallow, so any depth renders.
   const refDeep = (e: Expr, s: number): string => {
     const fresh = (x: Expr) =>
-      x.op !== 'groupMax' && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
+      !isGroupReduction(x) && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
     for (const n of topo([e], fresh)) ref(n, s);
     return ref(e, s);
   };
@@ -179,7 +179,12 @@ export function renderJs(p: Prepared): string {
     sections.push({ pre: [], body: [] });
     for (const m of level) {
       const v = refDeep((m as Expr & { x: Expr }).x, s);
-      sections[s]!.body.push(`if (m${m.id} !== m${m.id} || ${v} > m${m.id}) m${m.id} = ${v};`);
+      // A sum adds in element order (the lanes run each statement for elements i, i+1, … in turn).
+      sections[s]!.body.push(
+        m.op === 'groupSum'
+          ? `m${m.id} = fr(m${m.id} + ${v});`
+          : `if (m${m.id} !== m${m.id} || ${v} > m${m.id}) m${m.id} = ${v};`,
+      );
     }
   });
   const last = levels.length;
@@ -221,7 +226,7 @@ export function renderJs(p: Prepared): string {
   out.push('    const r = R === null ? 0 : R[g] * S;');
   p.columns.forEach((_, i) => out.push(`    const u${i} = U[r + ${i}];`));
   out.push(`    const base = g * ${G}, end = Math.min(base + ${G}, n);`);
-  for (const m of groupMaxes) out.push(`    let m${m.id} = NaN;`);
+  for (const m of groupMaxes) out.push(`    let m${m.id} = ${m.op === 'groupSum' ? '0' : 'NaN'};`);
   sections.forEach((sec) => {
     for (const l of sec.pre.map((l) => '    ' + l)) out.push(l);
     if (sec === post) {

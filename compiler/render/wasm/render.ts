@@ -9,7 +9,7 @@
 // pass in element order picks (only ±0 can tie without being bit-identical).
 
 import type { Expr, Storage, Type } from '../../ir/ir.ts';
-import { children, topo } from '../../ir/ir.ts';
+import { children, isGroupReduction, topo } from '../../ir/ir.ts';
 import type { Output } from '../../ir/kernel.ts';
 import { storageBytes } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
@@ -33,6 +33,7 @@ type Step =
   | { k: 'stashLoad'; e: Expr }
   | { k: 'stashStore'; e: Expr }
   | { k: 'gmax'; m: Expr; v: string }
+  | { k: 'gsum'; m: Expr; v: string }
   | { k: 'store'; o: Output; v: string }
   | { k: 'count'; ci: number; type: Type; v: string };
 
@@ -146,7 +147,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     const sec = sections[s]!;
     if (e.op === 'const') return simd.constant(e.value, e.type);
     if (e.op === 'uniform') return get(`u${column.get(e.name)}`);
-    if (e.op === 'groupMax') return get(`m${e.id}`);
+    if (isGroupReduction(e)) return get(`m${e.id}`);
     if (!isElem(e)) {
       if (!groupDone.has(e)) {
         const x = build(e, s);
@@ -176,7 +177,7 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
   // nodes children first, in the recursion's own order, keeps every call shallow at any depth.
   const refDeep = (e: Expr, s: number): string => {
     const fresh = (x: Expr) =>
-      x.op !== 'groupMax' && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
+      !isGroupReduction(x) && x.op !== 'const' && x.op !== 'uniform' && !computedIn.has(x) && !groupDone.has(x);
     for (const n of topo([e], fresh)) {
       facts.warm(n);
       ref(n, s);
@@ -186,7 +187,12 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
 
   levels.forEach((level, s) => {
     sections.push({ pre: [], body: [] });
-    for (const m of level) sections[s]!.body.push({ k: 'gmax', m, v: refDeep((m as Expr & { x: Expr }).x, s) });
+    for (const m of level)
+      sections[s]!.body.push({
+        k: m.op === 'groupSum' ? 'gsum' : 'gmax',
+        m,
+        v: refDeep((m as Expr & { x: Expr }).x, s),
+      });
   });
   const last = levels.length;
   sections.push({ pre: [], body: [] });
@@ -237,6 +243,14 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
           `(local.set $${m} (v128.bitselect ${st.v} ${get(m)} ${get('take')}))`,
           `(local.set $${mi} (v128.bitselect ${get('iv')} ${get(mi)} ${get('take')}))`,
         ].join(' ');
+      }
+      case 'gsum': {
+        // A scalar f32 accumulator, added lane by lane: element order, as the oracle adds.
+        const s = `s${st.m.id}`;
+        let acc = get(s);
+        for (let l = 0; l < (mode === 'vector' ? 4 : 1); l++)
+          acc = `(f32.add ${acc} (f32x4.extract_lane ${l} ${st.v}))`;
+        return `(local.set $${s} ${acc})`;
       }
       case 'store':
         return store(st.o.storage, addr(st.o.field, 'element', st.o.storage, 'i'), st.v, mode);
@@ -301,7 +315,10 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     ...fs.map((_, i) => `(param $f${i} i32)`),
     '(param $U i32) (param $R i32) (param $g0 i32) (param $g1 i32) (param $n i32) (param $scr i32)',
   ];
-  const scalars = ['g', 'base', 'end', 'i', 'r'].map((l) => `(local $${l} i32)`).join(' ');
+  const scalars = [
+    ...['g', 'base', 'end', 'i', 'r'].map((l) => `(local $${l} i32)`),
+    ...groupMaxes.filter((m) => m.op === 'groupSum').map((m) => `(local $s${m.id} f32)`),
+  ].join(' ');
   for (const m of groupMaxes) {
     v128(`m${m.id}`);
     v128(`mi${m.id}`);
@@ -336,7 +353,11 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
     `(local.set $end (select (i32.add ${get('base')} (i32.const ${G})) ${get('n')} (i32.lt_u (i32.add ${get('base')} (i32.const ${G})) ${get('n')})))`,
   );
   for (const m of groupMaxes)
-    body.push(`(local.set $m${m.id} ${simd.splatF(NaN)}) (local.set $mi${m.id} ${simd.ONES})`);
+    body.push(
+      m.op === 'groupSum'
+        ? `(local.set $s${m.id} (f32.const 0))`
+        : `(local.set $m${m.id} ${simd.splatF(NaN)}) (local.set $mi${m.id} ${simd.ONES})`,
+    );
   sections.forEach((sec, s) => {
     for (const l of sec.pre) body.push(l);
     if (sec === post) {
@@ -351,7 +372,11 @@ export function renderWasm(p: Prepared, opts: { shared?: boolean } = {}): WasmRe
         ...pass(sec.body, 'single'),
       );
     for (const m of levels[s] ?? [])
-      body.push(`(local.set $m${m.id} (call $gmax ${get(`m${m.id}`)} ${get(`mi${m.id}`)}))`);
+      body.push(
+        m.op === 'groupSum'
+          ? `(local.set $m${m.id} (f32x4.splat ${get(`s${m.id}`)}))`
+          : `(local.set $m${m.id} (call $gmax ${get(`m${m.id}`)} ${get(`mi${m.id}`)}))`,
+      );
   });
   body.push(`(local.set $g (i32.add ${get('g')} (i32.const 1)))`, '(br $groups)))');
   k.counters.forEach((_, i) =>

@@ -24,6 +24,7 @@ import type { BindingPlan } from './slots.ts';
 import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
 import { storeBlock } from './stores.ts';
 import { assumptions, MODERATE_BITS } from './assume.ts';
+import { refuseGroupSum } from '../../ir/phases.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -59,6 +60,7 @@ export const baseVecs = (fields: number): number => Math.max(1, Math.ceil(fields
 export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan): WgslKernel {
   const k = p.kernel,
     G = k.groupSize;
+  refuseGroupSum(k, 'renderWgsl');
   const shape = threadShape(k, o);
   const { threadsPerGroup: T, elementsPerThread: E } = shape;
   const WG = o.workgroupSize ?? 256;

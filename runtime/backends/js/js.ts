@@ -49,6 +49,7 @@ export class JsBackend implements SyncBackend<JsBuffer, JsProgram> {
   readonly name: string;
   readonly engine: Engine;
   launches = 0;
+  readonly hostMemory: boolean = true;
   /** Why the last kernel ran as generated JS under engine 'auto' (null: none did). */
   fallback: string | null = null;
   private readonly explicit: boolean;

@@ -128,6 +128,8 @@ export class JsThreadsBackend implements Backend<JsBuffer, ThreadProgram> {
   readonly threads: number;
   readonly engine: Engine;
   launches = 0;
+  /** Workers share the backend's memory: reduction partials are combined there (runtime/reductions.ts). */
+  readonly hostMemory = true;
   private readonly pool: Thread[];
   private readonly minGroups: number;
   private readonly heap: Heap | null;
