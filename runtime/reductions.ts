@@ -13,12 +13,10 @@ import { splitPhases } from '../compiler/ir/phases.ts';
 import { uniformTable } from '../compiler/ir/pipeline.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fmax } from '../compiler/ir/semantics.ts';
-import type { TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer, Program } from './backends/backend.ts';
+import type { Layout, TensorSlot } from './arena.ts';
+import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
 import { BackendError } from './backends/backend.ts';
 import type { Chunk } from './chunks.ts';
-import type { Held } from './held.ts';
-import type { Hyper } from '../optim/define.ts';
 import type { Work } from './io.ts';
 import { compile, read, run } from './io.ts';
 
@@ -67,13 +65,25 @@ export function* prepareReductions(
   return { phases, passes, scratch, gradNorm, last: null };
 }
 
+/** What reduceRows needs of the held optimizer (runtime/held.ts, which imports this file). */
+export interface ReductionHost {
+  readonly layout: Layout;
+  readonly chunks: readonly Chunk[];
+  launches(
+    program: Program,
+    uniforms: Float32Array,
+    groups: readonly [number, number],
+    extra?: (c: Chunk) => Readonly<Record<string, DeviceBuffer>>,
+  ): Item[];
+}
+
 /**
  * Run every level over groups [g0, g1) and return the rows with each reduction's value added
  * (`$red<i>`): a tensor's own value, or the global one in every row. Tensors outside the range or
  * without a gradient count nothing (their masked partials are 0, or −∞ for a max).
  */
-export function* reduceRows<H extends Hyper>(
-  s: Held<H>,
+export function* reduceRows(
+  s: ReductionHost,
   red: Reductions,
   rows: readonly Record<string, number>[],
   active: (t: TensorSlot) => boolean,
