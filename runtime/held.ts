@@ -13,7 +13,7 @@ import type { Resolved } from './options.ts';
 import type { InPlace } from './params.ts';
 import type { Kept } from './kept.ts';
 import type { Hypers } from './hypers.ts';
-import type { Reductions } from './reductions.ts';
+import type { ReductionHost, Reductions } from './reductions.ts';
 
 /** What a bound optimizer is made of (createOptimizer builds it; runtime/state.ts holds it). */
 export interface StateParts<H extends Hyper> {
@@ -40,22 +40,26 @@ export interface StateParts<H extends Hyper> {
   readonly reductions: Reductions | null;
 }
 
-export interface Held<H extends Hyper> extends Pick<
-  StateParts<H>,
-  | 'def'
-  | 'backend'
-  | 'layout'
-  | 'options'
-  | 'codecs'
-  | 'slots'
-  | 'gradSlots'
-  | 'chunks'
-  | 'inPlace'
-  | 'counters'
-  | 'program'
-  | 'release'
-  | 'reductions'
-> {
+export interface Held<H extends Hyper>
+  // launches (a launch of a program per chunk over its share of groups) comes from ReductionHost.
+  extends
+    ReductionHost,
+    Pick<
+      StateParts<H>,
+      | 'def'
+      | 'backend'
+      | 'layout'
+      | 'options'
+      | 'codecs'
+      | 'slots'
+      | 'gradSlots'
+      | 'chunks'
+      | 'inPlace'
+      | 'counters'
+      | 'program'
+      | 'release'
+      | 'reductions'
+    > {
   /** Objects kept from step to step, so a backend sees the same launches again (kept.ts). */
   readonly kept: Kept<unknown>;
   /** Steps taken by each tensor. */
@@ -71,13 +75,6 @@ export interface Held<H extends Hyper> extends Pick<
     sched: Partial<H>,
     check?: boolean,
   ): Work<Float32Array>;
-  /** A launch of `program` per chunk over its share of groups [g0, g1), counting into `counters`. */
-  launches(
-    program: Program,
-    uniforms: Float32Array,
-    groups: readonly [number, number],
-    extra?: (c: Chunk) => Readonly<Record<string, DeviceBuffer>>,
-  ): Item[];
   /** Send items (one submission where the backend has them), then count the active tensors' steps. */
   send(items: readonly Item[], active: (t: TensorSlot) => boolean): Work<void>;
   /** `length` values of a field from `start` (elements, or groups for a group field), across chunks. */

@@ -69,6 +69,7 @@ export function* prepareReductions(
 export interface ReductionHost {
   readonly layout: Layout;
   readonly chunks: readonly Chunk[];
+  /** A launch of `program` per chunk over its share of groups [g0, g1), counting into `counters`. */
   launches(
     program: Program,
     uniforms: Float32Array,
