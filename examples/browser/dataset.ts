@@ -1,5 +1,5 @@
 // The names the page trains on: every (CONTEXT characters → next character) pair of each name,
-// as examples/names.ts builds them ('.' pads the start and ends a name). The list itself is
+// for the page and for examples/names.ts alike ('.' pads the start and ends a name). The list itself is
 // embedded in the bundle at build time (serve.ts: a slice of the @stdlib first-names datasets).
 
 import { CONTEXT } from './model.ts';
