@@ -22,12 +22,11 @@ import { basename, relative } from 'node:path';
 import type { OptimizerDef } from '../optim/define.ts';
 import { adamw, lion, sgd } from '../optim/index.ts';
 import { fusedKernel } from '../optim/storage.ts';
-import type { StorageOptions } from '../optim/storage.ts';
 import type { Hyper } from '../optim/define.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import type { Session } from '../runtime/session.ts';
-import type { Diagnostic } from '../runtime/backends/webgpu/diagnostics.ts';
 import { createDiagnosticBackend } from '../runtime/backends/webgpu/diagnostics.ts';
+import { variantRows } from './gpu-variants.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { intakeTuning } from '../runtime/gradients.ts';
@@ -295,87 +294,13 @@ if (env.INTAKE) {
 if (env.VARIANTS) {
   const shape = tensor ?? oneTensor();
   const def = optimizers[0]![1];
-  const diag =
-    (off: Diagnostic[], o: WebGpuOptions = {}) =>
-    () =>
-      createDiagnosticBackend({ ...o, timestamps }, off);
-  const variants: [string, () => Promise<WebGpuBackend>, StorageOptions?][] = [
-    ['default', () => backend()],
-    ['exact: false (driver ÷, √, contraction) [not exact]', () => backend({ exact: false })],
-    ['elementsPerThread 4', () => backend({ elementsPerThread: 4 })],
-    ['elementsPerThread 16', () => backend({ elementsPerThread: 16 })],
-    ['loads and stores only [not a step]', diag(['arithmetic'])],
-    ['driver ÷ in exact mode [not exact]', diag(['exactDiv'])],
-    ['driver √ in exact mode [not exact]', diag(['exactSqrt'])],
-    ['exact ÷ √ without fallback branches [not exact at range ends]', diag(['fallbackBranches'])],
-    ['no contraction guards [not exact]', diag(['contractionGuards'])],
-    ['no NaN guards [not IEEE-safe]', diag(['nanGuards'])],
-    ['exact: false, no NaN guards [not safe]', diag(['nanGuards'], { exact: false })],
-    ['no range analysis (every NaN guard kept)', diag(['rangeAnalysis'])],
-    ['no tables (8-bit decodes computed)', diag(['tables'])],
-    ['bf16 params, no correction (masterWeightBits null)', () => backend(), { masterWeightBits: null }],
-    ['f32 group scales', () => backend(), { scale: 'f32' }],
-    // Thread shapes of the memory path and of the driver's arithmetic (workgroupSize default 256).
-    ...[64, 128, 512, 1024].flatMap((wg): (typeof variants)[number][] => [
-      [`loads and stores only, workgroupSize ${wg} [not a step]`, diag(['arithmetic'], { workgroupSize: wg })],
-      [`exact: false, workgroupSize ${wg} [not exact]`, () => backend({ exact: false, workgroupSize: wg })],
-    ]),
-    ['loads and stores only, elementsPerThread 4 [not a step]', diag(['arithmetic'], { elementsPerThread: 4 })],
-    ['exact: false, elementsPerThread 4 [not exact]', () => backend({ exact: false, elementsPerThread: 4 })],
-  ];
-  // VARIANTS=fast: the rows that locate the cost of the driver-arithmetic kernel.
-  const fast: typeof variants = [
-    ['default', () => backend()],
-    ['exact: false [not exact]', () => backend({ exact: false })],
-    ['exact: false, no counter [not a step]', diag(['counters'], { exact: false })],
-    ['no counter [not a step]', diag(['counters'])],
-    ...[64, 128].flatMap((wg): typeof variants => [
-      [`default, workgroupSize ${wg}`, () => backend({ workgroupSize: wg })],
-      [`exact: false, workgroupSize ${wg} [not exact]`, () => backend({ exact: false, workgroupSize: wg })],
-      [
-        `exact: false, gradients taken as finite, workgroupSize ${wg} [not safe]`,
-        diag(['gradientGuard'], { exact: false, workgroupSize: wg }),
-      ],
-      [
-        `exact: false, no counter, workgroupSize ${wg} [not a step]`,
-        diag(['counters'], { exact: false, workgroupSize: wg }),
-      ],
-      [
-        `exact: false, no NaN guards, workgroupSize ${wg} [not safe]`,
-        diag(['nanGuards'], { exact: false, workgroupSize: wg }),
-      ],
-      [
-        `exact: false, elementsPerThread 4, workgroupSize ${wg} [not exact]`,
-        () => backend({ exact: false, elementsPerThread: 4, workgroupSize: wg }),
-      ],
-      [
-        `exact: false, elementsPerThread 2, workgroupSize ${wg} [not exact]`,
-        () => backend({ exact: false, elementsPerThread: 2, workgroupSize: wg }),
-      ],
-    ]),
-    [
-      'exact: false, gradients taken as finite, no NaN guards [not safe]',
-      diag(['gradientGuard', 'nanGuards'], { exact: false }),
-    ],
-  ];
-  // VARIANTS=path: the fast path (compiler/render/wgsl/assume.ts) against one general body.
-  const path: typeof variants = [
-    ['default', () => backend()],
-    ['one general body (no fast path)', diag(['fastPath'])],
-    ['exact: false, workgroupSize 64 [not exact]', () => backend({ exact: false, workgroupSize: 64 })],
-    [
-      'exact: false, workgroupSize 64, one general body (no fast path) [not exact]',
-      diag(['fastPath'], { exact: false, workgroupSize: 64 }),
-    ],
-    [
-      'exact: false, workgroupSize 64, no NaN guards [not safe]',
-      diag(['nanGuards'], { exact: false, workgroupSize: 64 }),
-    ],
-    ['default, workgroupSize 64', () => backend({ workgroupSize: 64 })],
-    ['default, workgroupSize 128', () => backend({ workgroupSize: 128 })],
-    ['loads and stores only [not a step]', diag(['arithmetic'])],
-  ];
-  const rows = env.VARIANTS === 'fast' ? fast : env.VARIANTS === 'path' ? path : variants;
+  const rows = variantRows(
+    env.VARIANTS,
+    backend,
+    (off, o = {}) =>
+      () =>
+        createDiagnosticBackend({ ...o, timestamps }, off),
+  );
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}, the kernel alone (timestamps, back to back)\n\n| variant | kernel ms | Gparam/s | GB/s |\n|---|---|---|---|`,
   );
