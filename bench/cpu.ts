@@ -85,7 +85,7 @@ const UNIFORMS: Record<string, number> = {
   eps: 1e-8,
   weightDecay: 0.01,
   stepSize: 1e-2,
-  bc2Sqrt: 0.03,
+  epsHat: 3e-10,
   decay: 1 - 1e-5,
   oneMinusBeta1: 0.1,
   oneMinusBeta2: 0.001,

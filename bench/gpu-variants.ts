@@ -76,6 +76,10 @@ export function variantRows(
   const path: Row[] = [
     ['default', () => backend()],
     ['one general body (no fast path)', diag(['fastPath'])],
+    ['exact with the fast path too (two bodies)', diag(['exactOneBody'])],
+    ['exact with the fast path too, workgroupSize 64', diag(['exactOneBody'], { workgroupSize: 64 })],
+    ['exact, no NaN guards [not IEEE-safe]', diag(['nanGuards'])],
+    ['exact ÷ √ without fallback branches [not exact at range ends]', diag(['fallbackBranches'])],
     ['exact: false, workgroupSize 64 [not exact]', () => backend({ exact: false, workgroupSize: 64 })],
     [
       'exact: false, workgroupSize 64, one general body (no fast path) [not exact]',

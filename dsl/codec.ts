@@ -22,6 +22,16 @@ export interface Codec {
   decode(stored: readonly Expr[]): Expr;
   /** What to store for the new f32 `value` (in `fields` order). */
   encode(value: Expr): readonly Expr[];
+  /**
+   * For a codec that stores a function a = of(value) (the √ of Adam's v): decode of the stored
+   * fields to a itself, and encode from a. optim/fuse.ts keeps an element's old value as its
+   * decoded a, so the encode reuses the update's own of(value) (one √ per element, not two).
+   */
+  readonly preimage?: {
+    of(value: Expr): Expr;
+    decode(stored: readonly Expr[]): Expr;
+    encode(a: Expr): readonly Expr[];
+  };
 }
 
 /** The stored field name of a codec field for a tensor-level field `base` (`m` + `scale` → `m_scale`). */

@@ -8,6 +8,13 @@
 // 'fp16' reproduces the reference bit for bit: floor 1e−12, codes against the f32 absmax, scale
 // stored RNE as fp16 (flushing below ~3e−8, Inf at ≥ 65520). 'f32' stores the absmax itself.
 //
+// The codes are made by multiplying with the reciprocal of the group's scale, computed once per
+// group ('bf16' and 'f32'; 'fp16' keeps the reference's division, for bit parity): a GPU then does
+// one multiply per element instead of a division (exact mode's correctly rounded ÷ is ~10
+// instructions). |a·(1/s)| may exceed 1 by an ulp; the clamp takes it. The scale is capped at
+// 2^126 so that 1/s is a normal f32 (a GPU that flushes subnormals computes it as JS does); a
+// group whose absmax exceeds 2^126 (≈ 8.5e37) saturates its largest codes there.
+//
 // Non-finite input (docs/codecs.md): the absmax ignores non-finite elements, so the scale stays
 // finite and nothing leaks into other elements or groups; a NaN element (or √ of a negative) stores
 // code 0, ±Inf saturates to ±Qm (decoding to ±scale). Negative input to an unsigned codec stores 0.
@@ -52,6 +59,9 @@ export interface QuantOptions {
 /** The reference's absmax floor (fp16 compatibility) and ours (smallest normal f32). */
 export const REFERENCE_SCALE_FLOOR = 1e-12;
 export const SCALE_FLOOR = 2 ** -126;
+/** The largest scale ('bf16' and 'f32'): its reciprocal 2^−126 is still a normal f32. */
+export const SCALE_CAP = 2 ** 126;
+const SCALE_CAP_BF16 = 0x7e80;
 
 export const codeMax = (signed: boolean): number => (signed ? 127 : 255);
 
@@ -63,13 +73,14 @@ function groupScale(scale: ScaleStorage, absmax: Expr): { stored: Expr; forCodes
       return { stored: toFp16Bits(s), forCodes: s };
     }
     case 'bf16': {
-      // Capped at the largest finite bf16: an absmax above it (> 3.39e38) would otherwise round up
-      // to Inf and decode as 0·Inf = NaN; capped, |u| exceeds 1 by < 2^−8 and the clamp takes it.
-      const stored = min(toBf16BitsUp(max(absmax, SCALE_FLOOR)), 0x7f7f);
+      // Capped at 2^126 (bf16 0x7e80): 1/scale stays a normal f32, and an absmax near the f32
+      // maximum cannot round up to Inf (which would decode as 0·Inf = NaN); above the cap the
+      // clamp saturates |u| at 1.
+      const stored = min(toBf16BitsUp(max(absmax, SCALE_FLOOR)), SCALE_CAP_BF16);
       return { stored, forCodes: fromBf16Bits(stored) };
     }
     case 'f32': {
-      const s = max(absmax, SCALE_FLOOR);
+      const s = min(max(absmax, SCALE_FLOOR), SCALE_CAP);
       return { stored: s, forCodes: s };
     }
   }
@@ -93,32 +104,42 @@ export function quantCodec(opts: QuantOptions): Codec {
       { name: '', storage: signed ? 'i8' : 'u8', axis: 'element' },
       { name: 'scale', storage: scale === 'f32' ? 'f32' : 'u16', axis: 'group' },
     ],
-    encode: (x) => {
-      const a = sqrt ? sqrtOf(x) : x;
-      const absmax = groupMax(select(isFinite(a), abs(a), 0));
-      const s = groupScale(scale, absmax);
-      // |a| ≤ absmax ≤ the code scale, so the clamp only acts on ±Inf (and negatives if unsigned).
-      const u = clamp(div(a, s.forCodes), signed ? -1 : 0, 1);
-      const y = softsign ? div(mul(u, 2), add(abs(u), 1)) : u;
-      const t = mul(y, Qm);
-      // Round half up. The reference's ⌊t + ½⌋ in f32 also sends the f32 just below each k + ½
-      // up (t + ½ rounds to k + 1): kept for 'fp16' (bit parity), done exactly otherwise.
-      const code = scale === 'fp16' ? floor(add(t, 0.5)) : add(floor(t), select(ge(sub(t, floor(t)), 0.5), 1, 0));
-      // A nonzero √v stores at least code 1 (not in 'fp16' mode: bit parity with the reference).
-      // A v decoded as 0 while its m is not makes Adam's step m/ε (the spec's §2 warning): in a group
-      // whose scale an old large gradient set, a later gradient 510× smaller stored 0, and a batch
-      // with g = 0 there (a ReLU off, a blank pixel) then moved the weight by lr·m/ε.
-      const kept = sqrt && scale !== 'fp16' ? max(code, select(lt(0, a), 1, 0)) : code;
-      const safe = select(isNan(a), 0, kept);
-      return [signed ? i32(safe) : u32(safe), s.stored];
+    encode: (x) => encodeA(sqrt ? sqrtOf(x) : x),
+    decode: (stored) => {
+      const a = decodeA(stored);
+      return sqrt ? mul(a, a) : a;
     },
-    decode: ([code, stored]) => {
-      const y = div(f32(code!), Qm);
-      const u = softsign ? div(y, sub(2, abs(y))) : y;
-      const x = mul(u, scaleValue(scale, stored!));
-      return sqrt ? mul(x, x) : x;
-    },
+    // A √ codec stores a = √x: fuse.ts keeps an element's old value as its decoded a (no √ of a²)
+    // and takes the update's own √ of the new value, so a step computes one √ per element.
+    ...(sqrt ? { preimage: { of: sqrtOf, decode: decodeA, encode: encodeA } } : {}),
   };
+
+  function encodeA(a: Expr): readonly Expr[] {
+    const absmax = groupMax(select(isFinite(a), abs(a), 0));
+    const s = groupScale(scale, absmax);
+    // |a| ≤ absmax ≤ the code scale, so the clamp only acts on ±Inf (and negatives if unsigned),
+    // and on a·(1/s) one ulp above 1.
+    const scaled = scale === 'fp16' ? div(a, s.forCodes) : mul(a, div(1, s.forCodes));
+    const u = clamp(scaled, signed ? -1 : 0, 1);
+    const y = softsign ? div(mul(u, 2), add(abs(u), 1)) : u;
+    const t = mul(y, Qm);
+    // Round half up. The reference's ⌊t + ½⌋ in f32 also sends the f32 just below each k + ½
+    // up (t + ½ rounds to k + 1): kept for 'fp16' (bit parity), done exactly otherwise.
+    const code = scale === 'fp16' ? floor(add(t, 0.5)) : add(floor(t), select(ge(sub(t, floor(t)), 0.5), 1, 0));
+    // A nonzero √v stores at least code 1 (not in 'fp16' mode: bit parity with the reference).
+    // A v decoded as 0 while its m is not makes Adam's step m/ε (the spec's §2 warning): in a group
+    // whose scale an old large gradient set, a later gradient 510× smaller stored 0, and a batch
+    // with g = 0 there (a ReLU off, a blank pixel) then moved the weight by lr·m/ε.
+    const kept = sqrt && scale !== 'fp16' ? max(code, select(lt(0, a), 1, 0)) : code;
+    const safe = select(isNan(a), 0, kept);
+    return [signed ? i32(safe) : u32(safe), s.stored];
+  }
+
+  function decodeA([code, stored]: readonly Expr[]): Expr {
+    const y = div(f32(code!), Qm);
+    const u = softsign ? div(y, sub(2, abs(y))) : y;
+    return mul(u, scaleValue(scale, stored!));
+  }
 }
 
 /** Signed int8 with softsign companding: Adam/Lion/SGD momentum. */

@@ -8,6 +8,10 @@ import { expect, it } from 'vitest';
 import { createOptimizer } from '../runtime/optimizer.ts';
 import { adam, adamw } from './adam.ts';
 import { Reference } from './reference.ts';
+import { fusedKernel } from './storage.ts';
+import type { Expr } from '../compiler/ir/ir.ts';
+import { children, topo } from '../compiler/ir/ir.ts';
+import { roots } from '../compiler/ir/kernel.ts';
 
 it.each([
   ['adamw', adamw],
@@ -44,3 +48,25 @@ it.each([
     }
   },
 );
+
+// The √ codec keeps a non-finite-gradient element's stored √v (dsl/codec.ts `preimage`), so the
+// √ the update takes of the new v is the one the encode stores: one √ per element, not two. An
+// element's value is never divided by a per-tensor or per-group one (the bias correction of v is
+// folded into two per-tensor uniforms; the codes multiply by the scale's reciprocal): on a GPU
+// each such ÷ costs a division per element where a multiply does. (A constant divisor, as in the
+// decodes' c/127, is a multiply by its reciprocal in every renderer already.)
+it.each([
+  ['adamw', adamw],
+  ['adam', adam],
+] as const)('%s: its fused kernel takes one √, and divides no element by a tensor or group value', (_name, make) => {
+  const k = fusedKernel(make());
+  const nodes = topo(roots(k));
+  expect(nodes.filter((e) => e.op === 'unary' && e.fn === 'sqrt').length).toBe(1);
+  // 2: varies per element; 1: per group (under a group maximum); 0: per tensor or constant.
+  const level = (e: Expr): number =>
+    e.op === 'load' ? (e.axis === 'element' ? 2 : 1) : e.op === 'groupMax' ? 1 : Math.max(0, ...children(e).map(level));
+  const byCoarser = nodes.filter(
+    (e) => e.op === 'binary' && e.fn === 'div' && level(e.a) === 2 && level(e.b) < 2 && e.b.op !== 'const',
+  );
+  expect(byCoarser.length).toBe(0);
+});

@@ -3,6 +3,9 @@
 //   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²    (stored without bias correction)
 //   AdamW only: θ ← θ·(1 − λ_eff)                 (decoupled; λ_eff = λη, or λη/η0 with decoupleLr)
 //   θ ← θ − (η/(1−β1^t)) · m / (√v/√(1−β2^t) + ε)
+// computed as θ − (η·√(1−β2^t)/(1−β1^t)) · m / (√v + ε·√(1−β2^t)): the same function with the
+// bias correction of v folded into two per-tensor factors, so an element costs one division, not
+// two (torch rounds √v/√(1−β2^t) separately: the results differ in the last bits only).
 // Bias corrections and decay factors are computed on the host in float64, per tensor and step.
 
 import { add, div, mul, sqrt, square, sub } from '../dsl/ops.ts';
@@ -15,9 +18,10 @@ type AdamHyper = typeof defaults;
 function hostUniforms(h: AdamHyper, c: UniformContext, decoupled: boolean) {
   const [b1 = 0.9, b2 = 0.999] = h.betas;
   const t = Math.max(c.step, 1);
+  const bc2Sqrt = Math.sqrt(1 - b2 ** t);
   return {
-    stepSize: h.lr / (1 - b1 ** t),
-    bc2Sqrt: Math.sqrt(1 - b2 ** t),
+    stepSize: (h.lr * bc2Sqrt) / (1 - b1 ** t),
+    epsHat: h.eps * bc2Sqrt,
     decay: decoupled ? decayFactor(h, c) : 1,
     oneMinusBeta1: 1 - b1,
     oneMinusBeta2: 1 - b2,
@@ -43,7 +47,7 @@ function make(name: 'adam' | 'adamw', decoupled: boolean, wd: number) {
       const m1 = ema(m!, grad, u('betas0'), u('oneMinusBeta1'));
       const v1 = ema(v!, square(grad), u('betas1'), u('oneMinusBeta2'));
       const p0 = decoupled ? mul(p!, u('decay')) : p!;
-      const denom = add(div(sqrt(v1), u('bc2Sqrt')), u('eps'));
+      const denom = add(sqrt(v1), u('epsHat'));
       return { p: sub(p0, mul(u('stepSize'), div(m1, denom))), m: m1, v: v1 };
     },
   });

@@ -92,7 +92,12 @@ export function fuse(spec: FuseSpec): Kernel {
   const keepElement = and(active, finite);
   const outputs: Output[] = [];
   const emit = (base: string, c: Codec, value: Expr, valueLevel: boolean) => {
-    const enc = c.encode(valueLevel ? select(finite, value, old[base]!) : value);
+    // An element whose gradient is not finite keeps its old value (re-encoded: its group's scale
+    // may change); a codec with a pre-image keeps the old stored a instead of a of the decoded value.
+    const pre = valueLevel ? c.preimage : undefined;
+    const enc = pre
+      ? pre.encode(select(finite, pre.of(value), pre.decode(stored[base]!)))
+      : c.encode(valueLevel ? select(finite, value, old[base]!) : value);
     c.fields.forEach((f, i) => {
       const prev = stored[base]![i]!;
       const keep = f.axis === 'group' ? active : valueLevel ? active : keepElement;

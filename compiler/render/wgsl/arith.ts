@@ -22,6 +22,8 @@ import { Ranges } from '../../ir/range.ts';
  * - 'tables': 8-bit decodes computed, not looked up (still exact);
  * - 'fastPath': with exact: false, one body only, no second one for checked inputs (assume.ts;
  *   the same function: only the speed changes).
+ * - 'exactOneBody': exact mode's single body; left out, exact mode too gets the fast path's
+ *   second body (the same function), to measure whether it pays there.
  */
 export type Ablation =
   | 'exactDiv'
@@ -31,7 +33,8 @@ export type Ablation =
   | 'nanGuards'
   | 'rangeAnalysis'
   | 'tables'
-  | 'fastPath';
+  | 'fastPath'
+  | 'exactOneBody';
 export const ablations: readonly Ablation[] = [
   'exactDiv',
   'exactSqrt',
@@ -41,6 +44,7 @@ export const ablations: readonly Ablation[] = [
   'rangeAnalysis',
   'tables',
   'fastPath',
+  'exactOneBody',
 ];
 
 export interface ArithOptions {

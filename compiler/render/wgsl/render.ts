@@ -232,7 +232,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   // The second body pays for itself in the driver's arithmetic only. On the H200 (AdamW, 2^28,
   // bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and 3.02
   // without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
-  const assumed = exact || off.has('fastPath') ? new Map() : assumptions(order, tableFact);
+  const assumed =
+    (exact && !off.has('exactOneBody')) || off.has('fastPath') ? new Map() : assumptions(order, tableFact);
   if (assumed.size === 0) {
     ref = renderBody(general, order, new Map(), body);
     counterSums(ref).forEach((sum, ci) => emit(`let c${ci} = ${sum};`));

@@ -64,6 +64,10 @@ describe('diagnostic ablations in the WGSL renderer (AdamW, fused fma)', () => {
       // Both bodies hold fewer guards than the general body twice: the fast one has fewer.
       expect(guards(driver([]))).toBeLessThan(2 * guards(driver(['fastPath'])));
     },
+    exactOneBody: (s) => {
+      expect(count(base, 'subgroupAll(fast)')).toBe(0);
+      expect(count(s, 'subgroupAll(fast)')).toBe(1);
+    },
   };
   test.each(ablations)('%s changes what it names', (a) => {
     const s = source([a]);
