@@ -72,26 +72,29 @@ export function variantRows(
       diag(['gradientGuard', 'nanGuards'], { exact: false }),
     ],
   ];
-  // VARIANTS=path: the fast path (compiler/render/wgsl/assume.ts) against one general body.
+  // VARIANTS=path: the fast path (compiler/render/wgsl/assume.ts) against one general body, and
+  // what exact mode's guards, fallback branches and decode tables cost.
   const path: Row[] = [
     ['default', () => backend()],
-    ['one general body (no fast path)', diag(['fastPath'])],
     ['exact with the fast path too (two bodies)', diag(['exactOneBody'])],
-    ['exact with the fast path too, workgroupSize 64', diag(['exactOneBody'], { workgroupSize: 64 })],
     ['exact, no NaN guards [not IEEE-safe]', diag(['nanGuards'])],
     ['exact ÷ √ without fallback branches [not exact at range ends]', diag(['fallbackBranches'])],
+    ['exact, no tables (8-bit decodes computed)', diag(['tables'])],
     ['exact: false, workgroupSize 64 [not exact]', () => backend({ exact: false, workgroupSize: 64 })],
     [
       'exact: false, workgroupSize 64, one general body (no fast path) [not exact]',
       diag(['fastPath'], { exact: false, workgroupSize: 64 }),
     ],
     [
+      'exact: false, workgroupSize 64, no tables (8-bit decodes computed) [not exact]',
+      diag(['tables'], { exact: false, workgroupSize: 64 }),
+    ],
+    [
       'exact: false, workgroupSize 64, no NaN guards [not safe]',
       diag(['nanGuards'], { exact: false, workgroupSize: 64 }),
     ],
-    ['default, workgroupSize 64', () => backend({ workgroupSize: 64 })],
-    ['default, workgroupSize 128', () => backend({ workgroupSize: 128 })],
     ['loads and stores only [not a step]', diag(['arithmetic'])],
+    ['loads and stores only, workgroupSize 64 [not a step]', diag(['arithmetic'], { workgroupSize: 64 })],
   ];
   return kind === 'fast' ? fast : kind === 'path' ? path : variants;
 }
