@@ -1,8 +1,11 @@
 // The gpu.js renderer: a Prepared kernel becomes a list of gpu.js kernel functions ("passes"), each
 // written in the JavaScript subset gpu.js transpiles and each producing ONE array, because the
 // gpu.js modes that run here (webgpu, webasm) have no kernel maps:
-//   1. one pass per groupMax, level by level: a thread per group loops over the group's elements,
-//      recomputing the element values its argument needs, and writes the group's maximum;
+//   1. one pass per group reduction (groupMax, groupSum), level by level: a thread per group loops
+//      over the group's elements in order, recomputing the element values its argument needs, and
+//      writes the group's maximum or sum (f32 additions from +0 in element order, as
+//      compiler/ir/semantics.ts defines it: the cpu mode rounds each with Math.fround, webasm and
+//      webgpu add in f32);
 //   2. one pass per element value that several outputs share and that is costly (gpujs/share.ts),
 //      so the output passes read it instead of recomputing it;
 //   3. one pass per output array: element fields thread per element, group fields thread per
@@ -30,12 +33,12 @@ import { legalize } from './legalize.ts';
 import { sharedValues } from './share.ts';
 import type { Value } from './values.ts';
 import { asF, asP, binary, bitcast, cast, constBits, unary } from './values.ts';
-import { refuseGroupSum } from '../../ir/phases.ts';
 
-/** What one pass writes: a field's array (or one half of an i32/u32 field), a group maximum, a counter. */
+/** What one pass writes: a field's array (or one half of an i32/u32 field), a group reduction, a counter. */
 export type PassTarget =
   | { readonly kind: 'field'; readonly field: string; readonly half?: 'h' | 'l' }
-  | { readonly kind: 'max'; readonly index: number }
+  /** A group maximum or sum: one value per group, which later passes read. */
+  | { readonly kind: 'reduction'; readonly index: number }
   | { readonly kind: 'counter'; readonly index: number; readonly half?: 'h' | 'l' }
   /** An element value several output passes read (gpujs/share.ts), one array per launch. */
   | { readonly kind: 'shared'; readonly index: number };
@@ -65,9 +68,10 @@ export interface GpujsPlan {
 export const HEAD = 5;
 /** Is a field held as two arrays of 16-bit halves? */
 export const split = (s: Storage): boolean => s === 'i32' || s === 'u32';
-/** The device array holding a field (or one half of it), or a group maximum. */
+/** The device array holding a field (or one half of it). */
 export const arrayName = (field: string, half?: 'h' | 'l'): string => (half ? `${field}:${half}` : field);
-export const maxName = (index: number): string => `max:${index}`;
+/** The device array holding a group reduction's value per group. */
+export const reductionName = (index: number): string => `reduction:${index}`;
 export const sharedName = (index: number): string => `shared:${index}`;
 
 export interface RenderOptions {
@@ -93,7 +97,6 @@ function legalized(k: Kernel): Kernel {
 }
 
 export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
-  refuseGroupSum(p.kernel, 'renderGpujs');
   const k = legalized(p.kernel);
   const G = k.groupSize;
   const constants: number[] = [];
@@ -105,8 +108,8 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     }
     return `aux[${HEAD + i}]`;
   };
-  const maxima = groupLevels(k).flat();
-  const maxIndex = new Map(maxima.map((m, i) => [m, i]));
+  const reductions = groupLevels(k).flat();
+  const reductionIndex = new Map(reductions.map((m, i) => [m, i]));
   const column = new Map(p.columns.map((c, i) => [c, i]));
   const S = p.columns.length;
   const isElem = (() => {
@@ -120,14 +123,18 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   const shared = opts.share === false ? [] : sharedValues(passRoots, isElem);
   const sharedIndex = new Map(shared.map((e, i) => [e, i]));
 
-  /** Render one pass: `target` is computed from `root`; `reduce` says how a group pass combines elements. */
+  /**
+   * Render one pass: `target` is computed from `root`; `reduce` says how a group pass combines
+   * elements: 'max' and 'sum' compute `root` (a groupMax or groupSum) from its argument, 'count'
+   * adds up a counter's integer values in the group (the host adds the groups).
+   */
   const pass = (
     name: string,
     over: 'element' | 'group',
     target: PassTarget,
     root: Expr,
     finish: (e: Emit, v: Value) => string,
-    reduce?: 'max' | 'sum',
+    reduce?: 'max' | 'sum' | 'count',
     old?: string,
     reuse = false,
   ): void => {
@@ -144,7 +151,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     const loop = new Emit(opts.fround, konst, 'e', opts.signedZeros ?? true);
     const memoPre = new Map<Expr, Value>(),
       memoLoop = new Map<Expr, Value>();
-    const own = reduce === 'max' ? root : undefined; // the groupMax this pass computes
+    const own = reduce === 'max' || reduce === 'sum' ? root : undefined; // the group reduction this pass computes
     const value = (x: Expr): Value => {
       const inLoop = over === 'element' || (reduce !== undefined && isElem(x));
       const memo = inLoop ? memoLoop : memoPre,
@@ -160,7 +167,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     // first, in the recursion's own order, keeps every call shallow at any depth.
     const valueDeep = (r: Expr): Value => {
       const fresh = (x: Expr) =>
-        x.op !== 'groupMax' &&
+        !ir.isGroupReduction(x) &&
         !memoLoop.has(x) &&
         !memoPre.has(x) &&
         !(reuse && sharedIndex.has(x) && !(target.kind === 'shared' && x === root));
@@ -177,10 +184,10 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
         case 'uniform':
           return e.let(`aux[r + ${column.get(x.name)}]`);
         case 'groupMax':
-          return e.let(`${arg(maxName(maxIndex.get(x)!))}[g]`);
         case 'groupSum':
+          return e.let(`${arg(reductionName(reductionIndex.get(x)!))}[g]`);
         case 'reduce':
-          // Refused before rendering (renderGpujs): reductions have no gpu.js pass yet.
+          // prepare() refuses a kernel that still holds one (compiler/ir/phases.ts splits them out).
           throw new Error(`renderGpujs: unexpected ${x.op}`);
         case 'load': {
           // A windowed field holds only the launched groups: element i lives at i − g0·G (aux[1] is g0).
@@ -224,15 +231,16 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     body.push(`let r = aux[aux[3] + g * aux[4]] * ${S} + @UNIFORMS@;`);
     let result: string;
     if (reduce) {
-      const x = own ? (own as ir.GroupMax).x : root;
-      const acc = pre.mut(reduce === 'max' ? pre.lit(NaN) : '0');
+      const x = own ? (own as ir.GroupMax | ir.GroupSum).x : root;
+      // A sum starts from +0 read from the constant table, where no shader compiler sees it: with a
+      // literal, webgpu mode's fast math folds 0 + x to x, and a group of −0 sums to −0, not +0.
+      const acc = pre.mut(reduce === 'max' ? pre.lit(NaN) : reduce === 'sum' ? pre.opaque(0) : '0');
       const v = valueDeep(x);
       const fin = finish(loop, v);
-      loop.line(
-        reduce === 'max'
-          ? `if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }`
-          : `${acc} = ${acc} + ${fin};`,
-      );
+      if (reduce === 'max') loop.line(`if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }`);
+      else if (reduce === 'sum')
+        loop.line(`${acc} = ${loop.fround ? `Math.fround(${acc} + ${fin})` : `${acc} + ${fin}`};`);
+      else loop.line(`${acc} = ${acc} + ${fin};`);
       body.push(
         ...pre.lines,
         `for (let j = 0; j < ${G}; j++) {`,
@@ -252,8 +260,11 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     passes.push({ name, over, target, arrays: [...arrays, 'aux'], source: body.join('\n') });
   };
 
-  // 1. Group maxima, level by level (a later level reads the arrays of earlier ones).
-  maxima.forEach((m, i) => pass(`${k.name}.max${i}`, 'group', { kind: 'max', index: i }, m, (_e, v) => asF(v), 'max'));
+  // 1. Group maxima and sums, level by level (a later level reads the arrays of earlier ones).
+  reductions.forEach((m, i) => {
+    const fn = m.op === 'groupSum' ? 'sum' : 'max';
+    pass(`${k.name}.${fn}${i}`, 'group', { kind: 'reduction', index: i }, m, (_e, v) => asF(v), fn);
+  });
   // 2. Shared element values, children first (each may read earlier ones), then the outputs read them.
   shared.forEach((e, i) =>
     pass(
@@ -294,7 +305,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   // 4. Counters: per-group sums of 0/1 or of each integer half (the high half signed for i32).
   k.counters.forEach((c, i) => {
     if (c.value.type === 'bool') {
-      pass(`${k.name}.count${i}`, 'group', { kind: 'counter', index: i }, c.value, (_e, v) => asF(v), 'sum');
+      pass(`${k.name}.count${i}`, 'group', { kind: 'counter', index: i }, c.value, (_e, v) => asF(v), 'count');
       return;
     }
     const signed = c.value.type === 'i32';
@@ -304,7 +315,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       { kind: 'counter', index: i, half: 'h' },
       c.value,
       (e, v) => (signed ? e.let(`${asP(v).h} >= 32768 ? ${asP(v).h} - 65536 : ${asP(v).h}`) : asP(v).h),
-      'sum',
+      'count',
     );
     pass(
       `${k.name}.count${i}:l`,
@@ -312,7 +323,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       { kind: 'counter', index: i, half: 'l' },
       c.value,
       (_e, v) => asP(v).l,
-      'sum',
+      'count',
     );
   });
 

@@ -6,7 +6,7 @@
 // unchanged: the arrays hold the very values the passes would have recomputed.
 
 import type { Expr } from '../../ir/ir.ts';
-import { children } from '../../ir/ir.ts';
+import { children, isGroupReduction } from '../../ir/ir.ts';
 
 /** Rough cost of computing a node in gpu.js (integer and bit ops expand to many f32 operations). */
 function weight(e: Expr): number {
@@ -15,6 +15,7 @@ function weight(e: Expr): number {
     case 'load':
     case 'uniform':
     case 'groupMax':
+    case 'groupSum':
       return 0;
     case 'bitcast':
       return 40;
@@ -25,7 +26,7 @@ function weight(e: Expr): number {
   }
 }
 
-/** Nodes an output pass computes itself: its DAG, not descending into group maxima (read as arrays). */
+/** Nodes an output pass computes itself: its DAG, not descending into group reductions (read as arrays). */
 function passNodes(root: Expr): Set<Expr> {
   const seen = new Set<Expr>();
   const stack = [root];
@@ -33,7 +34,7 @@ function passNodes(root: Expr): Set<Expr> {
     const e = stack.pop()!;
     if (seen.has(e)) continue;
     seen.add(e);
-    if (e.op !== 'groupMax') stack.push(...children(e));
+    if (!isGroupReduction(e)) stack.push(...children(e));
   }
   return seen;
 }

@@ -28,6 +28,8 @@ export interface GpujsModule {
 }
 
 export const isDeviceArray = (p: Part): p is DeviceArray => !(p instanceof Float32Array);
+/** Does `mode` keep arrays on the GPU between kernel calls (pipeline results), not in host Float32Arrays? */
+export const arraysOnDevice = (mode: GpujsMode): boolean => mode === 'webgpu';
 
 interface GpuCtor {
   new (s: { mode: string }): GpuInstance;
@@ -127,7 +129,7 @@ export async function gpujsDevice(mode: GpujsMode, opts: DeviceOptions = {}): Pr
           : (e as Error).message;
     throw new BackendError(`gpujs: mode ${mode} is not available here: ${why}`);
   }
-  const onGpu = mode === 'webgpu';
+  const onGpu = arraysOnDevice(mode);
   const settings = (length: number) => ({
     output: [length],
     precision: 'single',

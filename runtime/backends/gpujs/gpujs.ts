@@ -2,8 +2,10 @@
 // held as f32 arrays on the gpu.js side (an i32/u32 field as two arrays of 16-bit halves, see
 // compiler/render/gpujs/render.ts), so a narrow field costs 4 bytes per value on the device whatever its
 // storage. In `webgpu` mode arrays stay on the GPU between launches (pipeline results); in the
-// other modes they are host Float32Arrays. One `run` is one launch as the runtime counts them,
-// but several gpu.js kernel calls underneath (one per group maximum, output array and counter).
+// other modes they are host Float32Arrays, so the backend declares `hostMemory` there and the
+// runtime combines reduction partials on the host (runtime/reductions.ts) as for the JS engines.
+// One `run` is one launch as the runtime counts them, but several gpu.js kernel calls underneath
+// (one per group maximum or sum, output array and counter).
 
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { Kernel } from '../../../compiler/ir/kernel.ts';
@@ -14,7 +16,7 @@ import { HEAD, renderGpujs, sharedName, split } from '../../../compiler/render/g
 import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsMode, GpujsModule } from './device.ts';
-import { gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
+import { arraysOnDevice, gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
@@ -35,8 +37,14 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   launches = 0;
   /** gpu.js kernel calls (several per launch: see compiler/render/gpujs/render.ts). */
   calls = 0;
-  /** The most bytes of arrays held at once, during a launch included (its new arrays and maxima). */
+  /** The most bytes of arrays held at once, during a launch included (its new arrays and group reductions). */
   peakBytes = 0;
+  /**
+   * Arrays are host Float32Arrays in every mode but webgpu, so reading a reduction partial is a
+   * copy within host memory. webgpu keeps them on the GPU and has no device-side combine yet:
+   * a step with reductions is refused there (runtime/reductions.ts refuseReductions).
+   */
+  readonly hostMemory: boolean;
   private readonly buffers = new Set<GpujsBuffer>();
   private constructor(
     readonly mode: GpujsMode,
@@ -44,6 +52,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     private readonly opts: DeviceOptions,
   ) {
     this.name = `gpujs-${mode}`;
+    this.hostMemory = !arraysOnDevice(mode);
   }
 
   get threads(): boolean {
@@ -118,7 +127,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
 
   /** webgpu: move host arrays to the device once, instead of once per kernel call that reads them. */
   private async upload(b: GpujsBuffer): Promise<void> {
-    if (this.mode !== 'webgpu') return;
+    if (!arraysOnDevice(this.mode)) return;
     for (let i = 0; i < b.parts.length; i++) {
       const p = b.parts[i]!;
       if (!isDeviceArray(p) && p.length > 0) b.parts[i] = await this.gpu.upload(p);
@@ -216,11 +225,11 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
         );
     }
     for (const name of new Set(plan.passes.flatMap((ps) => ps.arrays))) {
-      if (name !== 'aux' && !name.startsWith('max:') && !name.startsWith('shared:'))
+      if (name !== 'aux' && !name.startsWith('reduction:') && !name.startsWith('shared:'))
         await this.upload(fieldOf(name.split(':')[0]!));
     }
 
-    const maxima: Part[] = [];
+    const reductions: Part[] = [];
     const shared = new Map<string, Part>();
     let extra = 0;
     const fresh = new Map<string, Part[]>();
@@ -229,7 +238,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
       for (const pass of plan.passes) {
         const args = pass.arrays.map((a): Part => {
           if (a === 'aux') return auxArg;
-          if (a.startsWith('max:')) return maxima[Number(a.slice(4))]!;
+          if (a.startsWith('reduction:')) return reductions[Number(a.slice('reduction:'.length))]!;
           if (a.startsWith('shared:')) return shared.get(a)!;
           const [field, half] = a.split(':');
           const b = fieldOf(field!);
@@ -242,7 +251,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
         const out = await this.kernelFor(prog, pass, length).run(args);
         extra += length * 4;
         this.peakBytes = Math.max(this.peakBytes, this.bytesHeld() + extra);
-        if (t.kind === 'max') maxima[t.index] = out;
+        if (t.kind === 'reduction') reductions[t.index] = out;
         else if (t.kind === 'shared') shared.set(sharedName(t.index), out);
         else if (t.kind === 'field') {
           const parts = fresh.get(t.field) ?? [];
@@ -257,7 +266,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
         }
       }
     } finally {
-      for (const m of [...maxima, ...shared.values()]) if (m && isDeviceArray(m)) m.delete();
+      for (const m of [...reductions, ...shared.values()]) if (m && isDeviceArray(m)) m.delete();
     }
     // Every pass has read the old fields: now the new arrays replace them.
     for (const [field, parts] of fresh) {
