@@ -33,8 +33,9 @@ export function memoryOf<H extends Hyper>(state: Held<H>): Memory {
   for (const c of s.chunks)
     for (const [name, b] of Object.entries(c.buffers)) fields[name] = (fields[name] ?? 0) + bytes(b);
   const total = Object.values(fields).reduce((a, b) => a + b, 0);
-  // Reduction partials (runtime/reductions.ts): one f32 per group and reduction, allocated, not a field.
-  const partials = [...(s.reductions?.scratch.values() ?? [])].flatMap((r) => Object.values(r));
+  // Reduction partials (runtime/reductions.ts): one f32 per group and reduction, allocated, not a
+  // field; with a device combine, its tables and results too.
+  const partials = [...(s.reductions?.owned ?? []), ...(s.reductions?.device?.owned ?? [])];
   const allocated = s.chunks.reduce(
     (a, c) => a + c.owned.reduce((x, b) => x + held(b), 0),
     held(s.counters) + partials.reduce((x, b) => x + held(b), 0),

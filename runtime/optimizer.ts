@@ -9,6 +9,7 @@ import { shown } from '../optim/define.ts';
 import { GRAD, PARAM, gradNormSquared } from '../optim/fuse.ts';
 import { loadStored } from '../dsl/codec.ts';
 import { splitPhases } from '../compiler/ir/phases.ts';
+import type { Reductions } from './reductions.ts';
 import { prepareReductions, refuseReductions } from './reductions.ts';
 import { adabelief, adagrad, adam, adamw, ademamix, lamb, lars, lion, rmsprop, sgd, sgdw } from '../optim/index.ts';
 import { STORAGE_KEYS, codecsFor, fusedKernel } from '../optim/storage.ts';
@@ -157,6 +158,7 @@ function* build<H extends Hyper>(
   schedule: OptimizerOptions<H>['schedule'],
 ): Work<State<H>> {
   const all: DeviceBuffer[] = [];
+  let reductions: Reductions | null = null;
   try {
     const counters = backend.alloc('u32', 1);
     all.push(counters);
@@ -168,7 +170,7 @@ function* build<H extends Hyper>(
     if (phases.passes.length)
       refuseReductions(backend, p.r.clipGradNorm !== undefined ? 'clipGradNorm' : `optimizer ${def.name}`);
     const program = (yield compile(phases.update)) as Program;
-    const reductions = yield* prepareReductions(backend, p.step, chunks, gradNormSquared(p.gradValue), all);
+    reductions = yield* prepareReductions(backend, p.step, p.l, chunks, gradNormSquared(p.gradValue), all);
     const release = p.release ? ((yield compile(p.release)) as Program) : null;
     const s = new State<H>({
       def,
@@ -193,6 +195,7 @@ function* build<H extends Hyper>(
     return s;
   } catch (e) {
     for (const b of all) backend.free(b);
+    reductions?.device?.free();
     throw e;
   }
 }

@@ -1,12 +1,18 @@
 // A step with reductions (compiler/ir/phases.ts): per level, one launch of the reduction pass
 // (per-group partials into f32 scratch buffers), then the combine of those partials into one
-// scalar per tensor row (a tensor's groups in group order; a global one adds the tensors in
-// layout order, f32 throughout), which the next level and the update read as uniform columns.
+// scalar per tensor row, which the next level and the update read as columns `$red<i>`.
 //
-// The combine runs where the backend's buffers are host memory (`Backend.hostMemory`: the JS
-// engines and threads), so reading the partials is a copy within one memory, not a transfer.
-// A backend without host memory (WebGPU, gpu.js) would need the combine on the device; until it
-// has one, it refuses such a kernel (refuseReductions) rather than compute anything else.
+// Two places combine:
+// - the host, where the backend's buffers are host memory (`Backend.hostMemory`: the JS engines
+//   and threads), so reading the partials is a copy within one memory, not a transfer: a
+//   tensor's groups in group order, a global one the tensors in layout order, f32 throughout;
+//   the results become uniform columns;
+// - the device (`Backend.combiner`: WebGPU): the partials of every chunk land in one buffer per
+//   reduction, each level's passes are followed by a combine item in the same submission, and
+//   the kernels read the results from the combine's buffer. A step is then one submission that
+//   reads nothing back; `gradNorm()` reads its one value when asked.
+// A backend with neither (gpu.js in webgpu mode, for now) refuses such a kernel (refuseReductions)
+// rather than compute anything else.
 
 import type { Phases } from '../compiler/ir/phases.ts';
 import { splitPhases } from '../compiler/ir/phases.ts';
@@ -14,7 +20,7 @@ import { uniformTable } from '../compiler/ir/pipeline.ts';
 import type { Kernel } from '../compiler/ir/kernel.ts';
 import { fmax } from '../compiler/ir/semantics.ts';
 import type { Layout, TensorSlot } from './arena.ts';
-import type { Backend, DeviceBuffer, Item, Program } from './backends/backend.ts';
+import type { Backend, Combine, DeviceBuffer, Item, Program } from './backends/backend.ts';
 import { BackendError } from './backends/backend.ts';
 import type { Chunk } from './chunks.ts';
 import type { Work } from './io.ts';
@@ -24,26 +30,39 @@ export interface Reductions {
   readonly phases: Phases;
   /** The reduction pass of each level, compiled. */
   readonly passes: readonly Program[];
-  /** Per chunk, one f32 buffer of per-group partials per reduction (bound as the pass's group outputs). */
+  /**
+   * Per chunk, one f32 buffer of per-group partials per reduction (bound as the pass's group
+   * outputs): a buffer of its own, or with a device combine a view of one buffer for the arena.
+   */
   readonly scratch: ReadonlyMap<Chunk, Readonly<Record<string, DeviceBuffer>>>;
+  /** What it allocated: freed with the optimizer (with `device`). */
+  readonly owned: readonly DeviceBuffer[];
+  /** The backend's device combine, or null where the host combines. */
+  readonly device: Combine | null;
   /** The index of the clip's squared global gradient norm in `phases.reductions`, or −1. */
   readonly gradNorm: number;
-  /** Each reduction's value per tensor row after the last step that ran them (rows × reductions). */
+  /** Each reduction's value per tensor row after the last step that ran them (rows × reductions; host combine). */
   last: Float32Array | null;
+  /** A step has run the reductions (with a device combine, their values are on the device). */
+  ran: boolean;
 }
 
 /** A backend that cannot run reduction steps says so, naming what it lacks. */
 export function refuseReductions(b: Backend, what: string): void {
-  if (!b.hostMemory)
+  if (!b.hostMemory && !b.combiner)
     throw new BackendError(
-      `backend ${b.name}: ${what} needs reductions (a per-tensor or global sum or max), which this backend cannot run yet: it has no device-side combine of the per-group partials (docs/compiler.md, "Reductions"); use the js backend or JsThreadsBackend`,
+      `backend ${b.name}: ${what} needs reductions (a per-tensor or global sum or max), which this backend cannot run yet: it has no device-side combine of the per-group partials (docs/compiler.md, "Reductions"); use the js backend, JsThreadsBackend or WebGpuBackend`,
     );
 }
 
-/** Compile the passes and allocate their scratch; every buffer it allocated is in `owned`. */
+/**
+ * Compile the passes, allocate their scratch and, on a backend with `combiner`, make the device
+ * combine; every buffer it allocated is in `owned` too (freed by the caller if a later step fails).
+ */
 export function* prepareReductions(
   b: Backend,
   step: Kernel,
+  layout: Layout,
   chunks: readonly Chunk[],
   gradNormNode: unknown,
   owned: DeviceBuffer[],
@@ -52,17 +71,37 @@ export function* prepareReductions(
   if (phases.passes.length === 0) return null;
   const passes: Program[] = [];
   for (const k of phases.passes) passes.push((yield compile(k)) as Program);
+  const mine: DeviceBuffer[] = [];
+  const alloc = (n: number) => {
+    const x = b.alloc('f32', n);
+    mine.push(x);
+    owned.push(x);
+    return x;
+  };
   const scratch = new Map<Chunk, Record<string, DeviceBuffer>>();
-  for (const c of chunks) {
-    const bufs: Record<string, DeviceBuffer> = {};
-    for (const r of phases.reductions) {
-      bufs[r.name] = b.alloc('f32', c.groups[1] - c.groups[0]);
-      owned.push(bufs[r.name]!);
-    }
-    scratch.set(c, bufs);
-  }
+  let device: Combine | null = null;
+  if (b.combiner && !b.hostMemory) {
+    // One buffer per reduction over the arena's groups (the combine reads a tensor across chunks);
+    // each chunk's pass writes its own groups through a view.
+    const whole = phases.reductions.map(() => alloc(layout.groups));
+    const part = (buf: DeviceBuffer, [g0, g1]: readonly [number, number]) => {
+      if (g0 === 0 && g1 === layout.groups) return buf;
+      if (!b.view) throw new BackendError(`backend ${b.name}: a device combine over chunks needs views of buffers`);
+      return b.view(buf, 'f32', g0 * 4, g1 - g0);
+    };
+    for (const c of chunks)
+      scratch.set(c, Object.fromEntries(phases.reductions.map((r, i) => [r.name, part(whole[i]!, c.groups)])));
+    device = b.combiner({
+      reductions: phases.reductions.map(({ fn, scope, level }) => ({ fn, scope, level })),
+      rows: layout.tensors.length,
+      tensors: layout.tensors.map((t) => ({ row: t.row, groups: t.groups })),
+      partials: whole,
+    });
+  } else
+    for (const c of chunks)
+      scratch.set(c, Object.fromEntries(phases.reductions.map((r) => [r.name, alloc(c.groups[1] - c.groups[0])])));
   const gradNorm = phases.reductions.findIndex((r) => r.node === gradNormNode);
-  return { phases, passes, scratch, gradNorm, last: null };
+  return { phases, passes, scratch, owned: mine, device, gradNorm, last: null, ran: false };
 }
 
 /** What reduceRows needs of the held optimizer (runtime/held.ts, which imports this file). */
@@ -78,12 +117,56 @@ export interface ReductionHost {
   ): Item[];
 }
 
+/** The rows for the update and the items that must precede its launches in its submission. */
+export interface Reduced {
+  readonly rows: Record<string, number>[];
+  readonly items: Item[];
+}
+
 /**
- * Run every level over groups [g0, g1) and return the rows with each reduction's value added
- * (`$red<i>`): a tensor's own value, or the global one in every row. Tensors outside the range or
- * without a gradient count nothing (their masked partials are 0, or −∞ for a max).
+ * Every level over groups [g0, g1): the rows with each reduction's value added (`$red<i>`: a
+ * tensor's own value, or the global one in every row), the passes already run; or, with a device
+ * combine, the passes and combines as items to submit before the update, and the rows with
+ * placeholders (the kernels read the values on the device). Tensors outside the range or without
+ * a gradient count nothing (their masked partials are 0, or −∞ for a max).
  */
 export function* reduceRows(
+  s: ReductionHost,
+  red: Reductions,
+  rows: readonly Record<string, number>[],
+  active: (t: TensorSlot) => boolean,
+  range: readonly [number, number],
+): Work<Reduced> {
+  if (red.device) return onDevice(s, red, red.device, rows, range);
+  return { rows: yield* onHost(s, red, rows, active, range), items: [] };
+}
+
+function onDevice(
+  s: ReductionHost,
+  red: Reductions,
+  combine: Combine,
+  rows: readonly Record<string, number>[],
+  range: readonly [number, number],
+): Reduced {
+  // Placeholders for the table's `$red` columns, which these kernels never read: one object per
+  // row object, so rows that share one still share it (uniformTable fills a shared row once).
+  const placeholders = Object.fromEntries(red.phases.reductions.map((r) => [r.name, 0]));
+  const withRed = new Map<object, Record<string, number>>();
+  const cur = rows.map((r) => {
+    let x = withRed.get(r);
+    if (!x) withRed.set(r, (x = { ...r, ...placeholders }));
+    return x;
+  });
+  const items: Item[] = [];
+  red.passes.forEach((program, i) => {
+    items.push(...s.launches(program, uniformTable(program.prepared, cur), range, (c) => red.scratch.get(c)!));
+    items.push({ combine, level: i + 1, groups: range });
+  });
+  red.ran = true;
+  return { rows: cur, items };
+}
+
+function* onHost(
   s: ReductionHost,
   red: Reductions,
   rows: readonly Record<string, number>[],
@@ -130,12 +213,21 @@ export function* reduceRows(
     }
   }
   red.last = values;
+  red.ran = true;
   return cur;
 }
 
-/** The pre-clip global gradient norm of the last step, as the kernel computed it (f32 √ of the f32 sum). */
-export function lastGradNorm(red: Reductions | null): number {
+/**
+ * The pre-clip global gradient norm of the last step, as the kernel computed it (f32 √ of the f32
+ * sum); NaN before the first. With a device combine this reads its one value back (waiting for
+ * the steps already submitted), which a step never does.
+ */
+export function* lastGradNorm(red: Reductions | null): Work<number> {
   if (!red || red.gradNorm < 0) throw new RangeError('gradNorm: this optimizer was created without clipGradNorm');
-  if (!red.last) return NaN;
-  return Math.fround(Math.sqrt(red.last[red.gradNorm]!));
+  if (!red.ran) return NaN;
+  // A global reduction's value is in every row: row 0's.
+  const squared = red.device
+    ? ((yield read(red.device.values, red.gradNorm, 1)) as Float32Array)[0]!
+    : red.last![red.gradNorm]!;
+  return Math.fround(Math.sqrt(squared));
 }

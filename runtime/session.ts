@@ -191,12 +191,12 @@ export class Session<H extends Hyper> {
 
   /**
    * The global gradient norm of the last step before clipping (clipGradNorm), as the step computed
-   * it: √ of the f32 sum of squares of the finite gradient elements. NaN before the first step.
+   * it: √ of the f32 sum of squares of the finite gradient elements. NaN before the first step. On
+   * WebGPU the sum stays on the device: this reads it (after the steps already made finish).
    */
   gradNorm(): Promise<number> {
-    const s = this.s;
     // In the queue, so it reads the norm of the steps called before it.
-    return this.serial('gradNorm', async () => lastGradNorm(s.reductions));
+    return this.work('gradNorm', () => lastGradNorm(this.s.reductions));
   }
 
   nonFiniteSync(): number {

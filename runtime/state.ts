@@ -88,13 +88,19 @@ export class State<H extends Hyper> implements Held<H> {
     active: (t: TensorSlot) => boolean,
     sched: Partial<H>,
     check = this.options.checkNumerics,
-    reduceOver?: readonly [number, number],
   ): Work<Float32Array> {
-    let rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
+    return uniformTable(program.prepared, yield* this.rowsOf(active, sched, check));
+  }
+
+  /** The uniform rows of a launch (the numerics check first, when asked). */
+  private *rowsOf(
+    active: (t: TensorSlot) => boolean,
+    sched: Partial<H>,
+    check: boolean,
+  ): Work<Record<string, number>[]> {
+    const rows = this.hypers.rows(active, this.steps, sched, this.initialLr);
     if (check) yield* checkNumerics(this, rows, active);
-    // The reduction passes run first; their results are uniform columns of the update.
-    if (reduceOver && this.reductions) rows = yield* reduceRows(this, this.reductions, rows, active, reduceOver);
-    return uniformTable(program.prepared, rows);
+    return rows;
   }
 
   /** Chunk c's buffers with `more`, the same object whenever the same buffers are asked for (kept.ts). */
@@ -117,7 +123,9 @@ export class State<H extends Hyper> implements Held<H> {
         z = Math.min(g1, c.groups[1]);
       if (a >= z) continue;
       const more = extra?.(c);
-      const common = { uniforms, rowOf: c.rowOf, counters: this.counters };
+      // A device combine's results, where kernels with `$red` columns read them.
+      const reductions = this.reductions?.device;
+      const common = { uniforms, rowOf: c.rowOf, counters: this.counters, ...(reductions ? { reductions } : {}) };
       if (!this.inPlace) {
         const groups = [a - c.groups[0], z - c.groups[0]] as const;
         out.push({ program, launch: { ...common, bindings: this.bindingsOf(c, more), groups, length: c.length } });
@@ -183,13 +191,19 @@ export class State<H extends Hyper> implements Held<H> {
       items = [];
     }
     const active = (t: TensorSlot) => grads.has(t);
-    if (this.reductions && items.length) {
-      // The reduction passes read the gradients: their intake goes first.
-      yield* this.send(items, () => false);
-      items = [];
+    let rows = yield* this.rowsOf(active, sched, this.options.checkNumerics);
+    let before: Item[] = [];
+    if (this.reductions) {
+      // The reduction passes read the gradients: their intake goes first, on its own where the
+      // host combines (the passes run before the update's table exists), else in the same submission.
+      if (!this.reductions.device && items.length) {
+        yield* this.send(items, () => false);
+        items = [];
+      }
+      ({ rows, items: before } = yield* reduceRows(this, this.reductions, rows, active, groups));
     }
-    const uniforms = yield* this.uniformsOf(this.program, active, sched, undefined, groups);
-    yield* this.send([...items, ...this.launches(this.program, uniforms, groups)], active);
+    const uniforms = uniformTable(this.program.prepared, rows);
+    yield* this.send([...items, ...before, ...this.launches(this.program, uniforms, groups)], active);
   }
 
   /** Non-finite gradient values counted since creation: reads the device counter (exact while fewer than 2^32 arrive between two reads). */
@@ -204,7 +218,7 @@ export class State<H extends Hyper> implements Held<H> {
   free(): void {
     for (const c of this.chunks) for (const b of c.owned) this.backend.free(b);
     this.backend.free(this.counters);
-    for (const bufs of this.reductions?.scratch.values() ?? [])
-      for (const b of Object.values(bufs)) this.backend.free(b);
+    for (const b of this.reductions?.owned ?? []) this.backend.free(b);
+    this.reductions?.device?.free();
   }
 }

@@ -2,6 +2,7 @@
 // To add one, append an entry: `available()` says whether this machine can run it (the suite
 // prints what it ran and what it could not), `create()` makes a fresh backend.
 
+import type { Kernel } from '../compiler/ir/kernel.ts';
 import type { Backend } from '../runtime/backends/backend.ts';
 import { GpujsBackend } from '../runtime/backends/gpujs/gpujs.ts';
 import { JsBackend } from '../runtime/backends/js/js.ts';
@@ -9,6 +10,7 @@ import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { simdSupported } from '../runtime/backends/js/wasm-module.ts';
 import { findAdapter } from '../runtime/backends/webgpu/device.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import { DeviceOrderOracle, webgpuOrder } from './device-oracle.ts';
 
 export interface ConformanceBackend {
   readonly name: string;
@@ -27,9 +29,32 @@ export interface ConformanceBackend {
   readonly kernelRuns: number;
   /** Elements of the optimizer runs. */
   readonly optimizerElements: number;
+  /**
+   * Its renderer has no groupSum yet: reduction passes are refused by name instead of run
+   * (docs/compiler.md, "Reductions").
+   */
+  readonly noGroupSum?: true;
+  /**
+   * Threads its renderer splits a group's sum over (WGSL: the kernel's threads a group), so the
+   * oracle adds a groupSum in that order (compiler/ir/interpret.ts `sumLanes`); default 1.
+   */
+  readonly sumLanes?: (b: Backend, k: Kernel) => number;
+  /**
+   * The oracle of its order of reductions, where that is not the JS engines' (WebGPU combines
+   * partials on the device, in a tree: test/device-oracle.ts); its steps with reductions must
+   * store what that oracle stores.
+   */
+  readonly reductionOrder?: (b: Backend) => Backend;
+  /**
+   * A step with reductions (clipGradNorm, LAMB, LARS) is refused by name: the backend has no
+   * combine of the partials (neither `hostMemory` nor a device-side one). Every other backend must
+   * run such steps.
+   */
+  readonly noCombine?: true;
 }
 
 const gpu = async () => (await findAdapter()) !== null;
+const wgslLanes = (b: Backend, k: Kernel) => webgpuOrder(b as WebGpuBackend).sumLanes(k);
 // GPU drivers compute exp2, log2 and inverseSqrt approximately (WGSL allows it); gpu.js likewise.
 const TRANSCENDENTAL = ['exp2', 'log2', 'rsqrt'];
 
@@ -73,6 +98,8 @@ export const conformanceBackends: ConformanceBackend[] = [
     approximate: TRANSCENDENTAL,
     kernelRuns: 60,
     optimizerElements: 8192,
+    sumLanes: wgslLanes,
+    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
   },
   // The driver's arithmetic (exact: false, 64 invocations a workgroup). lavapipe's ÷ rounds
   // correctly and its fma is not fused, so here it must store what the oracle stores; on the H200
@@ -85,6 +112,8 @@ export const conformanceBackends: ConformanceBackend[] = [
     approximate: TRANSCENDENTAL,
     kernelRuns: 30,
     optimizerElements: 4096,
+    sumLanes: wgslLanes,
+    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
   },
   {
     name: 'gpujs-cpu',
@@ -115,6 +144,8 @@ export const conformanceBackends: ConformanceBackend[] = [
     approximate: TRANSCENDENTAL,
     kernelRuns: 30,
     optimizerElements: 4096,
+    // Its arrays stay on the GPU (no hostMemory) and it has no device-side combine yet.
+    noCombine: true,
   },
 ];
 

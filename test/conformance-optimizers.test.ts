@@ -4,7 +4,9 @@
 //    backend (test/oracle.ts: the IR's own semantics). Before each step the backend loads the
 //    oracle's checkpoint, both take the same gradients (a few of them NaN or ±Inf), then
 //    every stored field must be bit-identical to the oracle's and the non-finite counts equal (a
-//    backend that is not exact: codes within ±1, master weights within two correction quanta);
+//    backend that is not exact: codes within ±1, master weights within two correction quanta). A
+//    backend that adds reductions in an order of its own (WebGPU: on the device, in a tree) is
+//    compared with an oracle that adds in that order (test/device-oracle.ts);
 // 2. ten steps on a least-squares problem agree with the float64 reference (optim/reference.ts).
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -57,14 +59,16 @@ interface Trajectory {
   readonly nonFinite: number[];
 }
 const trajectories = new Map<string, Promise<Trajectory>>();
-function trajectory(c: Config): Promise<Trajectory> {
-  let t = trajectories.get(c.key);
+/** `order`: the oracle of a backend's own order of reductions (cached under the backend's name). */
+function trajectory(c: Config, order?: { readonly name: string; make(): Backend }): Promise<Trajectory> {
+  const key = order ? `${c.key} in ${order.name}'s order` : c.key;
+  let t = trajectories.get(key);
   if (!t) {
     t = (async () => {
       const opt = await createOptimizer(c.def, params(), {
         scale: c.scale,
         masterWeightBits: c.bits,
-        backend: new OracleBackend(),
+        backend: order ? order.make() : new OracleBackend(),
         ...stepOptions[c.name],
       });
       const out: Trajectory = { before: [], after: [], fp32: [], nonFinite: [] };
@@ -78,7 +82,7 @@ function trajectory(c: Config): Promise<Trajectory> {
       }
       return out;
     })();
-    trajectories.set(c.key, t);
+    trajectories.set(key, t);
   }
   return t;
 }
@@ -94,13 +98,17 @@ describe.each(backends)('backend $name through createOptimizer', (cb) => {
     `$name scale $scale master $bits: each step stores what the oracle stores${cb.exact ? ', bit for bit' : ''}`,
     async (c) => {
       const options = { scale: c.scale, masterWeightBits: c.bits, backend, ...stepOptions[c.name] };
-      // A backend without a combine of reduction partials refuses the step, naming what it lacks.
-      if (reduces(c.name) && !backend.hostMemory) {
+      // A backend without a combine of reduction partials (noCombine) refuses the step, naming what
+      // it lacks; every other backend must run it.
+      if (reduces(c.name) && cb.noCombine) {
         await expect(createOptimizer(c.def, params(), options)).rejects.toThrow(BackendError);
         await expect(createOptimizer(c.def, params(), options)).rejects.toThrow(/device-side combine/);
         return;
       }
-      const want = await trajectory(c);
+      // WebGPU adds a reduction's partials on the device in a tree, not in group order: its
+      // oracle adds in that order too.
+      const order = reduces(c.name) && cb.reductionOrder ? cb.reductionOrder : undefined;
+      const want = await trajectory(c, order && { name: cb.name, make: () => order(backend) });
       const dev = await createOptimizer(c.def, params(), options);
       let same = 0,
         total = 0,
@@ -203,7 +211,7 @@ describe.each(backends)('backend $name through createOptimizer', (cb) => {
   test.each(cases)(
     '$variant, $label: 10 least-squares steps agree with the float64 reference (3 seeds)',
     async ({ name, variant, make, h, opts, check }) => {
-      if (reduces(name) && !backend.hostMemory) {
+      if (reduces(name) && cb.noCombine) {
         await expect(createOptimizer(make(h), { w: leastSquares(1).w0 }, { ...opts, backend })).rejects.toThrow(
           BackendError,
         );

@@ -2,7 +2,9 @@
 // with paramDtype 'f32' a framework's own f32 weights are the master copy. For every built-in,
 // an optimizer over GPUBuffers stores exactly what the same optimizer over host arrays stores, in
 // its states and in the caller's buffers, whether it steps, steps tensor by tensor, releases
-// gradients, or runs in chunks at default limits (the reference's five built-ins, see below);
+// gradients, or runs in chunks at default limits (the reference's five built-ins, LAMB, LARS and
+// AdamW with clipGradNorm, see below): steps with reductions combine them on the device, the same
+// way however the arena is chunked;
 // checkpoints and imports land in the buffers; the arena holds no parameter; bad input is refused
 // by name.
 
@@ -85,11 +87,19 @@ describe.runIf(adapter !== null)('device parameters updated in place (WebGPU)', 
   // Chunked at default limits, the later built-ins' kernels take minutes each to compile with a
   // cold shader cache on lavapipe (as on CI; measured: AdEMAMix 217 s, centered RMSprop 137 s,
   // AdaBelief 80 s, against Adam's 20 s). Chunking is the same machinery whatever the optimizer,
-  // so that case keeps the reference's five; the other two cases run every built-in.
-  const reference = builtins.filter(([n]) => ['sgd', 'sgdw', 'adam', 'adamw', 'lion'].includes(n));
-  const cases: [string, (b: WebGpuBackend) => WebGpuBackend, OptimizerOptions<Hyper>, typeof builtins][] = [
+  // so that case keeps the reference's five and the steps with reductions (their partials span
+  // chunks): LAMB, LARS and AdamW with clipGradNorm. The other cases run every built-in.
+  const reference = builtins.filter(([n]) => ['sgd', 'sgdw', 'adam', 'adamw', 'lion', 'lamb', 'lars'].includes(n));
+  type Entry = readonly [string, (typeof builtins)[number][1], (typeof builtins)[number][2]];
+  const clipped: Entry[] = builtins
+    .filter(([n]) => n === 'adamw')
+    .map(([, make, h]) => ['adamw + clipGradNorm', make, h]);
+  const clip = { clipGradNorm: 0.05 }; // the gradients' global norm is about 0.36: the clip engages
+  const cases: [string, (b: WebGpuBackend) => WebGpuBackend, OptimizerOptions<Hyper>, readonly Entry[]][] = [
     ['one chunk', () => gpu, {}, builtins],
+    ['one chunk, clipGradNorm', () => gpu, clip, clipped],
     ['chunks at default limits', () => small, {}, reference],
+    ['chunks at default limits, clipGradNorm', () => small, clip, clipped],
     ['gradient release', () => gpu, { gradientRelease: true }, builtins],
   ];
 
@@ -99,13 +109,11 @@ describe.runIf(adapter !== null)('device parameters updated in place (WebGPU)', 
       async (_n, make, h) => {
         const b = backendOf(gpu);
         const o = { paramDtype: 'f32', backend: b, ...extra } as OptimizerOptions<Hyper>;
-        if (hasReductions(fusedKernel(make(h)))) {
-          // LAMB, LARS: WebGPU has no device-side combine of the partials yet, and gradient release
-          // cannot run a reduction at all: refused, by name, either way.
+        if (extra.gradientRelease && hasReductions(fusedKernel(make(h)))) {
+          // LAMB, LARS: gradient release cannot run a reduction (a launch per tensor never sees
+          // every gradient of a step): refused, by name.
           await expect(createOptimizer(make(h), params(), o)).rejects.toThrow(
-            extra.gradientRelease
-              ? /gradientRelease cannot run .*reductions/
-              : /needs reductions.*no device-side combine/,
+            /gradientRelease cannot run .*reductions/,
           );
           return;
         }
@@ -113,6 +121,8 @@ describe.runIf(adapter !== null)('device parameters updated in place (WebGPU)', 
         const bufs = onDevice(b.device, params());
         const dev = await createOptimizer(make(h), bufs, o);
         if (b === small) expect(dev.chunks).toBeGreaterThan(2);
+        // Without the parameters the arena chunks elsewhere: reductions must not depend on chunks.
+        if (b === small) expect(host.chunks).not.toBe(dev.chunks);
         expect(dev.memory().fields['param']).toBeUndefined();
         for (let s = 0; s < 3; s++) {
           const g = grads(s);
@@ -126,6 +136,7 @@ describe.runIf(adapter !== null)('device parameters updated in place (WebGPU)', 
             await dev.step(g);
           }
           await expectAgree(dev, host, `step ${s}`);
+          if (extra.clipGradNorm) expect(await dev.gradNorm(), `step ${s}: gradNorm`).toBe(await host.gradNorm());
         }
         // The caller's own buffers hold the new weights (the optimizer kept no copy).
         const mine = await readBack(b, bufs);

@@ -26,11 +26,15 @@ function windowOf(c: Case, a: FieldArray): FieldArray {
   return a.slice(c.range[0] * G, Math.min(c.n, c.range[1] * G));
 }
 
-/** What the oracle stores: every array after the launch (unbound ones unchanged), and the counters. */
-export function onOracle(c: Case): Result {
+/**
+ * What the oracle stores: every array after the launch (unbound ones unchanged), and the counters;
+ * `sumLanes`: the threads a backend splits a group's sum over (interpret.ts).
+ */
+export function onOracle(c: Case, sumLanes = 1): Result {
   const arrays = copy(c.arrays);
   const bound = { ...arrays, ...Object.fromEntries(c.k.windowed.map((f) => [f, windowOf(c, arrays[f]!)])) };
-  const counters = interpret(c.k, { fields: bound, uniforms: c.rows, rowOf: c.rowOf, groups: c.range, length: c.n });
+  const launch = { fields: bound, uniforms: c.rows, rowOf: c.rowOf, groups: c.range, length: c.n, sumLanes };
+  const counters = interpret(c.k, launch);
   return { arrays, counters, source: '' };
 }
 

@@ -18,16 +18,16 @@ export interface OracleBuffer extends DeviceBuffer {
 }
 
 export class OracleBackend implements Backend<OracleBuffer, Program> {
-  readonly name = 'oracle (semantics.ts)';
+  readonly name: string = 'oracle (semantics.ts)';
   launches = 0;
   /** Host typed arrays: reduction partials are combined where they are (runtime/reductions.ts). */
-  readonly hostMemory = true;
+  readonly hostMemory: boolean = true;
 
   alloc(storage: Storage, length: number): OracleBuffer {
     return { storage, length, data: new arrayFor[storage](length), owner: this };
   }
 
-  private own(b: OracleBuffer | null | undefined, what: string): OracleBuffer {
+  protected own(b: OracleBuffer | null | undefined, what: string): OracleBuffer {
     if (!b || b.owner !== this) throw new BackendError(`oracle: ${what} is not a buffer of this backend`);
     return b;
   }

@@ -7,7 +7,9 @@
 // - groups [g0, g1) run; elements at or past `length` are neither read nor written;
 // - `groupMax(x)` is the maximum of x over the group's elements in index order, a NaN element
 //   ignored and the first of equal values (±0) kept: semantics.ts's fmax folded from NaN;
-// - `groupSum(x)` adds x over the group's elements in index order, in f32, starting from +0;
+// - `groupSum(x)` adds x over the group's elements in index order, in f32, starting from +0; with
+//   `sumLanes` L (a renderer that splits a group over L threads, WGSL's), each of L consecutive
+//   runs of G/L elements is added that way, then the runs' sums pairwise: (s0 + s1) + (s2 + s3);
 // - a group-max level reads only lower levels, so levels are reduced one after the other;
 // - every read sees the value from before the launch (a field an output overwrites is read by the
 //   element that writes it, before it writes it; group outputs are written after the group);
@@ -31,6 +33,8 @@ export interface Launch {
   /** Groups to run, [start, end); default all. */
   readonly groups?: readonly [number, number];
   readonly length: number;
+  /** Threads a group's sum is split over (a power of two dividing the group size); default 1. */
+  readonly sumLanes?: number;
 }
 
 /** Run `k` over `launch` with the oracle; returns the counters in declaration order. */
@@ -47,6 +51,10 @@ export function interpret(k: Kernel, launch: Launch): number[] {
     if (!a) throw new RangeError(`interpret ${k.name}: field ${name} is missing`);
     return a;
   };
+  const lanes = launch.sumLanes ?? 1,
+    run = G / lanes;
+  if (!Number.isInteger(run) || (lanes & (lanes - 1)) !== 0)
+    throw new RangeError(`interpret ${k.name}: sumLanes ${lanes} must be a power of two dividing groupSize ${G}`);
   const windowStart = g0 * G;
   const vals = new Float64Array(order.length);
   const args = [0, 0, 0]; // children's values of the node being applied (reused: no allocation per node)
@@ -92,15 +100,18 @@ export function interpret(k: Kernel, launch: Launch): number[] {
       }
     };
     for (const level of levels) {
-      const acc = level.map((m) => (m.op === 'groupSum' ? 0 : NaN));
+      const acc = level.map((m) => (m.op === 'groupSum' ? new Array<number>(lanes).fill(0) : [NaN]));
       for (let i = base; i < end; i++) {
         evalAt(i);
+        const lane = Math.floor((i - base) / run);
         level.forEach((m, l) => {
-          const v = vals[at.get((m as Expr & { x: Expr }).x)!]!;
-          acc[l] = m.op === 'groupSum' ? Math.fround(acc[l]! + v) : fmax(acc[l]!, v);
+          const v = vals[at.get((m as Expr & { x: Expr }).x)!]!,
+            a = acc[l]!;
+          if (m.op === 'groupSum') a[lane] = Math.fround(a[lane]! + v);
+          else a[0] = fmax(a[0]!, v);
         });
       }
-      level.forEach((m, l) => groupValue.set(m, acc[l]!));
+      level.forEach((m, l) => groupValue.set(m, pairwise(acc[l]!)));
     }
     const pending: [FieldArray, number][] = [];
     for (let i = base; i < end; i++) {
@@ -122,4 +133,11 @@ export function interpret(k: Kernel, launch: Launch): number[] {
     }
   }
   return counters;
+}
+
+/** The lanes' sums added pairwise, neighbours first: (s0 + s1) + (s2 + s3) (one lane: itself). */
+function pairwise(xs: number[]): number {
+  for (let w = xs.length; w > 1; w /= 2)
+    for (let i = 0; i < w / 2; i++) xs[i] = Math.fround(xs[2 * i]! + xs[2 * i + 1]!);
+  return xs[0]!;
 }

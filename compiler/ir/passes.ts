@@ -112,15 +112,20 @@ export interface Derived {
 /**
  * Hoist step-invariant work out of the element loop: every maximal subexpression that reads no
  * field (only uniforms and constants, at least one uniform) becomes a derived uniform `$k`,
- * evaluated on the host once per call. Bias corrections, 1 − β and lr·wd end up here.
+ * evaluated on the host once per call. Bias corrections, 1 − β and lr·wd end up here. A uniform
+ * `onDevice` names has no value on the host (a reduction's result the device combined): nothing
+ * that reads it is hoisted, so the kernel computes it.
  */
-export function hoist(roots: readonly Expr[]): { roots: Expr[]; derived: Derived[] } {
+export function hoist(
+  roots: readonly Expr[],
+  onDevice: (uniform: string) => boolean = () => false,
+): { roots: Expr[]; derived: Derived[] } {
   const invariant = new Map<Expr, boolean>();
   for (const e of ir.topo(roots)) {
     const kids = ir.children(e);
     invariant.set(
       e,
-      e.op === 'uniform' ||
+      (e.op === 'uniform' && !onDevice(e.name)) ||
         e.op === 'const' ||
         (e.op !== 'load' &&
           !ir.isGroupReduction(e) &&

@@ -1,6 +1,8 @@
 // Reductions in the IR: the phase split (levels, the update reading uniforms, prepare refusing an
 // unsplit kernel) and groupSum, the one new op a reduction pass renders: the JS and WebAssembly
-// engines add in element order, bit for bit as the oracle does; WGSL and gpu.js refuse it.
+// engines add in element order, bit for bit as the oracle does; WGSL in its threads' order, which
+// the oracle follows when told (sumLanes). (gpu.js renders
+// it: compiler/render/gpujs/render.test.ts, runtime/backends/gpujs/reductions.test.ts.)
 import { describe, expect, it } from 'vitest';
 import * as d from '../../dsl/ops.ts';
 import { interpret } from './interpret.ts';
@@ -9,7 +11,6 @@ import { prepare } from './pipeline.ts';
 import { splitPhases } from './phases.ts';
 import { JsBackend } from '../../runtime/backends/js/js.ts';
 import { renderWgsl } from '../render/wgsl/render.ts';
-import { renderGpujs } from '../render/gpujs/render.ts';
 
 const x = d.field('x', 'f32'),
   y = d.field('y', 'f32');
@@ -93,11 +94,23 @@ describe('groupSum', () => {
     expect([...((await b.read(sb)) as Float32Array)]).toEqual([...want]);
   });
 
-  it('WGSL and gpu.js refuse it by name', () => {
-    const p = prepare(k);
-    expect(() => renderWgsl(p)).toThrow('renderWgsl: kernel sum sums over groups (groupSum');
-    expect(() => renderGpujs(p, { fround: true, signedZeros: true, share: true })).toThrow(
-      'renderGpujs: kernel sum sums over groups (groupSum',
-    );
+  it('WGSL adds each thread’s elements in order, then the threads’ sums pairwise: the oracle with sumLanes', () => {
+    const w = renderWgsl(prepare(k), { subgroupMinSize: 4 });
+    expect([w.threadsPerGroup, w.elementsPerThread]).toEqual([2, 8]);
+    expect(w.source).toMatch(/s\d+ = s\d+ \+ subgroupShuffleXor\(s\d+, 1u\);/);
+    // Each product it adds is kept from contraction into an fma with the add (exact mode).
+    expect(w.source).toMatch(/= keep\(t\d+_0 \* 1\.5f\);/);
+    const lanes = new Float32Array(groups);
+    interpret(k, { fields: { x: X, s: lanes }, uniforms: [{}], length: n, sumLanes: 2 });
+    const half = (from: number) => {
+      let acc = 0;
+      for (let i = from; i < from + G / 2; i++) acc = Math.fround(acc + Math.fround(X[i]! * 1.5));
+      return acc;
+    };
+    expect(lanes[0]).toBe(Math.fround(half(0) + half(G / 2)));
+    // This group's sum depends on the order: the lanes are not the JS engines' element order.
+    const seq = new Float32Array(groups);
+    interpret(k, { fields: { x: X, s: seq }, uniforms: [{}], length: n });
+    expect(lanes[0]).not.toBe(seq[0]);
   });
 });

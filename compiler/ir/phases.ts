@@ -107,16 +107,5 @@ export function splitPhases(k: Kernel): Phases {
   return { reductions, passes, update };
 }
 
-/**
- * For a renderer without group sums (WGSL, gpu.js, for now): refuse a reduction pass by name
- * rather than render something else.
- */
-export function refuseGroupSum(k: Kernel, renderer: string): void {
-  if (topo(roots(k)).some((e) => e.op === 'groupSum'))
-    throw new Error(
-      `${renderer}: kernel ${k.name} sums over groups (groupSum: a reduction pass, compiler/ir/phases.ts), which this renderer cannot render yet`,
-    );
-}
-
 /** Does the kernel hold a reduction (and so need splitPhases before it can run)? */
 export const hasReductions = (k: Kernel): boolean => topo(roots(k)).some((e) => e.op === 'reduce');

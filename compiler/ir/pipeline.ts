@@ -8,6 +8,7 @@ import { KernelError, kernel, roots, uniformsOf } from './kernel.ts';
 import type { Derived } from './passes.ts';
 import { evalDerived, fold, hoist, simplify } from './passes.ts';
 import { rewrite, rules } from './rewrite.ts';
+import { REDUCTION_PREFIX } from './phases.ts';
 
 export interface Prepared {
   /** The kernel after the passes (hash-consing already shared every common subexpression). */
@@ -31,7 +32,18 @@ export const passes = [
   // 3. Hoist step-invariant scalar work (1 − β, lr·wd, bias corrections) to the host.
 ] as const;
 
-export function prepare(k: Kernel): Prepared {
+export interface PrepareOptions {
+  /**
+   * Reduction results (`$red<i>` columns, compiler/ir/phases.ts) stay in device memory, combined
+   * there (WebGPU): the host never sees them, so what reads them is computed in the kernel
+   * rather than hoisted to a host-computed derived uniform (a clip coefficient
+   * min(1, c/(√S + 1e−6)) then costs each thread a √ and a ÷ once). Default false: the host
+   * combines them and hoists as usual (the JS engines).
+   */
+  readonly reductionsOnDevice?: boolean;
+}
+
+export function prepare(k: Kernel, o: PrepareOptions = {}): Prepared {
   let xs = roots(k);
   // A reduction needs the whole tensor before any element can use it: no single pass computes it.
   if (topo(xs).some((e) => e.op === 'reduce'))
@@ -40,7 +52,7 @@ export function prepare(k: Kernel): Prepared {
     );
   for (const p of passes) xs = p.run(xs);
   const inputs = uniformsOf(k);
-  const h = hoist(xs);
+  const h = o.reductionsOnDevice ? hoist(xs, (u) => u.startsWith(REDUCTION_PREFIX)) : hoist(xs);
   const nOut = k.outputs.length;
   const out = kernel({
     name: k.name,

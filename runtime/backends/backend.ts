@@ -2,7 +2,7 @@
 // buffers in, a compiled kernel, one launch over a range of groups. The runtime above it (arena,
 // optimizer) never knows which backend it talks to.
 
-import type { Storage } from '../../compiler/ir/ir.ts';
+import type { ReduceFn, ReduceScope, Storage } from '../../compiler/ir/ir.ts';
 import type { Kernel } from '../../compiler/ir/kernel.ts';
 import type { Prepared } from '../../compiler/ir/pipeline.ts';
 import type { FieldArray } from '../../compiler/ir/kernel.ts';
@@ -37,6 +37,40 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
    * adding on the host for a backend without `countsOnDevice`).
    */
   readonly counters?: B | null;
+  /**
+   * Where a kernel compiled by a backend with `combiner` reads its reduction columns (`$red<i>`,
+   * compiler/ir/phases.ts): value i of its row's entries in `values`. The uniform table's `$red`
+   * columns are placeholders then. Absent or null for a kernel without such columns.
+   */
+  readonly reductions?: Combine<B> | null;
+}
+
+/** One reduction of a step as a device combine sees it (compiler/ir/phases.ts `Reduction`). */
+export interface CombinedReduction {
+  readonly fn: ReduceFn;
+  readonly scope: ReduceScope;
+  readonly level: number;
+}
+
+/** What `Backend.combiner` combines, fixed for an optimizer's life (runtime/reductions.ts builds it). */
+export interface CombinePlan<B extends DeviceBuffer = DeviceBuffer> {
+  readonly reductions: readonly CombinedReduction[];
+  /** Uniform rows (one per tensor). */
+  readonly rows: number;
+  /** Each tensor's row and groups [start, end) in the arena, in arena order. */
+  readonly tensors: readonly { readonly row: number; readonly groups: readonly [number, number] }[];
+  /** Per reduction, an f32 buffer with every group's partial at its arena group index (the passes write it). */
+  readonly partials: readonly B[];
+}
+
+/** A device-side combine (`Backend.combiner`): where the reductions' results live on the device. */
+export interface Combine<B extends DeviceBuffer = DeviceBuffer> {
+  /** rows × reductions f32: reduction i of row r at r · reductions.length + i (a global one in every row). */
+  readonly values: B;
+  readonly reductions: readonly CombinedReduction[];
+  /** What it allocated (`values` and its tables; not the partials): `free` frees them. */
+  readonly owned: readonly B[];
+  free(): void;
 }
 
 /**
@@ -49,7 +83,13 @@ export type Item<B extends DeviceBuffer = DeviceBuffer, P extends Program = Prog
       /** Elements copied. */
       readonly length: number;
     }
-  | { readonly program: P; readonly launch: Launch<B> };
+  | { readonly program: P; readonly launch: Launch<B> }
+  /**
+   * The device-side combine of the partials of reductions at `level`, over arena groups
+   * [start, end) (groups outside count nothing): each tensor's value, and a global one's, into
+   * `combine.values`. Only for a backend with `combiner`, in a submission.
+   */
+  | { readonly combine: Combine<B>; readonly level: number; readonly groups: readonly [number, number] };
 
 /**
  * A backend is generic in its own buffer and program types, so it reads its own fields without
@@ -68,7 +108,10 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   run(program: P, launch: Launch<B>): Promise<number[]>;
   /** Copies of any length are cheap here (WebGPU gathers them into a few dispatches): send copies, not copy kernels. */
   readonly gathersCopies?: boolean;
-  /** Kernel launches so far: one optimizer step must be exactly one. */
+  /**
+   * Kernel launches so far, a device combine's dispatches included: an optimizer step without
+   * reductions is exactly one per chunk.
+   */
   readonly launches: number;
   free(buf: B): void;
   /** Bytes `buf` holds on the device (default: its length × the storage's width). */
@@ -87,10 +130,20 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   readonly limits?: { readonly maxBufferBytes: number; readonly maxBindingBytes: number };
   /**
    * Its buffers are host memory (the JS engines): reading one is a copy within the same memory, so
-   * the runtime combines reduction partials there (runtime/reductions.ts). Without it, a step with
-   * reductions (clipGradNorm, LAMB, LARS, tensorSum, …) is refused with a BackendError.
+   * the runtime combines reduction partials there (runtime/reductions.ts). A backend with neither
+   * this nor `combiner` refuses a step with reductions (clipGradNorm, LAMB, LARS, tensorSum, …)
+   * with a BackendError.
    */
   readonly hostMemory?: boolean;
+  /**
+   * Reduction results stay on the device (WebGPU): the runtime allocates the partials, and each
+   * level's passes are followed, in the same submission, by a `{ combine }` item that adds (or
+   * maxes) them per tensor and over tensors in a fixed order into `values`, where the next
+   * level's pass and the update read them (`Launch.reductions`); nothing is read back for the
+   * step. Its kernels keep what reads a reduction in the kernel (compiler/ir/pipeline.ts
+   * `reductionsOnDevice`). `plan.partials` must stay allocated while the combine lives.
+   */
+  combiner?(plan: CombinePlan<B>): Combine<B>;
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
   readonly countsOnDevice?: boolean;
   /**

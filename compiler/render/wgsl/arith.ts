@@ -80,13 +80,15 @@ export class Arith {
   ) {
     this.ranges = new Ranges(leaf);
     this.off = new Set(o.off ?? []);
-    // Products an add/sub consumes (directly or through neg/select): the compiler may fuse those.
+    // Products an add/sub consumes (directly or through neg/select), or a groupSum adds up (render.ts
+    // adds each element to the thread's sum): the compiler may fuse those.
     const users = new Map<Expr, Expr[]>();
     for (const e of topo(roots)) for (const c of children(e)) users.set(c, [...(users.get(c) ?? []), e]);
     const feedsAdd = (e: Expr, depth = 0): boolean =>
       (users.get(e) ?? []).some(
         (u) =>
           (u.op === 'binary' && (u.fn === 'add' || u.fn === 'sub') && u.type === 'f32') ||
+          u.op === 'groupSum' ||
           (depth < 4 &&
             ((u.op === 'unary' && u.fn === 'neg') || (u.op === 'select' && u.cond !== e)) &&
             feedsAdd(u, depth + 1)),

@@ -57,8 +57,8 @@ export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
   return { threadsPerGroup: T, elementsPerThread: G / T };
 }
 
-/** Fixed bindings before the fields. */
-export const BIND = { params: 0, uniforms: 1, rowOf: 2, counters: 3, tables: 4, firstField: 5 } as const;
+/** Fixed bindings before the fields (reductions: the device-combined `$red` values, render.ts). */
+export const BIND = { params: 0, uniforms: 1, rowOf: 2, counters: 3, tables: 4, reductions: 5, firstField: 6 } as const;
 
 export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
   const read = new Set(fieldsRead(k).map((f) => f.field));

@@ -2,11 +2,14 @@
 // invocations a group, adjacent in their subgroup); the element computation is unrolled E times
 // in straight-line code so every value stays in registers. A groupMax reduces over the thread's
 // own elements in order, then across the group's T invocations with subgroupShuffleXor, lower
-// lanes first so every invocation gets the bit-identical value the JS loop computes. No barriers,
-// no early returns (subgroup operations need every invocation): inactive invocations compute on
-// clamped reads and store nothing. One dispatch covers [g0, g1), over a 2-D grid of workgroups
-// when it needs more than 65535. How f32 operations are spelled (exact ÷ and √, contraction
-// guards, NaN guards dropped where a range analysis allows) is arith.ts's business.
+// lanes first so every invocation gets the bit-identical value the JS loop computes. A groupSum
+// (a reduction pass's partial) adds the thread's elements in order, then the T sums pairwise: not
+// the JS loop's order when T > 1, but a fixed one. No barriers, no early returns (subgroup
+// operations need every invocation): inactive invocations compute on clamped reads and store
+// nothing. One dispatch covers [g0, g1), over a 2-D grid of workgroups when it needs more than
+// 65535. A reduction's result (a `$red<i>` column) is read from the reductions buffer the device
+// combine wrote, never from the host's table. How f32 operations are spelled (exact ÷ and √,
+// contraction guards, NaN guards dropped where a range analysis allows) is arith.ts's business.
 
 import type { Expr } from '../../ir/ir.ts';
 import { children, topo } from '../../ir/ir.ts';
@@ -24,7 +27,7 @@ import type { BindingPlan } from './slots.ts';
 import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
 import { storeBlock } from './stores.ts';
 import { assumptions, MODERATE_BITS } from './assume.ts';
-import { refuseGroupSum } from '../../ir/phases.ts';
+import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -50,6 +53,8 @@ export interface WgslKernel extends ThreadShape {
   readonly tables: Float32Array | null;
   /** Which slot (binding) holds each field (slots.ts); each field's base is P.b[index]. */
   readonly plan: BindingPlan;
+  /** It reads reduction columns (`$red<i>`) from the reductions buffer (binding BIND.reductions). */
+  readonly reductions: boolean;
 }
 
 const NAN = 'f32_bits(0x7fc00000u)';
@@ -60,7 +65,6 @@ export const baseVecs = (fields: number): number => Math.max(1, Math.ceil(fields
 export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan): WgslKernel {
   const k = p.kernel,
     G = k.groupSize;
-  refuseGroupSum(k, 'renderWgsl');
   const shape = threadShape(k, o);
   const { threadsPerGroup: T, elementsPerThread: E } = shape;
   const WG = o.workgroupSize ?? 256;
@@ -68,6 +72,10 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   const layouts = fieldLayouts(k, shape);
   const byField = new Map(layouts.map((f) => [f.field, f]));
   const column = new Map(p.columns.map((c, i) => [c, i]));
+  // A reduction's result (`$red<i>`) is never in the uniform table here: the device combined it
+  // into RED, row-major with P.reds values a row (runtime/backends/webgpu/combine.ts).
+  const red = (c: string) => (c.startsWith(REDUCTION_PREFIX) ? Number(c.slice(REDUCTION_PREFIX.length)) : -1);
+  const reductions = p.columns.some((c) => red(c) >= 0);
   const memo = new Map<Expr, boolean>();
   const isElem = (e: Expr) => elementwise(e, memo);
   const J = [...Array(E).keys()];
@@ -196,6 +204,16 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
           );
         }
         name.set(e, m);
+      } else if (e.op === 'groupSum') {
+        // The thread's elements in order from +0 (hidden from folding: 0 + x is not x for x = −0),
+        // then the threads' sums pairwise, (s0 + s1) + (s2 + s3): f32 addition is commutative, so
+        // both lanes of a pair get the same bits. Fixed, so the same on every run; the oracle
+        // adds in this order when told the threads a group has (interpret.ts `sumLanes`).
+        const s = `s${e.id}`;
+        emit(`var ${s} = f32_bits(0u);`);
+        for (const j of J) emit(`${s} = select(${s}, ${s} + ${ref(e.x, j)}, v${j});`);
+        for (let d = 1; d < T; d *= 2) emit(`${s} = ${s} + subgroupShuffleXor(${s}, ${d}u);`);
+        name.set(e, s);
       } else if (tableOf.has(e)) {
         const tb = tableOf.get(e)!,
           f = byField.get(tb.load.field)!;
@@ -298,7 +316,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
     // never is 0: a value the shader compiler cannot know, which `keep` selects on. b: each field's
     // base in its slot, four to a vec4 (uniform arrays have a 16-byte stride).
-    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
+    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, reds: u32, b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
     `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
     `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
     `@group(0) @binding(${BIND.rowOf}) var<storage, ${bp.rowOfWritable ? 'read_write' : 'read'}> R: array<u32>;`,
@@ -306,6 +324,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
       : []),
     ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
+    ...(reductions ? [`@group(0) @binding(${BIND.reductions}) var<storage, read> RED: array<f32>;`] : []),
     ...bp.slots.map(declareSlot),
     WGSL_PRELUDE,
     off.has('fallbackBranches')
@@ -331,7 +350,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     '  var row = 0u;',
     '  if (P.rows != 0u) { row = R[g]; }',
     '  let urow = row * P.columns;',
-    ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
+    ...p.columns.map((c, i) => `  let u${i} = ${red(c) >= 0 ? `RED[row * P.reds + ${red(c)}u]` : `U[urow + ${i}u]`};`),
   ];
   return {
     ...shape,
@@ -340,6 +359,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     counters: k.counters.length,
     tables: entries,
     plan: bp,
+    reductions,
     source: [...decl, ...body, '}', ''].join('\n'),
   };
 }

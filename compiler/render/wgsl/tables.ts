@@ -31,7 +31,7 @@ export function findTables(roots: readonly Expr[]): Table[] {
       only.set(e, e.axis === 'element' && (e.storage === 'u8' || e.storage === 'i8') ? e : null);
       continue;
     }
-    if (e.op === 'uniform' || e.op === 'groupMax') {
+    if (e.op === 'uniform' || e.op === 'groupMax' || e.op === 'groupSum') {
       only.set(e, null);
       continue;
     }

@@ -12,6 +12,7 @@ import { baseVecs } from '../../../compiler/render/wgsl/render.ts';
 import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
 import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';
+import type { CombineDispatch } from './combine.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
 import type { Gatherer, PlannedCopy } from './gather.ts';
@@ -43,6 +44,8 @@ export interface PlannedLaunch {
   readonly fields: GPUBindGroupEntry[];
   readonly rowOf: GPUBufferBinding;
   readonly counters: GpuBuffer | null;
+  /** The device-combined reduction values its `$red` columns read (binding BIND.reductions), or null. */
+  readonly reductions: GPUBufferBinding | null;
   readonly params: Uint32Array;
   readonly uniforms: Float32Array;
   readonly x: number;
@@ -50,7 +53,10 @@ export interface PlannedLaunch {
 }
 
 export type { PlannedCopy };
-export type Planned = { readonly launch: PlannedLaunch } | { readonly copy: PlannedCopy };
+export type Planned =
+  | { readonly launch: PlannedLaunch }
+  | { readonly copy: PlannedCopy }
+  | { readonly combine: readonly CombineDispatch[] };
 
 const align = (x: number, a: number) => Math.ceil(x / a) * a;
 
@@ -105,8 +111,21 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
       throw new BackendError(`webgpu.${op}: field ${f.field} holds values from ${b.lo}, the launch starts at ${from}`);
     bound.push({ f, b, from, need, windowed });
   }
+  let reductions: GPUBufferBinding | null = null,
+    reds = 0;
+  if (w.reductions) {
+    const c = l.reductions;
+    if (!c)
+      throw new BackendError(
+        `webgpu.${op}: the kernel reads reduction results ($red columns), but the launch names no reductions buffer`,
+      );
+    const v = ctx.own(c.values, 'the reductions buffer', op);
+    reds = c.reductions.length;
+    reductions = binding(ctx, v, 'the reductions buffer', op);
+  }
   const L = ctx.device.limits;
-  const own = 2 + (w.counters ? 1 : 0) + (w.tables ? 1 : 0); // uniforms, rowOf, counters, tables
+  // uniforms, rowOf, counters, tables, reductions
+  const own = 2 + (w.counters ? 1 : 0) + (w.tables ? 1 : 0) + (w.reductions ? 1 : 0);
   const sp = planSlots(bound, {
     slots: L.maxStorageBuffersPerShaderStage - own,
     offsetAlignment: L.minStorageBufferOffsetAlignment,
@@ -134,12 +153,12 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
     x = y === 0 ? 0 : Math.ceil(workgroups / y);
   if (y > maxDim)
     throw new BackendError(`webgpu.${op}: ${g1 - g0} groups need ${workgroups} workgroups, more than a 2-D grid holds`);
-  // Params: g0, g1, n, rows, columns, never, two words of padding, then each field's base.
+  // Params: g0, g1, n, rows, columns, never, reductions a row, a word of padding, then each field's base.
   const params = new Uint32Array(8 + 4 * baseVecs(w.fields.length));
-  params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0]);
+  params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds]);
   params.set(sp.bases, 8);
   const { pipeline } = prog.variant(plan);
-  return { prog, pipeline, fields, rowOf, counters, params, uniforms: l.uniforms, x, y };
+  return { prog, pipeline, fields, rowOf, counters, reductions, params, uniforms: l.uniforms, x, y };
 }
 
 /** Check one copy: same storage, in bounds, every byte offset and size a whole word. */
@@ -242,6 +261,17 @@ export function encodeItems(
   };
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
+    if ('combine' in it) {
+      // The device combine's dispatches (combine.ts), in the open pass; the next launch sets its pipeline again.
+      for (const c of it.combine) {
+        pass ??= enc.beginComputePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(c.x);
+      }
+      pipeline = null;
+      continue;
+    }
     if ('copy' in it) {
       // A run of copies: as few gather dispatches as they fit (gather.ts), the rest as copies.
       const run: PlannedCopy[] = [];
@@ -275,6 +305,7 @@ export function encodeItems(
       ];
       if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
+      if (l.reductions) entries.push({ binding: BIND.reductions, resource: l.reductions });
       pass ??= enc.beginComputePass();
       // Per-tensor launches of one program (gradient release) set it once per pass.
       if (pipeline !== l.pipeline) pass.setPipeline((pipeline = l.pipeline));

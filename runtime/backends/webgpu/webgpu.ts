@@ -13,7 +13,7 @@ import type { WgslKernel, WgslOptions } from '../../../compiler/render/wgsl/rend
 import { renderWgsl } from '../../../compiler/render/wgsl/render.ts';
 import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
 import { planKey } from '../../../compiler/render/wgsl/slots.ts';
-import type { Backend, Item, Launch } from '../backend.ts';
+import type { Backend, CombinePlan, Item, Launch } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceInfo } from './device.ts';
 import { describeDevice, requestDevice } from './device.ts';
@@ -26,6 +26,7 @@ import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
 import type { GpuBuffer } from './memory.ts';
 import { GpuMemory, USAGE } from './memory.ts';
+import { DeviceCombine } from './combine.ts';
 
 export type { WebGpuOptions };
 export type { GpuBuffer, GpuProgram };
@@ -127,7 +128,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   /** Prepare (compiler/ir/pipeline.ts), render to WGSL with this backend's options, build the pipeline; cached. */
   async compile(kernel: Kernel): Promise<GpuProgram> {
     this.alive('compile');
-    const p = prepare(kernel);
+    // Reduction results live on the device here (combiner): what reads them stays in the kernel.
+    const p = prepare(kernel, { reductionsOnDevice: true });
     const key = `${p.key}|${JSON.stringify(this.render)}`;
     const hit = this.pipelines.get(key);
     if (hit) return hit;
@@ -197,8 +199,17 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       // host more than an H200 spends on a GPT-2 SGD step.
       const seen = this.planned.get(it);
       if (seen) return seen;
-      let p: Planned;
-      if ('copy' in it) p = { copy: planCopy(this, it) };
+      let p!: Planned; // (assigned within the deferred scope below, which runs at once)
+      if ('combine' in it) {
+        if (!(it.combine instanceof DeviceCombine) || it.combine.host !== this)
+          throw new BackendError('webgpu.submit: a combine item from another backend');
+        const c = it.combine;
+        // Its bind groups are made on first use of a level and range.
+        this.scopes.deferred(
+          `submit (combine level ${it.level})`,
+          () => (p = { combine: c.dispatches(it.level, it.groups) }),
+        );
+      } else if ('copy' in it) p = { copy: planCopy(this, it) };
       else if (it.program.owner !== this)
         throw new BackendError(
           `webgpu.run ${it.program.prepared.kernel.name}: the program was compiled by another backend`,
@@ -262,7 +273,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       }
       return new Uint32Array(out.slice(stampBytes, stampBytes + words * 4));
     } finally {
-      this.launches += launches.length;
+      this.launches += launches.length + planned.reduce((n, p) => n + ('combine' in p ? p.combine.length : 0), 0);
       query?.destroy();
       resolved?.destroy();
       staging?.destroy();
@@ -292,8 +303,21 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     this.alive('submit');
     const planned = this.plan(items);
     const names = items.flatMap((it) => ('program' in it ? [it.program.prepared.kernel.name] : []));
-    const copies = items.length - names.length;
+    const copies = items.filter((it) => 'copy' in it).length;
     await this.send(`submit (${names.join(', ') || 'no launch'}${copies ? `; ${copies} copies` : ''})`, planned, null);
+  }
+
+  /**
+   * Reduction results combined on the device (combine.ts): each level's partials become the
+   * tensors' and global values in a buffer the kernels read, in two dispatches a level (more only
+   * for partials larger than one binding); nothing comes back to the host.
+   */
+  combiner(plan: CombinePlan<GpuBuffer>): DeviceCombine {
+    this.alive('combiner');
+    for (const p of plan.partials) this.own(p, 'a partials buffer', 'combiner');
+    let c!: DeviceCombine;
+    this.scopes.deferred('combiner', () => (c = new DeviceCombine(this, plan)));
+    return c;
   }
 
   /** Resolves when the GPU has finished everything submitted so far (for timing). */

@@ -1,0 +1,167 @@
+// The oracle of a backend that combines reductions on the device (WebGPU): the IR's semantics as
+// the oracle backend (test/oracle.ts) computes them, but every sum in the order that backend adds
+// it. A groupSum over the lanes its renderer splits a group into (compiler/ir/interpret.ts
+// `sumLanes`), and the combine of the partials in the order runtime/backends/webgpu/combine.ts
+// documents, written here again from that description: the same blocks (combine-wgsl.ts), each
+// block's groups strided over 256 threads and the threads added pairwise, each row's blocks in
+// order, the rows strided over 256 threads and added pairwise for a global one. A backend that
+// combines on the device must store exactly what this stores (test/conformance-optimizers.test.ts);
+// the JS engines' order (runtime/reductions.ts) differs in the last bits of each reduction.
+
+import type { Kernel } from '../compiler/ir/kernel.ts';
+import { interpret } from '../compiler/ir/interpret.ts';
+import type { Uniforms } from '../compiler/ir/pipeline.ts';
+import { prepare } from '../compiler/ir/pipeline.ts';
+import { REDUCTION_PREFIX } from '../compiler/ir/phases.ts';
+import { fmax } from '../compiler/ir/semantics.ts';
+import { threadShape } from '../compiler/render/wgsl/layout.ts';
+import type { Combine, CombinedReduction, CombinePlan, Item, Launch, Program } from '../runtime/backends/backend.ts';
+import { BackendError } from '../runtime/backends/backend.ts';
+import type { Blocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
+import { COMBINE_THREADS, combineBlocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
+import type { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import type { OracleBuffer } from './oracle.ts';
+import { OracleBackend } from './oracle.ts';
+
+export interface DeviceOrder {
+  /** Threads the backend's renderer splits a group's sum over. */
+  sumLanes(k: Kernel): number;
+  /** What the combine's blocks depend on (the backend's binding size and offset alignment). */
+  readonly maxBindingBytes: number;
+  readonly alignBytes: number;
+}
+
+/** The order a WebGPU backend adds in (its subgroups and limits). */
+export const webgpuOrder = (b: WebGpuBackend): DeviceOrder => ({
+  sumLanes: (k) => threadShape(k, { subgroupMinSize: b.subgroupMinSize }).threadsPerGroup,
+  maxBindingBytes: b.limits.maxBindingBytes,
+  alignBytes: b.device.limits.minStorageBufferOffsetAlignment,
+});
+
+interface OracleCombine extends Combine<OracleBuffer> {
+  readonly plan: CombinePlan<OracleBuffer>;
+  readonly layout: Blocks;
+  /** Per block, per reduction (blocks × reductions). */
+  readonly sums: Float32Array;
+}
+
+const add = (fn: CombinedReduction['fn']) => (fn === 'sum' ? (a: number, b: number) => Math.fround(a + b) : fmax);
+const empty = (fn: CombinedReduction['fn']) => (fn === 'sum' ? 0 : -Infinity);
+
+/** The 256 threads' values added pairwise: t with t + s, s = 128, …, 1. */
+function pairwise(xs: number[], op: (a: number, b: number) => number): number {
+  for (let s = COMBINE_THREADS / 2; s > 0; s >>= 1) for (let t = 0; t < s; t++) xs[t] = op(xs[t]!, xs[t + s]!);
+  return xs[0]!;
+}
+
+export class DeviceOrderOracle extends OracleBackend {
+  override readonly name = 'oracle (semantics.ts, device order)';
+  override readonly hostMemory = false;
+
+  constructor(private readonly order: DeviceOrder) {
+    super();
+  }
+
+  override async compile(kernel: Kernel): Promise<Program> {
+    // As a device-combining backend prepares: what reads a reduction stays in the kernel.
+    const prepared = prepare(kernel, { reductionsOnDevice: true });
+    return { prepared, source: `// kernel ${kernel.name}: interpreted, device order` };
+  }
+
+  override async run(p: Program, l: Launch<OracleBuffer>): Promise<number[]> {
+    this.launches++;
+    const cols = p.prepared.columns,
+      S = cols.length;
+    const values = l.reductions ? this.own(l.reductions.values, 'reductions').data : null;
+    const R = l.reductions?.reductions.length ?? 0;
+    const rows: Uniforms[] = [];
+    for (let r = 0; r * Math.max(S, 1) < Math.max(l.uniforms.length, 1); r++)
+      rows.push(
+        Object.fromEntries(
+          cols.map((c, j) => {
+            // A reduction's result comes from the combine, as the device's kernels read it.
+            if (!c.startsWith(REDUCTION_PREFIX)) return [c, l.uniforms[r * S + j]!];
+            if (!values)
+              throw new BackendError(`oracle: kernel ${p.prepared.kernel.name} reads ${c} without reductions`);
+            return [c, values[r * R + Number(c.slice(REDUCTION_PREFIX.length))]!];
+          }),
+        ),
+      );
+    const fields = Object.fromEntries(Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data]));
+    const counts = interpret(p.prepared.kernel, {
+      fields,
+      uniforms: rows,
+      rowOf: l.rowOf ? this.own(l.rowOf, 'rowOf').data : null,
+      groups: l.groups,
+      length: l.length,
+      sumLanes: this.order.sumLanes(p.prepared.kernel),
+    });
+    if (!l.counters) return counts;
+    const c = this.own(l.counters, 'counters').data;
+    counts.forEach((n, i) => (c[i] = (c[i]! + n) >>> 0));
+    return [];
+  }
+
+  combiner(plan: CombinePlan<OracleBuffer>): OracleCombine {
+    const R = plan.reductions.length;
+    const layout = combineBlocks(plan.tensors, plan.rows, this.order.maxBindingBytes, this.order.alignBytes);
+    const values = this.alloc('f32', plan.rows * R);
+    return {
+      values,
+      owned: [values],
+      reductions: plan.reductions,
+      plan,
+      layout,
+      sums: new Float32Array((layout.blocks.length / 2) * R),
+      free() {},
+    };
+  }
+
+  async submit(items: readonly Item<OracleBuffer, Program>[]): Promise<void> {
+    for (const it of items) {
+      if ('combine' in it) this.combine(it.combine as OracleCombine, it.level, it.groups);
+      else if ('copy' in it) {
+        const { from, fromAt, to, toAt } = it.copy;
+        this.own(to, 'copy target').data.set(
+          this.own(from, 'copy source').data.subarray(fromAt, fromAt + it.length) as never,
+          toAt,
+        );
+      } else await this.run(it.program, it.launch);
+    }
+  }
+
+  /** combine.ts's blocks and rows dispatches, one thread at a time. */
+  private combine(c: OracleCombine, level: number, [g0, g1]: readonly [number, number]): void {
+    const { blocks, rowBlocks } = c.layout,
+      R = c.reductions.length,
+      W = COMBINE_THREADS;
+    const V = this.own(c.values, 'reductions').data;
+    c.reductions.forEach((r, i) => {
+      if (r.level !== level) return;
+      const op = add(r.fn),
+        none = empty(r.fn);
+      const X = this.own(c.plan.partials[i], 'partials').data;
+      for (let b = 0; b < blocks.length / 2; b++) {
+        const first = blocks[2 * b]!,
+          n = blocks[2 * b + 1]!;
+        const t = Array.from({ length: W }, (_, k) => {
+          let v = none;
+          for (let j = k; j < n; j += W) if (first + j >= g0 && first + j < g1) v = op(v, X[first + j]!);
+          return v;
+        });
+        c.sums[b * R + i] = pairwise(t, op);
+      }
+      const acc = new Array<number>(W).fill(none);
+      for (let row = 0; row < c.plan.rows; row++) {
+        let v = none;
+        for (let b = rowBlocks[2 * row]!; b < rowBlocks[2 * row + 1]!; b++) v = op(v, c.sums[b * R + i]!);
+        if (r.scope === 'tensor') V[row * R + i] = v;
+        else acc[row % W] = op(acc[row % W]!, v);
+      }
+      if (r.scope === 'global') {
+        const all = pairwise(acc, op);
+        for (let row = 0; row < c.plan.rows; row++) V[row * R + i] = all;
+      }
+    });
+  }
+}
