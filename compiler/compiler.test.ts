@@ -112,6 +112,9 @@ describe('compile', () => {
     // body for exact: false (compiler/render/wgsl/assume.ts), 3.02 → 2.64 ms on the H200.
     // 4800 → 5000 (2026-11-29): reductions in the IR (compiler/ir/phases.ts, the groupSum and
     // reduce nodes, groupSum in the oracle and the JS and WebAssembly renderers), about 220 lines.
-    expect(lines).toBeLessThan(5000);
+    // 5000 → 5100 (2026-11-29): groupSum in the WGSL and gpu.js renderers, the oracle adding a
+    // group in WGSL's lane order (interpret.ts sumLanes), no hoisting of device-combined columns
+    // (pipeline.ts reductionsOnDevice): reductions on every GPU backend, about 50 lines.
+    expect(lines).toBeLessThan(5100);
   });
 });

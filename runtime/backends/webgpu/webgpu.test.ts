@@ -255,6 +255,25 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
     gpu.dispose();
   });
 
+  test('a +0 the range analysis decides (a bool cast to f32) times −1 stores −0, as the oracle does (lavapipe folded it to +0)', async () => {
+    const gpu = await WebGpuBackend.create();
+    // ne(true, isFinite(0)) is decided false: the cast renders as a literal select the driver folds.
+    const decided = d.cast('f32', d.ne(d.constant('bool', 1), d.isFinite(d.groupMax(d.abs(d.constant('f32', 0))))));
+    const k = kernel({
+      name: 'decided',
+      groupSize: 2,
+      outputs: [
+        { field: 'y', storage: 'f32', axis: 'group', value: d.mul(decided, d.groupMax(d.constant('f32', -1))) },
+      ],
+    });
+    const c = caseOf(k, { y: new Float32Array(2) }, 4);
+    const got = await onBackend(gpu, c),
+      want = onOracle(c);
+    expect(differences(got, want).first).toEqual([]);
+    expect(Object.is(got.arrays.y![0], -0)).toBe(true);
+    gpu.dispose();
+  });
+
   test('sub-word writes and reads at odd offsets keep the neighbours', async () => {
     const gpu = await WebGpuBackend.create();
     const b = gpu.alloc('i8', 11);
