@@ -20,7 +20,7 @@
 import { cpus, totalmem } from 'node:os';
 import { basename, relative } from 'node:path';
 import type { OptimizerDef } from '../optim/define.ts';
-import { adamw, lion, sgd } from '../optim/index.ts';
+import { adamw, lamb, lion, sgd } from '../optim/index.ts';
 import { fusedKernel } from '../optim/storage.ts';
 import type { Hyper } from '../optim/define.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
@@ -182,7 +182,16 @@ const bytesOf = (def: OptimizerDef, opt: Session<Hyper>) => {
 };
 
 /** One optimizer on a fresh device: every way of stepping, timed; then the kernel alone. */
-async function time(label: string, def: OptimizerDef, shape: Shape, o: WebGpuOptions = {}): Promise<Row> {
+async function time(
+  label: string,
+  def: OptimizerDef,
+  shape: Shape,
+  o: WebGpuOptions = {},
+  step: { clipGradNorm?: number; reductions?: boolean } = {},
+): Promise<Row> {
+  // A step with reductions (clipGradNorm, LAMB, LARS) cannot release gradients: no release column.
+  const reduces = step.reductions === true || step.clipGradNorm !== undefined;
+  const clip = step.clipGradNorm === undefined ? {} : { clipGradNorm: step.clipGradNorm };
   const plain = await WebGpuBackend.create({ ...timedWith, ...o });
   // The kernel's timestamps come from a second backend on the same device: timestamps make each
   // launch wait for its read-back, which the wall times must not.
@@ -191,7 +200,7 @@ async function time(label: string, def: OptimizerDef, shape: Shape, o: WebGpuOpt
     : null;
   const dg = deviceGradients(plain.device, shape.grads);
   try {
-    const opt = await createOptimizer(def, shape.params, { backend: plain });
+    const opt = await createOptimizer(def, shape.params, { backend: plain, ...clip });
     const hostMs = HOST_STEPS > 0 ? await wall(plain, () => opt.step(shape.grads), HOST_STEPS) : null;
     const deviceMs = await wall(plain, () => opt.step(dg));
     // The arena's own gradient regions hold the last step's gradients: stepping on them moves
@@ -201,13 +210,17 @@ async function time(label: string, def: OptimizerDef, shape: Shape, o: WebGpuOpt
     const memory = opt.memory().bytesPerParam;
     const chunks = opt.chunks;
     await opt.dispose();
-    const rel = await createOptimizer(def, shape.params, { backend: plain, gradientRelease: true });
-    const releaseMs = await wall(plain, () => rel.step(dg));
-    const releaseMemory = rel.memory().bytesPerParam;
-    await rel.dispose();
+    let releaseMs: number | null = null,
+      releaseMemory = NaN;
+    if (!reduces) {
+      const rel = await createOptimizer(def, shape.params, { backend: plain, gradientRelease: true });
+      releaseMs = await wall(plain, () => rel.step(dg));
+      releaseMemory = rel.memory().bytesPerParam;
+      await rel.dispose();
+    }
     let k: number | null = null;
     if (timed) {
-      const t = await createOptimizer(def, shape.params, { backend: timed });
+      const t = await createOptimizer(def, shape.params, { backend: timed, ...clip });
       k = await kernelMs(timed, t);
       await t.dispose();
     }
@@ -242,7 +255,7 @@ const line = (r: Row) => {
   return (
     `| ${r.label} | ${r.shape} | ${r.params} | ${ms(r.hostMs)} | ${ms(r.deviceMs)} | ${ms(r.arenaMs)} | ${ms(r.releaseMs)} | ${ms(k)} | ` +
     `${ratio(r.deviceMs, k)} | ${ratio(r.arenaMs, k)} | ${ratio(r.releaseMs, k)} | ${sig(r.deviceMs && r.params / r.deviceMs / 1e6)} | ` +
-    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} (${r.releaseMemory.toFixed(3)}) |`
+    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} (${Number.isNaN(r.releaseMemory) ? '—' : r.releaseMemory.toFixed(3)}) |`
   );
 };
 // BACKEND: WebGpuOptions as JSON for every timed row (e.g. {"exact":false,"workgroupSize":64}).
@@ -262,6 +275,11 @@ for (const s of SHAPES) {
   // Bindings of 128 MiB, as Chrome grants a device that asks for nothing: the arena in chunks.
   if (env.CHUNKED)
     console.log(line(await time('adamw, 128 MiB bindings', optimizers[0]![1], shape, { maxBindingSize: 2 ** 27 })));
+  // REDUCTIONS=1: steps with reductions (the pass, the device combine and the update, one submission).
+  if (env.REDUCTIONS) {
+    console.log(line(await time('adamw + clipGradNorm 1', optimizers[0]![1], shape, {}, { clipGradNorm: 1 })));
+    console.log(line(await time('lamb', lamb({ lr: 1e-4 }) as OptimizerDef, shape, {}, { reductions: true })));
+  }
   if (s === 'tensor') tensor = shape;
 }
 
