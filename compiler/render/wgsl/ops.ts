@@ -31,10 +31,8 @@ export function wgslLiteral(v: number, t: Type): string {
       f32View[0] = v;
       const bits = f32Bits[0]!;
       const mag = bits & 0x7fffffff;
-      // Normals: decimal; ±0, subnormals, Inf, NaN: through their bits. A +0 the driver can see
-      // may reach a product through a select or cast it folds, and lavapipe then folded 0·(−1)
-      // to +0 (a cast of a bool the range analysis decided: select(0.0f, 1f, false) · −1).
-      if (bits === 0) return 'f32_bits(0u)';
+      // Zero, normals: decimal; −0, subnormals, Inf, NaN: through their bits.
+      if (bits === 0) return '0.0f';
       if (mag >= 0x00800000 && mag < 0x7f800000) return v < 0 ? `(${v}f)` : `${v}f`;
       // Inf, NaN and −0 through f32_bits, a value the driver cannot see (below).
       return mag >= 0x7f800000 || bits === 0x80000000
