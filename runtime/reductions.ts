@@ -7,12 +7,11 @@
 //   and threads), so reading the partials is a copy within one memory, not a transfer: a
 //   tensor's groups in group order, a global one the tensors in layout order, f32 throughout;
 //   the results become uniform columns;
-// - the device (`Backend.combiner`: WebGPU): the partials of every chunk land in one buffer per
-//   reduction, each level's passes are followed by a combine item in the same submission, and
-//   the kernels read the results from the combine's buffer. A step is then one submission that
-//   reads nothing back; `gradNorm()` reads its one value when asked.
-// A backend with neither (gpu.js in webgpu mode, for now) refuses such a kernel (refuseReductions)
-// rather than compute anything else.
+// - the device (`Backend.combiner`: WebGPU, gpu.js in webgpu mode): the partials of every chunk
+//   land in one buffer per reduction, each level's passes are followed by a combine item in the
+//   same submission, and the kernels read the results from the combine's buffer. A step is then
+//   one submission that reads no partial back; `gradNorm()` reads its one value when asked.
+// A backend with neither refuses such a kernel (refuseReductions) rather than compute anything else.
 
 import type { Phases } from '../compiler/ir/phases.ts';
 import { splitPhases } from '../compiler/ir/phases.ts';
@@ -51,7 +50,7 @@ export interface Reductions {
 export function refuseReductions(b: Backend, what: string): void {
   if (!b.hostMemory && !b.combiner)
     throw new BackendError(
-      `backend ${b.name}: ${what} needs reductions (a per-tensor or global sum or max), which this backend cannot run yet: it has no device-side combine of the per-group partials (docs/compiler.md, "Reductions"); use the js backend, JsThreadsBackend or WebGpuBackend`,
+      `backend ${b.name}: ${what} needs reductions (a per-tensor or global sum or max), which this backend cannot run yet: it has no device-side combine of the per-group partials (docs/compiler.md, "Reductions"); use the js backend, JsThreadsBackend, WebGpuBackend or GpujsBackend`,
     );
 }
 

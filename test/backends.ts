@@ -10,7 +10,7 @@ import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { simdSupported } from '../runtime/backends/js/wasm-module.ts';
 import { findAdapter } from '../runtime/backends/webgpu/device.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
-import { DeviceOrderOracle, webgpuOrder } from './device-oracle.ts';
+import { DeviceOrderOracle, gpujsOrder, webgpuOrder } from './device-oracle.ts';
 
 export interface ConformanceBackend {
   readonly name: string;
@@ -40,17 +40,11 @@ export interface ConformanceBackend {
    */
   readonly sumLanes?: (b: Backend, k: Kernel) => number;
   /**
-   * The oracle of its order of reductions, where that is not the JS engines' (WebGPU combines
-   * partials on the device, in a tree: test/device-oracle.ts); its steps with reductions must
-   * store what that oracle stores.
+   * The oracle of its order of reductions, where that is not the JS engines' (WebGPU and gpu.js in
+   * webgpu mode combine partials on the device, in a tree: test/device-oracle.ts); its steps with
+   * reductions must store what that oracle stores. Every backend runs such steps.
    */
   readonly reductionOrder?: (b: Backend) => Backend;
-  /**
-   * A step with reductions (clipGradNorm, LAMB, LARS) is refused by name: the backend has no
-   * combine of the partials (neither `hostMemory` nor a device-side one). Every other backend must
-   * run such steps.
-   */
-  readonly noCombine?: true;
 }
 
 const gpu = async () => (await findAdapter()) !== null;
@@ -144,8 +138,9 @@ export const conformanceBackends: ConformanceBackend[] = [
     approximate: TRANSCENDENTAL,
     kernelRuns: 30,
     optimizerElements: 4096,
-    // Its arrays stay on the GPU (no hostMemory) and it has no device-side combine yet.
-    noCombine: true,
+    // Its arrays stay on the GPU and gpu.js kernels combine the partials there, in WebGPU's order;
+    // a group's elements are added in element order (one lane).
+    reductionOrder: () => new DeviceOrderOracle(gpujsOrder),
   },
 ];
 

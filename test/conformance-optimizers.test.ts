@@ -5,8 +5,8 @@
 //    oracle's checkpoint, both take the same gradients (a few of them NaN or ±Inf), then
 //    every stored field must be bit-identical to the oracle's and the non-finite counts equal (a
 //    backend that is not exact: codes within ±1, master weights within two correction quanta). A
-//    backend that adds reductions in an order of its own (WebGPU: on the device, in a tree) is
-//    compared with an oracle that adds in that order (test/device-oracle.ts);
+//    backend that adds reductions in an order of its own (WebGPU, gpu.js in webgpu mode: on the
+//    device, in a tree) is compared with an oracle that adds in that order (test/device-oracle.ts);
 // 2. ten steps on a least-squares problem agree with the float64 reference (optim/reference.ts).
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -29,7 +29,6 @@ import {
   stored,
   variantName,
 } from './problems.ts';
-import { BackendError } from '../runtime/backends/backend.ts';
 
 const backends = await availableBackends();
 console.log(`conformance (optimizers): ${backends.map((b) => b.name).join(', ')}`);
@@ -98,15 +97,8 @@ describe.each(backends)('backend $name through createOptimizer', (cb) => {
     `$name scale $scale master $bits: each step stores what the oracle stores${cb.exact ? ', bit for bit' : ''}`,
     async (c) => {
       const options = { scale: c.scale, masterWeightBits: c.bits, backend, ...stepOptions[c.name] };
-      // A backend without a combine of reduction partials (noCombine) refuses the step, naming what
-      // it lacks; every other backend must run it.
-      if (reduces(c.name) && cb.noCombine) {
-        await expect(createOptimizer(c.def, params(), options)).rejects.toThrow(BackendError);
-        await expect(createOptimizer(c.def, params(), options)).rejects.toThrow(/device-side combine/);
-        return;
-      }
-      // WebGPU adds a reduction's partials on the device in a tree, not in group order: its
-      // oracle adds in that order too.
+      // WebGPU and gpu.js in webgpu mode add a reduction's partials on the device in a tree, not
+      // in group order: their oracle adds in that order too.
       const order = reduces(c.name) && cb.reductionOrder ? cb.reductionOrder : undefined;
       const want = await trajectory(c, order && { name: cb.name, make: () => order(backend) });
       const dev = await createOptimizer(c.def, params(), options);
@@ -211,12 +203,6 @@ describe.each(backends)('backend $name through createOptimizer', (cb) => {
   test.each(cases)(
     '$variant, $label: 10 least-squares steps agree with the float64 reference (3 seeds)',
     async ({ name, variant, make, h, opts, check }) => {
-      if (reduces(name) && cb.noCombine) {
-        await expect(createOptimizer(make(h), { w: leastSquares(1).w0 }, { ...opts, backend })).rejects.toThrow(
-          BackendError,
-        );
-        return;
-      }
       for (const seed of [1, 2, 3]) {
         const pr = leastSquares(seed);
         const opt = await createOptimizer(make(h), { w: pr.w0 }, { ...opts, backend });

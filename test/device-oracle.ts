@@ -1,6 +1,6 @@
-// The oracle of a backend that combines reductions on the device (WebGPU): the IR's semantics as
-// the oracle backend (test/oracle.ts) computes them, but every sum in the order that backend adds
-// it. A groupSum over the lanes its renderer splits a group into (compiler/ir/interpret.ts
+// The oracle of a backend that combines reductions on the device (WebGPU; gpu.js in webgpu mode,
+// runtime/backends/gpujs/combine.ts, in the same order): the IR's semantics as the oracle backend
+// (test/oracle.ts) computes them, but every sum in the order that backend adds it. A groupSum over the lanes its renderer splits a group into (compiler/ir/interpret.ts
 // `sumLanes`), and the combine of the partials in the order runtime/backends/webgpu/combine.ts
 // documents, written here again from that description: the same blocks (combine-wgsl.ts), each
 // block's groups strided over 256 threads and the threads added pairwise, each row's blocks in
@@ -20,6 +20,7 @@ import { BackendError } from '../runtime/backends/backend.ts';
 import type { Blocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
 import { COMBINE_THREADS, combineBlocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
 import type { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
+import { GPUJS_COMBINE_LIMITS } from '../runtime/backends/gpujs/combine.ts';
 import type { OracleBuffer } from './oracle.ts';
 import { OracleBackend } from './oracle.ts';
 
@@ -37,6 +38,13 @@ export const webgpuOrder = (b: WebGpuBackend): DeviceOrder => ({
   maxBindingBytes: b.limits.maxBindingBytes,
   alignBytes: b.device.limits.minStorageBufferOffsetAlignment,
 });
+
+/**
+ * The order gpu.js adds in, in webgpu mode: a group's elements in element order (one lane), and
+ * the combine in WebGPU's order (runtime/backends/gpujs/combine.ts) with blocks of the largest size,
+ * gpu.js having no binding limit.
+ */
+export const gpujsOrder: DeviceOrder = { sumLanes: () => 1, ...GPUJS_COMBINE_LIMITS };
 
 interface OracleCombine extends Combine<OracleBuffer> {
   readonly plan: CombinePlan<OracleBuffer>;

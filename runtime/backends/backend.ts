@@ -136,12 +136,13 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    */
   readonly hostMemory?: boolean;
   /**
-   * Reduction results stay on the device (WebGPU): the runtime allocates the partials, and each
-   * level's passes are followed, in the same submission, by a `{ combine }` item that adds (or
-   * maxes) them per tensor and over tensors in a fixed order into `values`, where the next
-   * level's pass and the update read them (`Launch.reductions`); nothing is read back for the
-   * step. Its kernels keep what reads a reduction in the kernel (compiler/ir/pipeline.ts
-   * `reductionsOnDevice`). `plan.partials` must stay allocated while the combine lives.
+   * Reduction results stay on the device (WebGPU, gpu.js in webgpu mode): the runtime allocates
+   * the partials, and each level's passes are followed, in the same submission, by a `{ combine }`
+   * item that adds (or maxes) them per tensor and over tensors in a fixed order into `values`,
+   * where the next level's pass and the update read them (`Launch.reductions`); nothing is read
+   * back for the step. Its kernels keep what reads a reduction in the kernel
+   * (compiler/ir/pipeline.ts `reductionsOnDevice`). `plan.partials` must stay allocated while the
+   * combine lives.
    */
   combiner?(plan: CombinePlan<B>): Combine<B>;
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */

@@ -19,13 +19,16 @@
 // (for what step 2 does not share) recomputation.
 //
 // Every scalar a pass needs arrives in one f32 array, `aux`:
-//   [n, g0, g1, rowsAt, hasRows, ...constants, ...uniform rows (S columns each), ...row of each group]
+//   [n, g0, g1, rowsAt, hasRows, R, ...constants, ...uniform rows (S columns each), ...row of each group]
+// With `reductionsOnDevice` the reduction columns `$red<i>` are not read from the uniform rows but
+// from the device array the backend's combine wrote (REDUCTIONS_ARRAY): row r's value i at r·R + i.
 
 import type { Expr, Storage } from '../../ir/ir.ts';
 import * as ir from '../../ir/ir.ts';
 import type { Kernel } from '../../ir/kernel.ts';
 import { elementwise, groupLevels, kernel, roots } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
+import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import { rewrite } from '../../ir/rewrite.ts';
 import { Emit } from './emit.ts';
 import { pairFromSmall, pairToSmall } from './ints.ts';
@@ -65,7 +68,7 @@ export interface GpujsPlan {
   readonly source: string;
 }
 
-export const HEAD = 5;
+export const HEAD = 6;
 /** Is a field held as two arrays of 16-bit halves? */
 export const split = (s: Storage): boolean => s === 'i32' || s === 'u32';
 /** The device array holding a field (or one half of it). */
@@ -73,6 +76,8 @@ export const arrayName = (field: string, half?: 'h' | 'l'): string => (half ? `$
 /** The device array holding a group reduction's value per group. */
 export const reductionName = (index: number): string => `reduction:${index}`;
 export const sharedName = (index: number): string => `shared:${index}`;
+/** The device array of combined reduction values (rows × R) that `$red` columns read on the device. */
+export const REDUCTIONS_ARRAY = 'combine:values';
 
 export interface RenderOptions {
   /** Round every f32 operation with Math.fround (the cpu mode computes in f64). */
@@ -81,6 +86,8 @@ export interface RenderOptions {
   readonly signedZeros?: boolean;
   /** Compute values several outputs share once, in passes of their own (default true). */
   readonly share?: boolean;
+  /** Read `$red<i>` columns from REDUCTIONS_ARRAY (a device combine's results), not the uniform rows. */
+  readonly reductionsOnDevice?: boolean;
 }
 
 /** The kernel with the gpu.js legalization rules applied (rules as data, compiler/ir/rewrite.ts). */
@@ -182,6 +189,8 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
           if (x.type === 'f32' || x.type === 'bool') return e.lit(x.value);
           return { h: e.lit(Math.floor((x.value >>> 0) / 65536)), l: e.lit((x.value >>> 0) % 65536) };
         case 'uniform':
+          if (opts.reductionsOnDevice && x.name.startsWith(REDUCTION_PREFIX))
+            return e.let(`${arg(REDUCTIONS_ARRAY)}[row * aux[5] + ${Number(x.name.slice(REDUCTION_PREFIX.length))}]`);
           return e.let(`aux[r + ${column.get(x.name)}]`);
         case 'groupMax':
         case 'groupSum':
@@ -228,7 +237,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       body.push('let g = this.thread.x;', `let old = ${oldRead};`);
       body.push('if (g < aux[1] || g >= aux[2]) { return old; }');
     }
-    body.push(`let r = aux[aux[3] + g * aux[4]] * ${S} + @UNIFORMS@;`);
+    body.push('let row = aux[aux[3] + g * aux[4]];', `let r = row * ${S} + @UNIFORMS@;`);
     let result: string;
     if (reduce) {
       const x = own ? (own as ir.GroupMax | ir.GroupSum).x : root;
@@ -340,7 +349,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
         .join('\n')}\n}`,
     };
   });
-  const header = `// kernel ${k.name} for gpu.js: groupSize ${G}; aux = [n, g0, g1, rowsAt, hasRows, ${constants.length} constants, rows of ${S} uniforms (${p.columns.join(', ') || 'none'}), row of each group]`;
+  const header = `// kernel ${k.name} for gpu.js: groupSize ${G}; aux = [n, g0, g1, rowsAt, hasRows, R, ${constants.length} constants, rows of ${S} uniforms (${p.columns.join(', ') || 'none'}), row of each group]`;
   const source = [
     header,
     ...finished.map(

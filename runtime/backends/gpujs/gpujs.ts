@@ -1,9 +1,11 @@
 // The gpu.js backend: the same kernels through gpu.js, in the mode the user picks. Every field is
 // held as f32 arrays on the gpu.js side (an i32/u32 field as two arrays of 16-bit halves, see
 // compiler/render/gpujs/render.ts), so a narrow field costs 4 bytes per value on the device whatever its
-// storage. In `webgpu` mode arrays stay on the GPU between launches (pipeline results); in the
-// other modes they are host Float32Arrays, so the backend declares `hostMemory` there and the
-// runtime combines reduction partials on the host (runtime/reductions.ts) as for the JS engines.
+// storage. In `webgpu` mode arrays stay on the GPU between launches (pipeline results), and
+// reduction partials are combined there (`combiner`, gpujs/combine.ts; `submit` runs a step's
+// launches and combine items in order); in the other modes they are host Float32Arrays, so the
+// backend declares `hostMemory` there and the runtime combines reduction partials on the host
+// (runtime/reductions.ts) as for the JS engines.
 // One `run` is one launch as the runtime counts them, but several gpu.js kernel calls underneath
 // (one per group maximum or sum, output array and counter).
 
@@ -12,11 +14,13 @@ import type { Kernel } from '../../../compiler/ir/kernel.ts';
 import { counterValue, fields } from '../../../compiler/ir/kernel.ts';
 import { prepare } from '../../../compiler/ir/pipeline.ts';
 import type { GpujsPass, GpujsPlan } from '../../../compiler/render/gpujs/render.ts';
-import { HEAD, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
-import type { Backend, DeviceBuffer, Launch, Program } from '../backend.ts';
+import { HEAD, REDUCTIONS_ARRAY, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
+import type { Backend, CombinePlan, DeviceBuffer, Item, Launch, Program } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsMode, GpujsModule } from './device.ts';
 import { arraysOnDevice, gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
+import { GpujsCombine } from './combine.ts';
+import { submitItems } from './submit.ts';
 import type { FieldArray } from '../../../compiler/ir/kernel.ts';
 import { arrayFor } from '../../../compiler/ir/kernel.ts';
 
@@ -41,10 +45,12 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   peakBytes = 0;
   /**
    * Arrays are host Float32Arrays in every mode but webgpu, so reading a reduction partial is a
-   * copy within host memory. webgpu keeps them on the GPU and has no device-side combine yet:
-   * a step with reductions is refused there (runtime/reductions.ts refuseReductions).
+   * copy within host memory. webgpu keeps them on the GPU and combines them there (`combiner`),
+   * running each step's launches and combines in order (`submit`).
    */
   readonly hostMemory: boolean;
+  readonly combiner?: (plan: CombinePlan<GpujsBuffer>) => GpujsCombine<GpujsBuffer>;
+  readonly submit?: (items: readonly Item<GpujsBuffer, GpujsProgram>[]) => Promise<void>;
   private readonly buffers = new Set<GpujsBuffer>();
   private constructor(
     readonly mode: GpujsMode,
@@ -53,6 +59,28 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   ) {
     this.name = `gpujs-${mode}`;
     this.hostMemory = !arraysOnDevice(mode);
+    if (arraysOnDevice(mode)) {
+      this.combiner = (plan) => this.combineOf(plan);
+      this.submit = (items) => submitItems(this, items);
+    }
+  }
+
+  private combineOf(plan: CombinePlan<GpujsBuffer>): GpujsCombine<GpujsBuffer> {
+    for (const p of plan.partials) this.check(p, 'combiner');
+    return new GpujsCombine(
+      {
+        owner: this,
+        alloc: (s, n) => this.alloc(s, n),
+        free: (b) => this.free(b),
+        kernel: (source, length) => this.gpu.kernel(source, length),
+        onDevice: async (b) => (await this.upload(this.check(b, 'combine')), b.parts[0]!),
+        called: () => {
+          this.calls++;
+          this.launches++;
+        },
+      },
+      plan,
+    );
   }
 
   get threads(): boolean {
@@ -147,13 +175,16 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   }
 
   async compile(kernel: Kernel): Promise<GpujsProgram> {
-    const prepared = prepare(kernel);
+    // With the combine on the device, what reads a reduction stays in the kernel (REDUCTIONS_ARRAY).
+    const reductionsOnDevice = arraysOnDevice(this.mode);
+    const prepared = prepare(kernel, { reductionsOnDevice });
     let plan: GpujsPlan;
     try {
       plan = renderGpujs(prepared, {
         fround: this.mode === 'cpu',
         signedZeros: this.mode === 'cpu' || this.mode === 'webasm',
         share: this.opts.share ?? true,
+        reductionsOnDevice,
       });
     } catch (e) {
       throw new BackendError(`gpujs.compile: kernel ${kernel.name}: ${(e as Error).message}`);
@@ -200,7 +231,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     const nRows = Math.max(1, l.uniforms.length / Math.max(1, S));
     const rowsAt = plan.uniformBase + l.uniforms.length;
     const aux = new Float32Array(rowsAt + (rows ? nGroups : 1));
-    aux.set([l.length, g0, g1, rowsAt, rows ? 1 : 0]);
+    aux.set([l.length, g0, g1, rowsAt, rows ? 1 : 0, l.reductions?.reductions.length ?? 0]);
     aux.set(plan.constants, HEAD);
     aux.set(l.uniforms, plan.uniformBase);
     if (rows) {
@@ -224,8 +255,9 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
           `gpujs.run: field ${f.field} has ${have} entries, needs ${need} (kernel ${prepared.kernel.name})`,
         );
     }
+    const reds = await this.reductionsOf(prog, l);
     for (const name of new Set(plan.passes.flatMap((ps) => ps.arrays))) {
-      if (name !== 'aux' && !name.startsWith('reduction:') && !name.startsWith('shared:'))
+      if (name !== 'aux' && name !== REDUCTIONS_ARRAY && !name.startsWith('reduction:') && !name.startsWith('shared:'))
         await this.upload(fieldOf(name.split(':')[0]!));
     }
 
@@ -238,6 +270,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
       for (const pass of plan.passes) {
         const args = pass.arrays.map((a): Part => {
           if (a === 'aux') return auxArg;
+          if (a === REDUCTIONS_ARRAY) return reds!;
           if (a.startsWith('reduction:')) return reductions[Number(a.slice('reduction:'.length))]!;
           if (a.startsWith('shared:')) return shared.get(a)!;
           const [field, half] = a.split(':');
@@ -279,6 +312,19 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     }
     // Counters wrap modulo 2^32 as their type, as on every backend (compiler/ir/kernel.ts).
     return prepared.kernel.counters.map((c, i) => counterValue(c, counts[i]!));
+  }
+
+  /** The combine's results where the kernel reads `$red` columns on the device (uploaded), else null. */
+  private async reductionsOf(prog: GpujsProgram, l: Launch<GpujsBuffer>): Promise<Part | null> {
+    if (!prog.plan.passes.some((ps) => ps.arrays.includes(REDUCTIONS_ARRAY))) return null;
+    const c = l.reductions;
+    if (!c)
+      throw new BackendError(
+        `gpujs.run: kernel ${prog.prepared.kernel.name} reads reduction results ($red columns), but the launch names no reductions`,
+      );
+    const v = this.check(c.values, 'run');
+    await this.upload(v);
+    return v.parts[0]!;
   }
 
   /** Bytes `b` holds: gpu.js keeps every value as an f32 (an i32/u32 as two, its 16-bit halves). */

@@ -1,7 +1,10 @@
 // Reductions on the gpu.js backend: the reduction passes' group sums (compiler/render/gpujs/render.ts)
-// store the oracle's bits in every mode, and a step with reductions runs where arrays are host
-// memory (cpu, webasm: `hostMemory`, the runtime's host combine) and stores what the oracle
-// stores; webgpu keeps its arrays on the GPU and has no device-side combine, so it refuses.
+// store the oracle's bits in every mode, and a step with reductions stores what its oracle stores:
+// - cpu, webasm (`hostMemory`): the runtime combines on the host, in group order: the oracle
+//   backend (test/oracle.ts);
+// - webgpu: arrays stay on the GPU and gpu.js kernels combine there (gpujs/combine.ts), in
+//   WebGPU's order: the device-order oracle with one lane a group (gpu.js adds a group's elements
+//   in element order) and gpu.js's blocks (test/device-oracle.ts `gpujsOrder`).
 
 import { describe, expect, it } from 'vitest';
 import { kernel } from '../../../compiler/ir/kernel.ts';
@@ -11,9 +14,9 @@ import type { OptimizerDef } from '../../../optim/index.ts';
 import { uniformF32 } from '../../../props/prng.ts';
 import { onBackend, onOracle } from '../../../test/harness.ts';
 import { testModes } from '../../../test/gpujs-harness.ts';
+import { DeviceOrderOracle, gpujsOrder } from '../../../test/device-oracle.ts';
 import { OracleBackend } from '../../../test/oracle.ts';
-import type { Backend } from '../backend.ts';
-import { BackendError } from '../backend.ts';
+import type { Backend, CombinedReduction, DeviceBuffer } from '../backend.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import type { OptimizerOptions } from '../../options.ts';
 import { GpujsBackend } from './gpujs.ts';
@@ -78,23 +81,19 @@ async function steps(backend: Backend, def: OptimizerDef, options: Partial<Optim
 
 describe.each(modes)('gpu.js %s mode, steps with reductions', (mode) => {
   const host = mode !== 'webgpu';
-  it(`hostMemory is ${host}: ${host ? 'its arrays are host Float32Arrays' : 'its arrays stay on the GPU'}`, async () => {
+  it(`hostMemory is ${host}, combiner ${!host}: ${host ? 'its arrays are host Float32Arrays' : 'its arrays stay on the GPU, combined there'}`, async () => {
     const b = await GpujsBackend.create(mode);
     expect(b.hostMemory).toBe(host);
+    expect(typeof b.combiner).toBe(host ? 'undefined' : 'function');
     b.dispose();
   });
 
   it.each(optimizers)(
-    `%s ${host ? 'stores what the oracle stores, bit for bit' : 'is refused: no device-side combine'}`,
+    `%s stores what ${host ? 'the oracle' : 'the device-order oracle (gpu.js order)'} stores, bit for bit`,
     async (_name, def, options) => {
       const b = await GpujsBackend.create(mode);
       try {
-        if (!host) {
-          await expect(steps(b, def, options)).rejects.toThrow(BackendError);
-          await expect(steps(b, def, options)).rejects.toThrow(/device-side combine/);
-          return;
-        }
-        const want = await steps(new OracleBackend(), def, options);
+        const want = await steps(host ? new OracleBackend() : new DeviceOrderOracle(gpujsOrder), def, options);
         const got = await steps(b, def, options);
         expect(got).toEqual(want);
       } finally {
@@ -102,4 +101,88 @@ describe.each(modes)('gpu.js %s mode, steps with reductions', (mode) => {
       }
     },
   );
+});
+
+describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine', () => {
+  it('blocks, ranges, sum and max (NaN partials), tensor and global, two levels, 300 rows: the device-order oracle’s bits', async () => {
+    const b = await GpujsBackend.create('webgpu');
+    const oracle = new DeviceOrderOracle(gpujsOrder);
+    const sizes = Array.from({ length: 300 }, (_, i) => ((i * 37) % 11 === 0 ? 0 : (i * 7919) % 61));
+    sizes[5] = 40_000; // three blocks of at most 16384 groups
+    const tensors = sizes.map((n, row) => {
+      const g0 = sizes.slice(0, row).reduce((a, c) => a + c, 0);
+      return { row, groups: [g0, g0 + n] as const };
+    });
+    const groups = tensors.at(-1)!.groups[1];
+    const reductions: CombinedReduction[] = [
+      { fn: 'sum', scope: 'tensor', level: 1 },
+      { fn: 'max', scope: 'global', level: 1 },
+      { fn: 'sum', scope: 'global', level: 1 },
+      { fn: 'max', scope: 'tensor', level: 2 },
+    ];
+    // Sums that depend on the order (1e8 swallows what follows it); NaN partials a max ignores.
+    const data = reductions.map((_, i) => {
+      const x = uniformF32(groups, 40 + i, 100);
+      for (let g = i; g < groups; g += 997) x[g] = i % 2 ? NaN : 1e8;
+      return x;
+    });
+    const plan = { reductions, rows: tensors.length, tensors };
+    const partials = async <B extends DeviceBuffer>(on: Backend<B>) =>
+      Promise.all(
+        data.map(async (x) => {
+          const buf = on.alloc('f32', groups);
+          await on.write(buf, x);
+          return buf;
+        }),
+      );
+    const dev = b.combiner!({ ...plan, partials: await partials(b) });
+    const ora = oracle.combiner({ ...plan, partials: await partials(oracle) });
+    for (const range of [[0, groups] as const, [700, 45_000] as const]) {
+      for (const level of [1, 2]) {
+        const calls = b.calls;
+        await b.submit!([{ combine: dev, level, groups: range }]);
+        expect(b.calls - calls, `level ${level}: blocks, rows`).toBe(2);
+        await oracle.submit([{ combine: ora, level, groups: range }]);
+      }
+      expect([...(await b.read(dev.values))]).toEqual([...(await oracle.read(ora.values))]);
+    }
+    // Not the host's order (runtime/reductions.ts): the big tensor's partials in group order give other bits.
+    const t5 = tensors[5]!.groups;
+    const inOrder = data[0]!.subarray(Math.max(700, t5[0]), t5[1]).reduce((a, x) => Math.fround(a + x), 0);
+    expect((await b.read(dev.values))[5 * reductions.length]).not.toBe(inOrder);
+    dev.free();
+    b.dispose();
+  });
+
+  it('a LAMB + clipGradNorm step reads back no partial and no result; the combine is 2 kernel calls a level', async () => {
+    const b = await GpujsBackend.create('webgpu');
+    try {
+      const params = { w: uniformF32(1000, 1, 2), b: uniformF32(40, 2) };
+      const opt = await createOptimizer(lamb({ lr: 1e-2 }) as OptimizerDef, params, {
+        ...f32,
+        clipGradNorm: 0.5,
+        backend: b,
+      });
+      const grads = { w: uniformF32(1000, 10, 0.5), b: uniformF32(40, 20, 0.5) };
+      await opt.step(grads);
+      const reads: string[] = [];
+      const read = b.read.bind(b);
+      b.read = (buf, offset, length) => (reads.push(`${buf.storage}[${buf.length}]`), read(buf, offset, length));
+      const calls = b.calls,
+        launches = b.launches;
+      await opt.step(grads);
+      // Level 1 (‖θ‖² and the clip's ‖g‖²: 2 group sums, 2 partials arrays), its combine (blocks,
+      // rows), level 2 (‖u‖²: 1 + 1), its combine, the update (p, m, v, the non-finite counter).
+      expect(b.calls - calls).toBe(4 + 2 + 2 + 2 + 4);
+      // As WebGPU counts them (docs/compiler.md §6): 2 passes, 2 × 2 combine kernels, the update.
+      expect(b.launches - launches).toBe(7);
+      // Read back: each launch's group → row table (u32, one a group: gpu.js builds each kernel's
+      // scalars on the host) and the non-finite counter; no partial and no result (both f32).
+      expect(reads).toEqual(['u32[34]', 'u32[34]', 'u32[34]', 'u32[1]']);
+      b.read = read;
+      expect(await opt.gradNorm()).toBeGreaterThan(0);
+    } finally {
+      b.dispose();
+    }
+  });
 });
