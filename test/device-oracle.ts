@@ -173,3 +173,43 @@ export class DeviceOrderOracle extends OracleBackend {
     });
   }
 }
+
+/**
+ * A combine fixture of 300 rows (some empty) with one tensor of `bigGroups` groups at row 5, and
+ * four reductions over two levels (tensor and global, sum and max): the layout both device
+ * combines' tests check against this oracle.
+ */
+export function combineFixture(bigGroups: number): {
+  readonly tensors: readonly { readonly row: number; readonly groups: readonly [number, number] }[];
+  readonly groups: number;
+  readonly reductions: readonly CombinedReduction[];
+} {
+  const sizes = Array.from({ length: 300 }, (_, i) => ((i * 37) % 11 === 0 ? 0 : (i * 7919) % 61));
+  sizes[5] = bigGroups;
+  let g0 = 0;
+  const tensors = sizes.map((n, row) => {
+    const groups = [g0, g0 + n] as const;
+    g0 += n;
+    return { row, groups };
+  });
+  const reductions: CombinedReduction[] = [
+    { fn: 'sum', scope: 'tensor', level: 1 },
+    { fn: 'max', scope: 'global', level: 1 },
+    { fn: 'sum', scope: 'global', level: 1 },
+    { fn: 'max', scope: 'tensor', level: 2 },
+  ];
+  return { tensors, groups: g0, reductions };
+}
+
+/** Each array of `data` written into a new f32 buffer of `on` (a combine's partials). */
+export const uploadPartials = <B extends { readonly length: number }>(
+  on: { alloc(s: 'f32', n: number): B; write(x: B, d: Float32Array): Promise<void> },
+  data: readonly Float32Array[],
+): Promise<B[]> =>
+  Promise.all(
+    data.map(async (x) => {
+      const buf = on.alloc('f32', x.length);
+      await on.write(buf, x);
+      return buf;
+    }),
+  );

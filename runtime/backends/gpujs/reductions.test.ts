@@ -14,9 +14,9 @@ import type { OptimizerDef } from '../../../optim/index.ts';
 import { uniformF32 } from '../../../props/prng.ts';
 import { onBackend, onOracle } from '../../../test/harness.ts';
 import { testModes } from '../../../test/gpujs-harness.ts';
-import { DeviceOrderOracle, gpujsOrder } from '../../../test/device-oracle.ts';
+import { combineFixture, DeviceOrderOracle, gpujsOrder, uploadPartials } from '../../../test/device-oracle.ts';
 import { OracleBackend } from '../../../test/oracle.ts';
-import type { Backend, CombinedReduction, DeviceBuffer } from '../backend.ts';
+import type { Backend } from '../backend.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import type { OptimizerOptions } from '../../options.ts';
 import { GpujsBackend } from './gpujs.ts';
@@ -107,19 +107,8 @@ describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine
   it('blocks, ranges, sum and max (NaN partials), tensor and global, two levels, 300 rows: the device-order oracle’s bits', async () => {
     const b = await GpujsBackend.create('webgpu');
     const oracle = new DeviceOrderOracle(gpujsOrder);
-    const sizes = Array.from({ length: 300 }, (_, i) => ((i * 37) % 11 === 0 ? 0 : (i * 7919) % 61));
-    sizes[5] = 40_000; // three blocks of at most 16384 groups
-    const tensors = sizes.map((n, row) => {
-      const g0 = sizes.slice(0, row).reduce((a, c) => a + c, 0);
-      return { row, groups: [g0, g0 + n] as const };
-    });
-    const groups = tensors.at(-1)!.groups[1];
-    const reductions: CombinedReduction[] = [
-      { fn: 'sum', scope: 'tensor', level: 1 },
-      { fn: 'max', scope: 'global', level: 1 },
-      { fn: 'sum', scope: 'global', level: 1 },
-      { fn: 'max', scope: 'tensor', level: 2 },
-    ];
+    // Row 5 holds three blocks of at most 16384 groups.
+    const { tensors, groups, reductions } = combineFixture(40_000);
     // Sums that depend on the order (1e8 swallows what follows it); NaN partials a max ignores.
     const data = reductions.map((_, i) => {
       const x = uniformF32(groups, 40 + i, 100);
@@ -127,16 +116,8 @@ describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine
       return x;
     });
     const plan = { reductions, rows: tensors.length, tensors };
-    const partials = async <B extends DeviceBuffer>(on: Backend<B>) =>
-      Promise.all(
-        data.map(async (x) => {
-          const buf = on.alloc('f32', groups);
-          await on.write(buf, x);
-          return buf;
-        }),
-      );
-    const dev = b.combiner!({ ...plan, partials: await partials(b) });
-    const ora = oracle.combiner({ ...plan, partials: await partials(oracle) });
+    const dev = b.combiner!({ ...plan, partials: await uploadPartials(b, data) });
+    const ora = oracle.combiner({ ...plan, partials: await uploadPartials(oracle, data) });
     for (const range of [[0, groups] as const, [700, 45_000] as const]) {
       for (const level of [1, 2]) {
         const calls = b.calls;

@@ -6,17 +6,14 @@ import { describe, expect, test } from 'vitest';
 import type { OptimizerDef } from '../../../optim/define.ts';
 import { adamw, lamb, lars } from '../../../optim/index.ts';
 import { uniformF32 } from '../../../props/prng.ts';
-import { DeviceOrderOracle, webgpuOrder } from '../../../test/device-oracle.ts';
-import type { OracleBuffer } from '../../../test/oracle.ts';
+import { combineFixture, DeviceOrderOracle, uploadPartials, webgpuOrder } from '../../../test/device-oracle.ts';
 import { stored } from '../../../test/problems.ts';
 import { JsBackend } from '../js/js.ts';
 import { createOptimizer } from '../../optimizer.ts';
-import type { CombinedReduction } from '../backend.ts';
 import { findAdapter } from './device.ts';
 import { kernel } from '../../../compiler/ir/kernel.ts';
 import * as d from '../../../dsl/ops.ts';
 import { caseOf, differences, onBackend, onOracle } from '../../../test/harness.ts';
-import type { GpuBuffer } from './webgpu.ts';
 import { WebGpuBackend } from './webgpu.ts';
 
 const adapter = await findAdapter();
@@ -69,34 +66,12 @@ describe.runIf(adapter !== null)('reductions on WebGPU', () => {
     // 1024-byte bindings: blocks of 128 groups, partials read through many windows.
     const gpu = await WebGpuBackend.create({ maxBindingSize: 1024 });
     const oracle = new DeviceOrderOracle(webgpuOrder(gpu));
-    const sizes = Array.from({ length: 300 }, (_, i) => ((i * 37) % 11 === 0 ? 0 : (i * 7919) % 61));
-    sizes[5] = 700; // a tensor of six blocks
-    const tensors = sizes.map((n, row) => {
-      const g0 = sizes.slice(0, row).reduce((a, b) => a + b, 0);
-      return { row, groups: [g0, g0 + n] as const };
-    });
-    const groups = tensors.at(-1)!.groups[1];
-    const reductions: CombinedReduction[] = [
-      { fn: 'sum', scope: 'tensor', level: 1 },
-      { fn: 'max', scope: 'global', level: 1 },
-      { fn: 'sum', scope: 'global', level: 1 },
-      { fn: 'max', scope: 'tensor', level: 2 },
-    ];
+    // Row 5 holds six blocks.
+    const { tensors, groups, reductions } = combineFixture(700);
     const data = reductions.map((_, i) => uniformF32(groups, 40 + i, 100));
-    const on = <B extends GpuBuffer | OracleBuffer>(b: {
-      alloc(s: 'f32', n: number): B;
-      write(x: B, d: Float32Array): Promise<void>;
-    }) =>
-      Promise.all(
-        data.map(async (d) => {
-          const x = b.alloc('f32', groups);
-          await b.write(x, d);
-          return x;
-        }),
-      );
     const plan = { reductions, rows: tensors.length, tensors };
-    const dev = gpu.combiner({ ...plan, partials: await on(gpu) });
-    const ora = oracle.combiner({ ...plan, partials: await on(oracle) });
+    const dev = gpu.combiner({ ...plan, partials: await uploadPartials(gpu, data) });
+    const ora = oracle.combiner({ ...plan, partials: await uploadPartials(oracle, data) });
     expect(dev.windows.length).toBeGreaterThan(groups / 256);
     for (const range of [[0, groups] as const, [700, 5000] as const]) {
       for (const level of [1, 2]) {
