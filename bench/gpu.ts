@@ -21,18 +21,19 @@ import { cpus, totalmem } from 'node:os';
 import { basename, relative } from 'node:path';
 import type { OptimizerDef } from '../optim/define.ts';
 import { adamw, lamb, lion, sgd } from '../optim/index.ts';
-import { fusedKernel } from '../optim/storage.ts';
-import type { Hyper } from '../optim/define.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
-import type { Session } from '../runtime/session.ts';
 import { createDiagnosticBackend } from '../runtime/backends/webgpu/diagnostics.ts';
 import { variantRows } from './gpu-variants.ts';
 import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { intakeTuning } from '../runtime/gradients.ts';
 import { arithmetic, checkConfig, checkDeviceGradients, configs } from './gpu-check.ts';
+import { checkReductions } from './gpu-reductions-check.ts';
 import type { Shape } from './gpu-shapes.ts';
-import { bytesMoved, gpt2Tensors, median, shapeOf } from './gpu-shapes.ts';
+import { gpt2Tensors, shapeOf } from './gpu-shapes.ts';
+import { header, line, ms, sig } from './gpu-table.ts';
+import type { Timing } from './gpu-timing.ts';
+import { bytesOf, deviceGradients, kernelMs, time, wall } from './gpu-timing.ts';
 
 const env = process.env;
 const N = Number(env.N ?? 2 ** 24),
@@ -101,165 +102,23 @@ for (const exact of env.CHECK === '0' ? [] : [false, true]) {
     console.log(`${label}: device gradients (f32 converted, bf16 copied, in the arena) ${r.summary}`);
   }
   console.log(`arithmetic, exact: true: ${await arithmetic(gpu)}`);
+  // Steps with reductions: bit for bit the device-order oracle's (bench/gpu-reductions-check.ts).
+  for (const r of await checkReductions(gpu, Math.max(CHECK_N, 1 << 18))) {
+    if (r.differ > 0) failed++;
+    console.log(
+      `${r.label}: ${r.values - r.differ} of ${r.values} stored values the device-order oracle's${r.differ ? ` (differ: ${r.fields})  FAIL` : ''}; ${r.dispatches} dispatches a step; gradNorm ${r.gradNorm}`,
+    );
+  }
   gpu.dispose();
   const driver = await WebGpuBackend.create({ exact: false });
   console.log(`arithmetic, exact: false: ${await arithmetic(driver)}`);
   driver.dispose();
 }
 
-// 2. Timing.
-interface Row {
-  label: string;
-  shape: string;
-  params: number;
-  /** step() wall ms per step, gradients from host arrays (uploaded every step). */
-  hostMs: number | null;
-  /** step() wall ms per step, gradients in GPUBuffers of their own (one per tensor, as a framework holds them). */
-  deviceMs: number | null;
-  /** step(opt.deviceGradients()) wall ms: gradients already in the arena, nothing moves. */
-  arenaMs: number | null;
-  /** step() of the same GPUBuffers with gradient release: one launch per tensor reading each where it is. */
-  releaseMs: number | null;
-  releaseMemory: number;
-  /** The kernel's GPU ms (timestamps), back to back (see `kernelMs`). */
-  kernelMs: number | null;
-  bpp: number;
-  memory: number;
-}
-
-/**
- * Wall ms per call of `f`: warm up (≥ 3 calls and ≥ 300 ms), then three rounds of `n` calls, each
- * waiting for the GPU at its end; the median round (a GC pause or a clock change moves one round).
- */
-async function wall(backend: WebGpuBackend, f: () => Promise<unknown>, n = STEPS): Promise<number> {
-  for (let i = 0, t0 = performance.now(); i < 3 || performance.now() - t0 < 300; i++) await f();
-  await backend.finish();
-  const rounds: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await f();
-    await backend.finish();
-    rounds.push((performance.now() - t0) / n);
-  }
-  return median(rounds);
-}
-
-/**
- * The kernel's GPU time at steady clocks: step() with no gradient, back to back, on a backend with
- * timestamps. Every tensor sits the step out, but it is the same program over the same groups
- * doing the same work (every value computed, the old one selected and stored).
- */
-async function kernelMs(backend: WebGpuBackend, opt: Session<Hyper>): Promise<number | null> {
-  if (!backend.options.timestamps) return null;
-  for (let i = 0, t1 = performance.now(); i < 3 || performance.now() - t1 < 300; i++) await opt.step({});
-  backend.kernelTimes.length = 0;
-  for (let i = 0; i < 2 * STEPS; i++) await opt.step({});
-  // A step is one launch per chunk: the median over steps of their sum.
-  const per = backend.kernelTimes.length / (2 * STEPS);
-  const steps = Array.from({ length: 2 * STEPS }, (_, i) =>
-    backend.kernelTimes.slice(i * per, (i + 1) * per).reduce((a, b) => a + b, 0),
-  );
-  return median(steps);
-}
-
-/** One GPUBuffer per tensor holding its bf16 gradient: what a framework's backward pass leaves on the GPU. */
-function deviceGradients(device: GPUDevice, grads: Readonly<Record<string, Uint16Array>>) {
-  const out: Record<string, { buffer: GPUBuffer; dtype: 'bf16' }> = {};
-  for (const [k, g] of Object.entries(grads)) {
-    const bytes = Math.ceil(g.byteLength / 4) * 4;
-    const buffer = device.createBuffer({ size: bytes, usage: 0x80 | 0x4 | 0x8 /* STORAGE | COPY_SRC | COPY_DST */ });
-    const words = new Uint8Array(bytes);
-    words.set(new Uint8Array(g.buffer, g.byteOffset, g.byteLength));
-    device.queue.writeBuffer(buffer, 0, words);
-    out[k] = { buffer, dtype: 'bf16' };
-  }
-  return out;
-}
-
-const bytesOf = (def: OptimizerDef, opt: Session<Hyper>) => {
-  const { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype } = opt.options;
-  return bytesMoved(fusedKernel(def, { masterWeightBits, paramDtype, quantize, groupSize, scale, gradDtype }));
-};
-
-/** One optimizer on a fresh device: every way of stepping, timed; then the kernel alone. */
-async function time(
-  label: string,
-  def: OptimizerDef,
-  shape: Shape,
-  o: WebGpuOptions = {},
-  step: { clipGradNorm?: number; reductions?: boolean } = {},
-): Promise<Row> {
-  // A step with reductions (clipGradNorm, LAMB, LARS) cannot release gradients: no release column.
-  const reduces = step.reductions === true || step.clipGradNorm !== undefined;
-  const clip = step.clipGradNorm === undefined ? {} : { clipGradNorm: step.clipGradNorm };
-  const plain = await WebGpuBackend.create({ ...timedWith, ...o });
-  // The kernel's timestamps come from a second backend on the same device: timestamps make each
-  // launch wait for its read-back, which the wall times must not.
-  const timed = timestamps
-    ? await WebGpuBackend.create({ ...timedWith, ...o, device: plain.device, timestamps })
-    : null;
-  const dg = deviceGradients(plain.device, shape.grads);
-  try {
-    const opt = await createOptimizer(def, shape.params, { backend: plain, ...clip });
-    const hostMs = HOST_STEPS > 0 ? await wall(plain, () => opt.step(shape.grads), HOST_STEPS) : null;
-    const deviceMs = await wall(plain, () => opt.step(dg));
-    // The arena's own gradient regions hold the last step's gradients: stepping on them moves
-    // nothing. A tensor split across chunks has no single region (then there is no such row).
-    const arena = opt.chunks === 1 ? opt.deviceGradients() : null;
-    const arenaMs = arena ? await wall(plain, () => opt.step(arena)) : null;
-    const memory = opt.memory().bytesPerParam;
-    const chunks = opt.chunks;
-    await opt.dispose();
-    let releaseMs: number | null = null,
-      releaseMemory = NaN;
-    if (!reduces) {
-      const rel = await createOptimizer(def, shape.params, { backend: plain, gradientRelease: true });
-      releaseMs = await wall(plain, () => rel.step(dg));
-      releaseMemory = rel.memory().bytesPerParam;
-      await rel.dispose();
-    }
-    let k: number | null = null;
-    if (timed) {
-      const t = await createOptimizer(def, shape.params, { backend: timed, ...clip });
-      k = await kernelMs(timed, t);
-      await t.dispose();
-    }
-    return {
-      label: chunks > 1 ? `${label} (${chunks} chunks)` : label,
-      shape: shape.name,
-      params: shape.count,
-      hostMs,
-      deviceMs,
-      arenaMs,
-      releaseMs,
-      releaseMemory,
-      kernelMs: k,
-      bpp: bytesOf(def, opt),
-      memory,
-    };
-  } finally {
-    for (const g of Object.values(dg)) g.buffer.destroy();
-    timed?.dispose();
-    plain.dispose();
-  }
-}
-
-/** Three significant digits (whole numbers from 100 up); a dash where there is no figure. */
-const sig = (x: number | null) => (x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
-const ms = (x: number | null) => (x === null ? '—' : x.toFixed(3));
-const ratio = (a: number | null, b: number | null) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
-const header =
-  '| optimizer | shape | params | step ms, host arrays | step ms, GPU buffers | step ms, in the arena | step ms, GPU buffers, gradient release | kernel ms | GPU-buffer step ÷ kernel | in-arena step ÷ kernel | release step ÷ kernel | Gparam/s (GPU-buffer step) | Gparam/s (kernel) | B/param moved | GB/s (kernel) | memory B/param (release) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
-const line = (r: Row) => {
-  const k = r.kernelMs;
-  return (
-    `| ${r.label} | ${r.shape} | ${r.params} | ${ms(r.hostMs)} | ${ms(r.deviceMs)} | ${ms(r.arenaMs)} | ${ms(r.releaseMs)} | ${ms(k)} | ` +
-    `${ratio(r.deviceMs, k)} | ${ratio(r.arenaMs, k)} | ${ratio(r.releaseMs, k)} | ${sig(r.deviceMs && r.params / r.deviceMs / 1e6)} | ` +
-    `${sig(k && r.params / k / 1e6)} | ${r.bpp.toFixed(3)} | ${sig(k && (r.params * r.bpp) / k / 1e6)} | ${r.memory.toFixed(3)} (${Number.isNaN(r.releaseMemory) ? '—' : r.releaseMemory.toFixed(3)}) |`
-  );
-};
+// 2. Timing (bench/gpu-timing.ts): one row of the steps table (bench/gpu-table.ts) per optimizer and shape.
 // BACKEND: WebGpuOptions as JSON for every timed row (e.g. {"exact":false,"workgroupSize":64}).
 const timedWith = JSON.parse(env.BACKEND ?? '{}') as WebGpuOptions;
+const timing: Timing = { steps: STEPS, hostSteps: HOST_STEPS, timestamps, timedWith };
 
 console.log(
   `\n## Steps: bf16 params + 24-bit masters, 8-bit states, bf16 gradients; ${STEPS} timed steps${timestamps ? '' : ' (no timestamp-query: no kernel times)'}\n`,
@@ -271,14 +130,18 @@ let tensor: Shape | null = null;
 for (const s of SHAPES) {
   if (s !== 'gpt2' && s !== 'tensor') throw new RangeError(`SHAPES: ${s} is not gpt2 or tensor`);
   const shape = s === 'gpt2' ? shapeOf('GPT-2 small (148 tensors)', gpt2Tensors()) : oneTensor();
-  for (const [label, def] of optimizers) console.log(line(await time(label, def, shape)));
+  for (const [label, def] of optimizers) console.log(line(await time(timing, label, def, shape)));
   // Bindings of 128 MiB, as Chrome grants a device that asks for nothing: the arena in chunks.
   if (env.CHUNKED)
-    console.log(line(await time('adamw, 128 MiB bindings', optimizers[0]![1], shape, { maxBindingSize: 2 ** 27 })));
-  // REDUCTIONS=1: steps with reductions (the pass, the device combine and the update, one submission).
+    console.log(
+      line(await time(timing, 'adamw, 128 MiB bindings', optimizers[0]![1], shape, { maxBindingSize: 2 ** 27 })),
+    );
+  // REDUCTIONS=1: steps with reductions (a blocked pass per level and the update, one submission).
   if (env.REDUCTIONS) {
-    console.log(line(await time('adamw + clipGradNorm 1', optimizers[0]![1], shape, {}, { clipGradNorm: 1 })));
-    console.log(line(await time('lamb', lamb({ lr: 1e-4 }) as OptimizerDef, shape, {}, { reductions: true })));
+    console.log(line(await time(timing, 'adamw + clipGradNorm 1', optimizers[0]![1], shape, {}, { clipGradNorm: 1 })));
+    const lambDef = lamb({ lr: 1e-4 }) as OptimizerDef;
+    console.log(line(await time(timing, 'lamb', lambDef, shape, {}, { reductions: true })));
+    console.log(line(await time(timing, 'lamb + clipGradNorm 1', lambDef, shape, {}, { clipGradNorm: 1 })));
   }
   if (s === 'tensor') tensor = shape;
 }
@@ -299,7 +162,7 @@ if (env.INTAKE) {
       const dg = deviceGradients(b.device, shape.grads);
       const opt = await createOptimizer(def, shape.params, { backend: b });
       const what = x === 'gather' ? 'gathered copies' : `no gathers, kernel from ${x}`;
-      console.log(`| ${label} | ${what} | ${ms(await wall(b, () => opt.step(dg)))} |`);
+      console.log(`| ${label} | ${what} | ${ms(await wall(b, () => opt.step(dg), STEPS))} |`);
       await opt.dispose();
       for (const g of Object.values(dg)) g.buffer.destroy();
       b.dispose();
@@ -338,8 +201,8 @@ if (env.VARIANTS) {
           if (!stamped) {
             // Real gradients first: zeros would send every exact ÷ down its fallback branch.
             await opt.step(shape.grads);
-            if (opt.chunks === 1) arenaMs = await wall(b, () => opt.step(opt.deviceGradients()));
-          } else k = await kernelMs(b, opt);
+            if (opt.chunks === 1) arenaMs = await wall(b, () => opt.step(opt.deviceGradients()), STEPS);
+          } else k = await kernelMs(b, opt, STEPS);
           await opt.dispose();
         } finally {
           b.dispose();

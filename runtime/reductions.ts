@@ -79,7 +79,18 @@ export function* prepareReductions(
   };
   const scratch = new Map<Chunk, Record<string, DeviceBuffer>>();
   let device: Combine | null = null;
-  if (b.combiner && !b.hostMemory) {
+  const cuts = chunks.map((c) => c.groups[0]);
+  const plan = {
+    reductions: phases.reductions.map(({ fn, scope, level }) => ({ fn, scope, level })),
+    rows: layout.tensors.length,
+    tensors: layout.tensors.map((t) => ({ row: t.row, groups: t.groups })),
+    cuts,
+  };
+  if (b.combiner && !b.hostMemory && b.combinesInKernels) {
+    // The kernels combine (blocked): no partial is stored anywhere.
+    for (const c of chunks) scratch.set(c, {});
+    device = b.combiner({ ...plan, partials: [] });
+  } else if (b.combiner && !b.hostMemory) {
     // One buffer per reduction over the arena's groups (the combine reads a tensor across chunks);
     // each chunk's pass writes its own groups through a view.
     const whole = phases.reductions.map(() => alloc(layout.groups));
@@ -90,12 +101,7 @@ export function* prepareReductions(
     };
     for (const c of chunks)
       scratch.set(c, Object.fromEntries(phases.reductions.map((r, i) => [r.name, part(whole[i]!, c.groups)])));
-    device = b.combiner({
-      reductions: phases.reductions.map(({ fn, scope, level }) => ({ fn, scope, level })),
-      rows: layout.tensors.length,
-      tensors: layout.tensors.map((t) => ({ row: t.row, groups: t.groups })),
-      partials: whole,
-    });
+    device = b.combiner({ ...plan, partials: whole });
   } else
     for (const c of chunks)
       scratch.set(c, Object.fromEntries(phases.reductions.map((r) => [r.name, alloc(c.groups[1] - c.groups[0])])));
@@ -159,7 +165,8 @@ function onDevice(
   const items: Item[] = [];
   red.passes.forEach((program, i) => {
     items.push(...s.launches(program, uniformTable(program.prepared, cur), range, (c) => red.scratch.get(c)!));
-    items.push({ combine, level: i + 1, groups: range });
+    // A combine in the kernels needs no item: the next level's kernels add the blocks' sums.
+    if (!combine.inKernels) items.push({ combine, level: i + 1, groups: range });
   });
   red.ran = true;
   return { rows: cur, items };
@@ -224,9 +231,17 @@ function* onHost(
 export function* lastGradNorm(red: Reductions | null): Work<number> {
   if (!red || red.gradNorm < 0) throw new RangeError('gradNorm: this optimizer was created without clipGradNorm');
   if (!red.ran) return NaN;
-  // A global reduction's value is in every row: row 0's.
-  const squared = red.device
-    ? ((yield read(red.device.values, red.gradNorm, 1)) as Float32Array)[0]!
-    : red.last![red.gradNorm]!;
+  // A global reduction's value is in every row: row 0's. Where the kernels combine, no kernel
+  // stores it: the blocks' sums come back and are added here in the kernels' order.
+  const d = red.device;
+  const squared = !d
+    ? red.last![red.gradNorm]!
+    : d.inKernels
+      ? d.inKernels.value(
+          (yield read(d.values, 0, d.inKernels.count * d.reductions.length)) as Float32Array,
+          red.gradNorm,
+          0,
+        )
+      : ((yield read(d.values, red.gradNorm, 1)) as Float32Array)[0]!;
   return Math.fround(Math.sqrt(squared));
 }

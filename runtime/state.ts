@@ -125,7 +125,13 @@ export class State<H extends Hyper> implements Held<H> {
       const more = extra?.(c);
       // A device combine's results, where kernels with `$red` columns read them.
       const reductions = this.reductions?.device;
-      const common = { uniforms, rowOf: c.rowOf, counters: this.counters, ...(reductions ? { reductions } : {}) };
+      // With a combine in the kernels, where the launch sits in the arena.
+      const common = {
+        uniforms,
+        rowOf: c.rowOf,
+        counters: this.counters,
+        ...(reductions ? { reductions, origin: c.groups[0] } : {}),
+      };
       if (!this.inPlace) {
         const groups = [a - c.groups[0], z - c.groups[0]] as const;
         out.push({ program, launch: { ...common, bindings: this.bindingsOf(c, more), groups, length: c.length } });

@@ -1,14 +1,19 @@
-// The oracle of a backend that combines reductions on the device (WebGPU; gpu.js in webgpu mode,
-// runtime/backends/gpujs/combine.ts, in the same order): the IR's semantics as the oracle backend
-// (test/oracle.ts) computes them, but every sum in the order that backend adds it. A groupSum over the lanes its renderer splits a group into (compiler/ir/interpret.ts
-// `sumLanes`), and the combine of the partials in the order runtime/backends/webgpu/combine.ts
-// documents, written here again from that description: the same blocks (combine-wgsl.ts), each
-// block's groups strided over 256 threads and the threads added pairwise, each row's blocks in
-// order, the rows strided over 256 threads and added pairwise for a global one. A backend that
-// combines on the device must store exactly what this stores (test/conformance-optimizers.test.ts);
-// the JS engines' order (runtime/reductions.ts) differs in the last bits of each reduction.
+// The oracle of a backend that combines reductions on the device: the IR's semantics as the oracle
+// backend (test/oracle.ts) computes them, but every sum in the order that backend adds it. A
+// groupSum over the lanes its renderer splits a group into (compiler/ir/interpret.ts `sumLanes`),
+// then the combine, written here again from its description:
+// - WebGPU combines in its kernels (runtime/backends/webgpu/blocks.ts): over the same blocks, a
+//   block's groups strided over S = 256/T slots and the slots added pairwise; a value's blocks
+//   strided over 256 lanes (those outside the step's groups left out) and the lanes pairwise;
+// - gpu.js in webgpu mode combines in two kernels a level (runtime/backends/gpujs/combine.ts): the
+//   blocks of gpujs/blocks.ts, each block's groups strided over 256 threads and the threads added
+//   pairwise, each row's blocks in order, the rows strided over 256 threads and added pairwise for
+//   a global one.
+// A backend that combines on the device must store exactly what this stores
+// (test/conformance-optimizers.test.ts); the JS engines' order (runtime/reductions.ts) differs in
+// the last bits of each reduction.
 
-import type { Kernel } from '../compiler/ir/kernel.ts';
+import type { FieldArray, Kernel } from '../compiler/ir/kernel.ts';
 import { interpret } from '../compiler/ir/interpret.ts';
 import type { Uniforms } from '../compiler/ir/pipeline.ts';
 import { prepare } from '../compiler/ir/pipeline.ts';
@@ -17,16 +22,21 @@ import { fmax } from '../compiler/ir/semantics.ts';
 import { threadShape } from '../compiler/render/wgsl/layout.ts';
 import type { Combine, CombinedReduction, CombinePlan, Item, Launch, Program } from '../runtime/backends/backend.ts';
 import { BackendError } from '../runtime/backends/backend.ts';
-import type { Blocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
-import { COMBINE_THREADS, combineBlocks } from '../runtime/backends/webgpu/combine-wgsl.ts';
+import type { Blocks } from '../runtime/backends/gpujs/blocks.ts';
+import { COMBINE_THREADS, combineBlocks } from '../runtime/backends/gpujs/blocks.ts';
 import type { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { GPUJS_COMBINE_LIMITS } from '../runtime/backends/gpujs/combine.ts';
+import type { OracleBlocks } from './block-oracle.ts';
+import { addBlocks, oracleBlocks } from './block-oracle.ts';
 import type { OracleBuffer } from './oracle.ts';
 import { OracleBackend } from './oracle.ts';
 
 export interface DeviceOrder {
   /** Threads the backend's renderer splits a group's sum over. */
   sumLanes(k: Kernel): number;
+  /** The kernels combine (WebGPU): blocked kernels, no partials, no combine items. */
+  readonly inKernels?: boolean;
+
   /** What the combine's blocks depend on (the backend's binding size and offset alignment). */
   readonly maxBindingBytes: number;
   readonly alignBytes: number;
@@ -35,6 +45,7 @@ export interface DeviceOrder {
 /** The order a WebGPU backend adds in (its subgroups and limits). */
 export const webgpuOrder = (b: WebGpuBackend): DeviceOrder => ({
   sumLanes: (k) => threadShape(k, { subgroupMinSize: b.subgroupMinSize }).threadsPerGroup,
+  inKernels: true,
   maxBindingBytes: b.limits.maxBindingBytes,
   alignBytes: b.device.limits.minStorageBufferOffsetAlignment,
 });
@@ -66,8 +77,11 @@ export class DeviceOrderOracle extends OracleBackend {
   override readonly name = 'oracle (semantics.ts, device order)';
   override readonly hostMemory = false;
 
+  readonly combinesInKernels: boolean;
+
   constructor(private readonly order: DeviceOrder) {
     super();
+    this.combinesInKernels = order.inKernels === true;
   }
 
   override async compile(kernel: Kernel): Promise<Program> {
@@ -77,6 +91,7 @@ export class DeviceOrderOracle extends OracleBackend {
   }
 
   override async run(p: Program, l: Launch<OracleBuffer>): Promise<number[]> {
+    if (this.combinesInKernels && l.reductions) return this.blocked(p, l, l.reductions as OracleBlocks);
     this.launches++;
     const cols = p.prepared.columns,
       S = cols.length;
@@ -95,11 +110,27 @@ export class DeviceOrderOracle extends OracleBackend {
           }),
         ),
       );
-    const fields = Object.fromEntries(Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data]));
+    return this.interpreted(
+      p,
+      l,
+      rows,
+      Object.fromEntries(Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data])),
+      l.rowOf ? this.own(l.rowOf, 'rowOf').data : null,
+    );
+  }
+
+  /** The kernel run by `interpret` in this order, its counts added into the launch's counters. */
+  private interpreted(
+    p: Program,
+    l: Launch<OracleBuffer>,
+    uniforms: Uniforms[],
+    fields: Record<string, FieldArray>,
+    rowOf: FieldArray | null,
+  ): number[] {
     const counts = interpret(p.prepared.kernel, {
       fields,
-      uniforms: rows,
-      rowOf: l.rowOf ? this.own(l.rowOf, 'rowOf').data : null,
+      uniforms,
+      rowOf,
       groups: l.groups,
       length: l.length,
       sumLanes: this.order.sumLanes(p.prepared.kernel),
@@ -110,7 +141,49 @@ export class DeviceOrderOracle extends OracleBackend {
     return [];
   }
 
-  combiner(plan: CombinePlan<OracleBuffer>): OracleCombine {
+  /**
+   * A blocked kernel (WebGPU's, compiler/render/wgsl/blocked.ts): its reduction columns from the
+   * blocks' sums, one uniform row per tensor row; a pass's partials into its blocks' sums.
+   */
+  private blocked(p: Program, l: Launch<OracleBuffer>, c: OracleBlocks): number[] {
+    this.launches++;
+    const k = p.prepared.kernel,
+      cols = p.prepared.columns,
+      S = cols.length;
+    const [g0, g1] = l.groups,
+      origin = l.origin ?? 0;
+    const red = (name: string) =>
+      name.startsWith(REDUCTION_PREFIX) ? Number(name.slice(REDUCTION_PREFIX.length)) : -1;
+    const given = l.rowOf ? this.own(l.rowOf, 'rowOf').data : null;
+    // Each group's tensor row, from the blocks (a blocked kernel reads its block's row).
+    const n = Math.ceil(l.length / k.groupSize);
+    const rowOf = new Uint32Array(n);
+    const B = c.layout.blocks;
+    for (let b = 0; b < B.length / 4; b++)
+      for (let g = B[4 * b]!; g < B[4 * b]! + B[4 * b + 1]!; g++)
+        if (g - origin >= 0 && g - origin < n) rowOf[g - origin] = B[4 * b + 2]!;
+    const rows: Uniforms[] = Array.from({ length: c.layout.rowBlocks.length / 2 }, (_, r) => {
+      const at = given ? r : 0;
+      return Object.fromEntries(
+        cols.map((name, j) =>
+          red(name) >= 0 ? [name, c.inKernels!.value(c.sums, red(name), r)] : [name, l.uniforms[at * S + j]!],
+        ),
+      );
+    });
+    const fields: Record<string, FieldArray> = Object.fromEntries(
+      Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data]),
+    );
+    const outs = k.outputs.filter((o) => red(o.field) >= 0);
+    for (const o of outs) fields[o.field] = new Float32Array(n);
+    const counts = this.interpreted(p, l, rows, fields, rowOf);
+    const slots = 256 / this.order.sumLanes(k);
+    for (const o of outs)
+      addBlocks(c, red(o.field), fields[o.field] as Float32Array, origin, [origin + g0, origin + g1], slots);
+    return counts;
+  }
+
+  combiner(plan: CombinePlan<OracleBuffer>): OracleCombine | OracleBlocks {
+    if (this.combinesInKernels) return oracleBlocks(plan, (n) => this.alloc('f32', n));
     const R = plan.reductions.length;
     const layout = combineBlocks(plan.tensors, plan.rows, this.order.maxBindingBytes, this.order.alignBytes);
     const values = this.alloc('f32', plan.rows * R);
@@ -127,8 +200,10 @@ export class DeviceOrderOracle extends OracleBackend {
 
   async submit(items: readonly Item<OracleBuffer, Program>[]): Promise<void> {
     for (const it of items) {
-      if ('combine' in it) this.combine(it.combine as OracleCombine, it.level, it.groups);
-      else if ('copy' in it) {
+      if ('combine' in it) {
+        if (this.combinesInKernels) throw new BackendError('oracle: a combine item where the kernels combine');
+        this.combine(it.combine as OracleCombine, it.level, it.groups);
+      } else if ('copy' in it) {
         const { from, fromAt, to, toAt } = it.copy;
         this.own(to, 'copy target').data.set(
           this.own(from, 'copy source').data.subarray(fromAt, fromAt + it.length) as never,

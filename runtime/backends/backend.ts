@@ -43,6 +43,8 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
    * columns are placeholders then. Absent or null for a kernel without such columns.
    */
   readonly reductions?: Combine<B> | null;
+  /** With a combine in the kernels (`Backend.combinesInKernels`): the arena group of the launch's group 0 (its chunk's first). */
+  readonly origin?: number;
 }
 
 /** One reduction of a step as a device combine sees it (compiler/ir/phases.ts `Reduction`). */
@@ -59,14 +61,30 @@ export interface CombinePlan<B extends DeviceBuffer = DeviceBuffer> {
   readonly rows: number;
   /** Each tensor's row and groups [start, end) in the arena, in arena order. */
   readonly tensors: readonly { readonly row: number; readonly groups: readonly [number, number] }[];
-  /** Per reduction, an f32 buffer with every group's partial at its arena group index (the passes write it). */
+  /**
+   * Per reduction, an f32 buffer with every group's partial at its arena group index (the passes
+   * write it); none where the kernels combine (`Backend.combinesInKernels`).
+   */
   readonly partials: readonly B[];
+  /** The arena group where each chunk begins (a launch covers one chunk at most). */
+  readonly cuts: readonly number[];
 }
 
 /** A device-side combine (`Backend.combiner`): where the reductions' results live on the device. */
 export interface Combine<B extends DeviceBuffer = DeviceBuffer> {
-  /** rows × reductions f32: reduction i of row r at r · reductions.length + i (a global one in every row). */
+  /**
+   * rows × reductions f32: reduction i of row r at r · reductions.length + i (a global one in
+   * every row); where the kernels combine, its f32 block sums instead (`inKernels`).
+   */
   readonly values: B;
+  /**
+   * Where the kernels combine (`Backend.combinesInKernels`): reduction i's value for a row from
+   * the values read back (all of them), in the kernels' order.
+   */
+  readonly inKernels?: {
+    readonly count: number;
+    value(sums: Float32Array, i: number, row: number): number;
+  };
   readonly reductions: readonly CombinedReduction[];
   /** What it allocated (`values` and its tables; not the partials): `free` frees them. */
   readonly owned: readonly B[];
@@ -145,6 +163,11 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    * combine lives.
    */
   combiner?(plan: CombinePlan<B>): Combine<B>;
+  /**
+   * Its combiner's combine runs inside the kernels (WebGPU, runtime/backends/webgpu/blocks.ts):
+   * no partials, no `{ combine }` items; a step is a launch per level and chunk plus the update's.
+   */
+  readonly combinesInKernels?: boolean;
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
   readonly countsOnDevice?: boolean;
   /**

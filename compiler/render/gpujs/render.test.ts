@@ -8,8 +8,9 @@ import * as d from '../../../dsl/ops.ts';
 import { interpret } from '../../ir/interpret.ts';
 import { kernel } from '../../ir/kernel.ts';
 import { prepare } from '../../ir/pipeline.ts';
-import type { GpujsPass, GpujsPlan } from './render.ts';
-import { HEAD, reductionName, renderGpujs } from './render.ts';
+import type { GpujsPass, GpujsPlan } from './plan.ts';
+import { HEAD, reductionName } from './plan.ts';
+import { renderGpujs } from './render.ts';
 
 const x = d.field('x', 'f32'),
   y = d.field('y', 'f32');

@@ -17,78 +17,21 @@
 // launched groups (or past the element count) return the old value, so an output array is always
 // the whole field. The price of no kernel maps: more kernel calls, inputs read once per pass, and
 // (for what step 2 does not share) recomputation.
-//
-// Every scalar a pass needs arrives in one f32 array, `aux`:
-//   [n, g0, g1, rowsAt, hasRows, R, ...constants, ...uniform rows (S columns each), ...row of each group]
-// With `reductionsOnDevice` the reduction columns `$red<i>` are not read from the uniform rows but
-// from the device array the backend's combine wrote (REDUCTIONS_ARRAY): row r's value i at r·R + i.
 
 import type { Expr, Storage } from '../../ir/ir.ts';
-import * as ir from '../../ir/ir.ts';
 import type { Kernel } from '../../ir/kernel.ts';
 import { elementwise, groupLevels, kernel, roots } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
-import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import { rewrite } from '../../ir/rewrite.ts';
-import { Emit } from './emit.ts';
-import { pairFromSmall, pairToSmall } from './ints.ts';
+import type { Emit } from './emit.ts';
+import { pairToSmall } from './ints.ts';
 import { legalize } from './legalize.ts';
+import { passRenderer } from './pass.ts';
+import type { GpujsPass, GpujsPlan, RenderOptions } from './plan.ts';
+import { HEAD, arrayName, split } from './plan.ts';
 import { sharedValues } from './share.ts';
 import type { Value } from './values.ts';
-import { asF, asP, binary, bitcast, cast, constBits, unary } from './values.ts';
-
-/** What one pass writes: a field's array (or one half of an i32/u32 field), a group reduction, a counter. */
-export type PassTarget =
-  | { readonly kind: 'field'; readonly field: string; readonly half?: 'h' | 'l' }
-  /** A group maximum or sum: one value per group, which later passes read. */
-  | { readonly kind: 'reduction'; readonly index: number }
-  | { readonly kind: 'counter'; readonly index: number; readonly half?: 'h' | 'l' }
-  /** An element value several output passes read (gpujs/share.ts), one array per launch. */
-  | { readonly kind: 'shared'; readonly index: number };
-
-export interface GpujsPass {
-  readonly name: string;
-  /** A thread per element (output length: the field's length) or per group. */
-  readonly over: 'element' | 'group';
-  readonly target: PassTarget;
-  /** The arrays passed in, in argument order: device array names (see `arrayName`) and 'aux'. */
-  readonly arrays: readonly string[];
-  /** `function (a0, a1, …) { … }` in the gpu.js subset. */
-  readonly source: string;
-}
-
-export interface GpujsPlan {
-  readonly passes: readonly GpujsPass[];
-  /** The constant table: aux[HEAD + i]. */
-  readonly constants: readonly number[];
-  /** Uniform columns start at aux[HEAD + constants.length]. */
-  readonly uniformBase: number;
-  readonly groupSize: number;
-  /** All passes, for users to read. */
-  readonly source: string;
-}
-
-export const HEAD = 6;
-/** Is a field held as two arrays of 16-bit halves? */
-export const split = (s: Storage): boolean => s === 'i32' || s === 'u32';
-/** The device array holding a field (or one half of it). */
-export const arrayName = (field: string, half?: 'h' | 'l'): string => (half ? `${field}:${half}` : field);
-/** The device array holding a group reduction's value per group. */
-export const reductionName = (index: number): string => `reduction:${index}`;
-export const sharedName = (index: number): string => `shared:${index}`;
-/** The device array of combined reduction values (rows × R) that `$red` columns read on the device. */
-export const REDUCTIONS_ARRAY = 'combine:values';
-
-export interface RenderOptions {
-  /** Round every f32 operation with Math.fround (the cpu mode computes in f64). */
-  readonly fround: boolean;
-  /** Tell −0 from +0 in bitcasts (needs IEEE 1/±0 = ±∞; false for webgpu: see gpujs/bits.ts). */
-  readonly signedZeros?: boolean;
-  /** Compute values several outputs share once, in passes of their own (default true). */
-  readonly share?: boolean;
-  /** Read `$red<i>` columns from REDUCTIONS_ARRAY (a device combine's results), not the uniform rows. */
-  readonly reductionsOnDevice?: boolean;
-}
+import { asF, asP } from './values.ts';
 
 /** The kernel with the gpu.js legalization rules applied (rules as data, compiler/ir/rewrite.ts). */
 function legalized(k: Kernel): Kernel {
@@ -129,145 +72,8 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
     .flatMap((o) => (split(o.storage) ? [o.value, o.value] : [o.value]));
   const shared = opts.share === false ? [] : sharedValues(passRoots, isElem);
   const sharedIndex = new Map(shared.map((e, i) => [e, i]));
-
-  /**
-   * Render one pass: `target` is computed from `root`; `reduce` says how a group pass combines
-   * elements: 'max' and 'sum' compute `root` (a groupMax or groupSum) from its argument, 'count'
-   * adds up a counter's integer values in the group (the host adds the groups).
-   */
-  const pass = (
-    name: string,
-    over: 'element' | 'group',
-    target: PassTarget,
-    root: Expr,
-    finish: (e: Emit, v: Value) => string,
-    reduce?: 'max' | 'sum' | 'count',
-    old?: string,
-    reuse = false,
-  ): void => {
-    const arrays: string[] = [];
-    const arg = (a: string): string => {
-      let i = arrays.indexOf(a);
-      if (i < 0) {
-        i = arrays.length;
-        arrays.push(a);
-      }
-      return `a${i}`;
-    };
-    const pre = new Emit(opts.fround, konst, 'p', opts.signedZeros ?? true);
-    const loop = new Emit(opts.fround, konst, 'e', opts.signedZeros ?? true);
-    const memoPre = new Map<Expr, Value>(),
-      memoLoop = new Map<Expr, Value>();
-    const own = reduce === 'max' || reduce === 'sum' ? root : undefined; // the group reduction this pass computes
-    const value = (x: Expr): Value => {
-      const inLoop = over === 'element' || (reduce !== undefined && isElem(x));
-      const memo = inLoop ? memoLoop : memoPre,
-        e = inLoop ? loop : pre;
-      const hit = memo.get(x);
-      if (hit !== undefined) return hit;
-      const si = reuse && !(target.kind === 'shared' && x === root) ? sharedIndex.get(x) : undefined;
-      const v = si === undefined ? node(e, x) : readShared(e, si);
-      memo.set(x, v);
-      return v;
-    };
-    // `value` recurses through what it has not computed yet; calling it on those nodes children
-    // first, in the recursion's own order, keeps every call shallow at any depth.
-    const valueDeep = (r: Expr): Value => {
-      const fresh = (x: Expr) =>
-        !ir.isGroupReduction(x) &&
-        !memoLoop.has(x) &&
-        !memoPre.has(x) &&
-        !(reuse && sharedIndex.has(x) && !(target.kind === 'shared' && x === root));
-      for (const n of ir.topo([r], fresh)) value(n);
-      return value(r);
-    };
-    const idx = (axis: 'element' | 'group') => (axis === 'group' ? 'g' : 'i');
-    const readShared = (e: Emit, si: number): Value => e.let(`${arg(sharedName(si))}[i]`);
-    const node = (e: Emit, x: Expr): Value => {
-      switch (x.op) {
-        case 'const':
-          if (x.type === 'f32' || x.type === 'bool') return e.lit(x.value);
-          return { h: e.lit(Math.floor((x.value >>> 0) / 65536)), l: e.lit((x.value >>> 0) % 65536) };
-        case 'uniform':
-          if (opts.reductionsOnDevice && x.name.startsWith(REDUCTION_PREFIX))
-            return e.let(`${arg(REDUCTIONS_ARRAY)}[row * aux[5] + ${Number(x.name.slice(REDUCTION_PREFIX.length))}]`);
-          return e.let(`aux[r + ${column.get(x.name)}]`);
-        case 'groupMax':
-        case 'groupSum':
-          return e.let(`${arg(reductionName(reductionIndex.get(x)!))}[g]`);
-        case 'reduce':
-          // prepare() refuses a kernel that still holds one (compiler/ir/phases.ts splits them out).
-          throw new Error(`renderGpujs: unexpected ${x.op}`);
-        case 'load': {
-          // A windowed field holds only the launched groups: element i lives at i − g0·G (aux[1] is g0).
-          const i = k.windowed.includes(x.field) ? `(i - aux[1] * ${G})` : idx(x.axis);
-          if (split(x.storage))
-            return {
-              h: e.let(`${arg(arrayName(x.field, 'h'))}[${i}]`),
-              l: e.let(`${arg(arrayName(x.field, 'l'))}[${i}]`),
-            };
-          const v = e.let(`${arg(x.field)}[${i}]`);
-          return x.storage === 'f32' ? v : pairFromSmall(e, v, x.storage === 'i8' || x.storage === 'i16');
-        }
-        case 'unary':
-          return unary[x.fn](e, value(x.x), x.type);
-        case 'binary':
-          return binary[x.fn](e, value(x.a), value(x.b), x.a.type, constBits(x.b));
-        case 'select': {
-          const c = asF(value(x.cond)),
-            a = value(x.a),
-            b = value(x.b);
-          if (typeof a === 'string') return e.let(`${c} != 0 ? ${a} : ${asF(b)}`);
-          const bp = asP(b);
-          return { h: e.let(`${c} != 0 ? ${a.h} : ${bp.h}`), l: e.let(`${c} != 0 ? ${a.l} : ${bp.l}`) };
-        }
-        case 'cast':
-          return cast(e, value(x.x), x.x.type, x.type);
-        case 'bitcast':
-          return bitcast(e, value(x.x), x.x.type, x.type);
-      }
-    };
-
-    const body: string[] = [];
-    const oldRead = old ? `${arg(old)}[${over === 'element' ? 'i' : 'g'}]` : '0';
-    if (over === 'element') {
-      body.push('let i = this.thread.x;', `let g = Math.floor(i / ${G});`, `let old = ${oldRead};`);
-      body.push('if (i >= aux[0] || g < aux[1] || g >= aux[2]) { return old; }');
-    } else {
-      body.push('let g = this.thread.x;', `let old = ${oldRead};`);
-      body.push('if (g < aux[1] || g >= aux[2]) { return old; }');
-    }
-    body.push('let row = aux[aux[3] + g * aux[4]];', `let r = row * ${S} + @UNIFORMS@;`);
-    let result: string;
-    if (reduce) {
-      const x = own ? (own as ir.GroupMax | ir.GroupSum).x : root;
-      // A sum starts from +0 read from the constant table, where no shader compiler sees it: with a
-      // literal, webgpu mode's fast math folds 0 + x to x, and a group of −0 sums to −0, not +0.
-      const acc = pre.mut(reduce === 'max' ? pre.lit(NaN) : reduce === 'sum' ? pre.opaque(0) : '0');
-      const v = valueDeep(x);
-      const fin = finish(loop, v);
-      if (reduce === 'max') loop.line(`if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }`);
-      else if (reduce === 'sum')
-        loop.line(`${acc} = ${loop.fround ? `Math.fround(${acc} + ${fin})` : `${acc} + ${fin}`};`);
-      else loop.line(`${acc} = ${acc} + ${fin};`);
-      body.push(
-        ...pre.lines,
-        `for (let j = 0; j < ${G}; j++) {`,
-        `  let i = g * ${G} + j;`,
-        '  if (i < aux[0]) {',
-        ...loop.lines.map((l) => '    ' + l),
-        '  }',
-        '}',
-      );
-      result = acc;
-    } else {
-      const v = valueDeep(root);
-      result = finish(over === 'element' ? loop : pre, v);
-      for (const l of [pre.lines, loop.lines].flat()) body.push(l);
-    }
-    body.push(`return ${result};`);
-    passes.push({ name, over, target, arrays: [...arrays, 'aux'], source: body.join('\n') });
-  };
+  const render = passRenderer({ kernel: k, opts, konst, isElem, column, columns: S, reductionIndex, sharedIndex });
+  const pass = (...a: Parameters<typeof render>) => void passes.push(render(...a));
 
   // 1. Group maxima and sums, level by level (a later level reads the arrays of earlier ones).
   reductions.forEach((m, i) => {

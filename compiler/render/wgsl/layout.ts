@@ -60,23 +60,26 @@ export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
 /** Fixed bindings before the fields (reductions: the device-combined `$red` values, render.ts). */
 export const BIND = { params: 0, uniforms: 1, rowOf: 2, counters: 3, tables: 4, reductions: 5, firstField: 6 } as const;
 
-export function fieldLayouts(k: Kernel, s: ThreadShape): FieldLayout[] {
+/** The fields' layouts, less those in `skip` (a blocked reduction pass's partials, never stored). */
+export function fieldLayouts(k: Kernel, s: ThreadShape, skip: ReadonlySet<string> = new Set()): FieldLayout[] {
   const read = new Set(fieldsRead(k).map((f) => f.field));
   const written = new Set(k.outputs.map((o) => o.field));
-  return fields(k).map((f, i) => {
-    const sb = storageBytes[f.storage];
-    const span = f.axis === 'element' ? s.elementsPerThread * sb : sb;
-    // A windowed field (gradient release: it holds only the launched groups) is read element by
-    // element at i − g0·G, which need not be word-aligned: plain words, never vec4.
-    const access: Access = k.windowed.includes(f.field)
-      ? 'word'
-      : span % 16 === 0 && f.axis === 'element'
-        ? 'vec4'
-        : span % 4 === 0 || !written.has(f.field)
-          ? 'word'
-          : 'atomic';
-    return { ...f, index: i, access, read: read.has(f.field), written: written.has(f.field) };
-  });
+  return fields(k)
+    .filter((f) => !skip.has(f.field))
+    .map((f, i) => {
+      const sb = storageBytes[f.storage];
+      const span = f.axis === 'element' ? s.elementsPerThread * sb : sb;
+      // A windowed field (gradient release: it holds only the launched groups) is read element by
+      // element at i − g0·G, which need not be word-aligned: plain words, never vec4.
+      const access: Access = k.windowed.includes(f.field)
+        ? 'word'
+        : span % 16 === 0 && f.axis === 'element'
+          ? 'vec4'
+          : span % 4 === 0 || !written.has(f.field)
+            ? 'word'
+            : 'atomic';
+      return { ...f, index: i, access, read: read.has(f.field), written: written.has(f.field) };
+    });
 }
 
 /** The kernel-typed value of a stored element sitting at bit `shift` of the u32 word `w`. */
@@ -130,12 +133,13 @@ export function gatheredStore(
     w = `&${at(`g / ${V}u`)}`;
   emit(`let ${v}_0 = ${bits};`);
   for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
-  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == P.g0) {`];
-  // Groups this writer covers: its own, then while the lane exists and the group is in the launch.
+  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == glo) {`];
+  // Groups this writer covers: its own, then while the lane exists and the group is live: in
+  // [glo, ghi), the launch's groups (a blocked kernel's: its block's piece, render.ts).
   out.push(`  var ${v}_n = 1u;`);
   for (let q = 1; q < V; q++)
     out.push(
-      `  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < P.g1) { ${v}_n = ${q + 1}u; }`,
+      `  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < ghi) { ${v}_n = ${q + 1}u; }`,
     );
   const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
   out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);

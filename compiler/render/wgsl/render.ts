@@ -7,9 +7,11 @@
 // the JS loop's order when T > 1, but a fixed one. No barriers, no early returns (subgroup
 // operations need every invocation): inactive invocations compute on clamped reads and store
 // nothing. One dispatch covers [g0, g1), over a 2-D grid of workgroups when it needs more than
-// 65535. A reduction's result (a `$red<i>` column) is read from the reductions buffer the device
-// combine wrote, never from the host's table. How f32 operations are spelled (exact ÷ and √,
-// contraction guards, NaN guards dropped where a range analysis allows) is arith.ts's business.
+// 65535. A kernel of a step with reductions is blocked instead (blocked.ts): a workgroup per
+// block, which computes its `$red<i>` columns from the blocks' sums (never from the host's table)
+// and, in a reduction pass, adds its partials into its block's sum; only it has barriers. How f32
+// operations are spelled (exact ÷ and √, contraction guards, NaN guards dropped where a range
+// analysis allows) is arith.ts's business.
 
 import type { Expr } from '../../ir/ir.ts';
 import { children, topo } from '../../ir/ir.ts';
@@ -28,6 +30,16 @@ import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
 import { storeBlock } from './stores.ts';
 import { assumptions, MODERATE_BITS } from './assume.ts';
 import { REDUCTION_PREFIX } from '../../ir/phases.ts';
+import type { BlockOutput } from './blocked.ts';
+import {
+  BLOCKED_PARAMS,
+  BLOCKED_WORKGROUP,
+  blockColumn,
+  blockedDecls,
+  blockHead,
+  tileClose,
+  tileOpen,
+} from './blocked.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -53,8 +65,13 @@ export interface WgslKernel extends ThreadShape {
   readonly tables: Float32Array | null;
   /** Which slot (binding) holds each field (slots.ts); each field's base is P.b[index]. */
   readonly plan: BindingPlan;
-  /** It reads reduction columns (`$red<i>`) from the reductions buffer (binding BIND.reductions). */
+  /**
+   * Blocked (a step with reductions, wgsl/blocked.ts): it reads reduction columns (`$red<i>`) or
+   * adds reduction partials through the RED buffer (binding BIND.reductions), a workgroup a block.
+   */
   readonly reductions: boolean;
+  /** A reduction pass: it writes its blocks' sums into the RED buffer (bound read-write). */
+  readonly writesReductions: boolean;
 }
 
 const NAN = 'f32_bits(0x7fc00000u)';
@@ -69,15 +86,21 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     G = k.groupSize;
   const shape = threadShape(k, o);
   const { threadsPerGroup: T, elementsPerThread: E } = shape;
-  const WG = o.workgroupSize ?? 256;
+  // A reduction's result (`$red<i>`) is never in the uniform table here, and a reduction pass's
+  // partials (`$red<i>` outputs) are never stored: the kernel is blocked (wgsl/blocked.ts), in
+  // workgroups of BLOCKED_WORKGROUP whatever `workgroupSize` asks (its orders depend on the size).
+  const red = (c: string) => (c.startsWith(REDUCTION_PREFIX) ? Number(c.slice(REDUCTION_PREFIX.length)) : -1);
+  const blockOuts: BlockOutput[] = k.outputs.flatMap((x) =>
+    red(x.field) >= 0 ? [{ index: red(x.field), value: x.value }] : [],
+  );
+  const reductions = blockOuts.length > 0 || p.columns.some((c) => red(c) >= 0);
+  const WG = reductions ? BLOCKED_WORKGROUP : (o.workgroupSize ?? 256);
   if (WG % T !== 0) throw new RangeError(`wgsl: workgroupSize ${WG} is not a multiple of ${T} threads per group`);
-  const layouts = fieldLayouts(k, shape);
+  // What the kernel stores: every output but the partials.
+  const stored = blockOuts.length ? { ...k, outputs: k.outputs.filter((x) => red(x.field) < 0) } : k;
+  const layouts = fieldLayouts(k, shape, new Set(k.outputs.flatMap((x) => (red(x.field) >= 0 ? [x.field] : []))));
   const byField = new Map(layouts.map((f) => [f.field, f]));
   const column = new Map(p.columns.map((c, i) => [c, i]));
-  // A reduction's result (`$red<i>`) is never in the uniform table here: the device combined it
-  // into RED, row-major with P.reds values a row (runtime/backends/webgpu/combine.ts).
-  const red = (c: string) => (c.startsWith(REDUCTION_PREFIX) ? Number(c.slice(REDUCTION_PREFIX.length)) : -1);
-  const reductions = p.columns.some((c) => red(c) >= 0);
   const memo = new Map<Expr, boolean>();
   const isElem = (e: Expr) => elementwise(e, memo);
   const J = [...Array(E).keys()];
@@ -321,7 +344,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   }
 
   // Stores, after every invocation has run the shuffles they need.
-  storeBlock({ k, E, T, byField, ref, access, at, emit }).forEach(emit);
+  storeBlock({ k: stored, E, T, byField, ref, access, at, emit }).forEach(emit);
+  if (reductions) body.push(...tileClose(T, blockOuts, (x) => ref(x.value, 0)));
 
   const decl = [
     ...(T > 1 ? ['enable subgroups;'] : []),
@@ -332,7 +356,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
     // never is 0: a value the shader compiler cannot know, which `keep` selects on. b: each field's
     // base in its slot, four to a vec4 (uniform arrays have a 16-byte stride).
-    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, reds: u32, b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
+    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, reds: u32, ${reductions ? `${BLOCKED_PARAMS}, ` : ''}b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
     `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
     `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
     `@group(0) @binding(${BIND.rowOf}) var<storage, ${bp.rowOfWritable ? 'read_write' : 'read'}> R: array<u32>;`,
@@ -340,9 +364,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
       : []),
     ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
-    ...(reductions ? [`@group(0) @binding(${BIND.reductions}) var<storage, read> RED: array<f32>;`] : []),
     ...bp.slots.map(declareSlot),
     WGSL_PRELUDE,
+    ...(reductions ? blockedDecls(BIND.reductions, blockOuts.length > 0) : []),
     off.has('fallbackBranches')
       ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace(
           'return sqrt_exact(x);',
@@ -352,21 +376,35 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
     `  let wg = wid.y * nwg.x + wid.x;`,
-    // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
-    `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
-    `  let gi = wg * ${WG}u + lid;`,
-    `  let g = P.g0 + gi / ${T}u;`,
-    `  let t = gi % ${T}u;`,
-    '  let live = g < P.g1;',
-    `  let e0 = g * ${G}u + t * ${E}u;`,
     ...layouts
       .filter((f) => !zero.has(f.index))
       .map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
+    ...(reductions
+      ? [
+          ...blockHead(),
+          ...p.columns.map((c, i) => (red(c) >= 0 ? blockColumn(`u${i}`, red(c)) : `  let u${i} = U[urow + ${i}u];`)),
+          ...tileOpen(T, blockOuts),
+        ]
+      : [
+          // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
+          `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
+          `  let gi = wg * ${WG}u + lid;`,
+          `  let g = P.g0 + gi / ${T}u;`,
+          `  let t = gi % ${T}u;`,
+          '  let live = g < P.g1;',
+          '  let glo = P.g0;',
+          '  let ghi = P.g1;',
+        ]),
+    `  let e0 = g * ${G}u + t * ${E}u;`,
     ...J.map((j) => `  let v${j} = live && e0 + ${j}u < P.n;`),
-    '  var row = 0u;',
-    '  if (P.rows != 0u) { row = R[g]; }',
-    '  let urow = row * P.columns;',
-    ...p.columns.map((c, i) => `  let u${i} = ${red(c) >= 0 ? `RED[row * P.reds + ${red(c)}u]` : `U[urow + ${i}u]`};`),
+    ...(reductions
+      ? []
+      : [
+          '  var row = 0u;',
+          '  if (P.rows != 0u) { row = R[g]; }',
+          '  let urow = row * P.columns;',
+          ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
+        ]),
   ];
   return {
     ...shape,
@@ -376,6 +414,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     tables: entries,
     plan: bp,
     reductions,
+    writesReductions: blockOuts.length > 0,
     source: [...decl, ...body, '}', ''].join('\n'),
   };
 }

@@ -3,10 +3,10 @@
 // gpu.js kernels a level, and the results stay in `values` (rows × reductions), which the next
 // level's pass and the update read (compiler/render/gpujs/render.ts REDUCTIONS_ARRAY).
 //
-// The order of additions is WebGPU's, exactly (runtime/backends/webgpu/combine.ts, whose blocks
-// this takes from combine-wgsl.ts), so one device oracle (test/device-oracle.ts) holds both. gpu.js
-// has no workgroup memory, so one thread does what a WebGPU workgroup does: it computes the 256
-// lanes' values in turn and adds them in the workgroup's tree, t with t + s for s = 128 … 1. That
+// The order of additions is a workgroup's (test/device-oracle.ts follows it; the blocks are
+// blocks.ts's), as WebGPU's combine was before its kernels combined themselves. gpu.js has no
+// workgroup memory, so one thread does what a workgroup would: it computes the 256 lanes' values
+// in turn and adds them in the workgroup's tree, t with t + s for s = 128 … 1. That
 // tree is the pairwise sum of the lanes taken in bit-reversed order (its left half holds the even
 // lanes, and so on down), which a stack of 8 partial sums adds as the lanes arrive.
 //
@@ -21,7 +21,7 @@
 import type { ReduceFn } from '../../../compiler/ir/ir.ts';
 import type { Combine, CombinedReduction, CombinePlan, DeviceBuffer } from '../backend.ts';
 import { BackendError } from '../backend.ts';
-import { COMBINE_THREADS, combineBlocks } from '../webgpu/combine-wgsl.ts';
+import { COMBINE_THREADS, combineBlocks } from './blocks.ts';
 import type { GpujsKernel, Part } from './device.ts';
 import { isDeviceArray } from './device.ts';
 

@@ -28,6 +28,8 @@ export interface GpujsModule {
 }
 
 export const isDeviceArray = (p: Part): p is DeviceArray => !(p instanceof Float32Array);
+/** `p` as a host array: a device array read back (a copy), a host array itself. */
+export const hostArray = async (p: Part): Promise<Float32Array> => (isDeviceArray(p) ? await p.toArray() : p);
 /** Does `mode` keep arrays on the GPU between kernel calls (pipeline results), not in host Float32Arrays? */
 export const arraysOnDevice = (mode: GpujsMode): boolean => mode === 'webgpu';
 

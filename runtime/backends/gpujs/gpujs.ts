@@ -7,33 +7,31 @@
 // backend declares `hostMemory` there and the runtime combines reduction partials on the host
 // (runtime/reductions.ts) as for the JS engines.
 // One `run` is one launch as the runtime counts them, but several gpu.js kernel calls underneath
-// (one per group maximum or sum, output array and counter).
+// (one per group maximum or sum, output array and counter): gpujs/launch.ts makes them.
 
 import type { Storage } from '../../../compiler/ir/ir.ts';
-import type { Kernel } from '../../../compiler/ir/kernel.ts';
-import { counterValue, fields } from '../../../compiler/ir/kernel.ts';
-import { prepare } from '../../../compiler/ir/pipeline.ts';
-import type { GpujsPass, GpujsPlan } from '../../../compiler/render/gpujs/render.ts';
-import { HEAD, REDUCTIONS_ARRAY, renderGpujs, sharedName, split } from '../../../compiler/render/gpujs/render.ts';
-import type { Backend, CombinePlan, DeviceBuffer, Item, Launch, Program } from '../backend.ts';
-import { BackendError } from '../backend.ts';
-import type { DeviceArray, DeviceOptions, GpujsKernel, GpujsMode, GpujsModule } from './device.ts';
-import { arraysOnDevice, gpujsDevice, gpujsModes, isDeviceArray } from './device.ts';
-import { GpujsCombine } from './combine.ts';
-import { submitItems } from './submit.ts';
-import type { FieldArray } from '../../../compiler/ir/kernel.ts';
+import type { FieldArray, Kernel } from '../../../compiler/ir/kernel.ts';
 import { arrayFor } from '../../../compiler/ir/kernel.ts';
+import { prepare } from '../../../compiler/ir/pipeline.ts';
+import type { GpujsPlan } from '../../../compiler/render/gpujs/plan.ts';
+import { split } from '../../../compiler/render/gpujs/plan.ts';
+import { renderGpujs } from '../../../compiler/render/gpujs/render.ts';
+import type { Backend, CombinePlan, DeviceBuffer, Item, Launch } from '../backend.ts';
+import { BackendError } from '../backend.ts';
+import type { DeviceOptions, GpujsMode, GpujsModule, Part } from './device.ts';
+import { arraysOnDevice, gpujsDevice, gpujsModes, hostArray, isDeviceArray } from './device.ts';
+import { GpujsCombine } from './combine.ts';
+import type { GpujsLaunchHost, GpujsProgram } from './launch.ts';
+import { runLaunch } from './launch.ts';
+import { submitItems } from './submit.ts';
 
-type Part = Float32Array | DeviceArray;
+export type { GpujsProgram } from './launch.ts';
+
 /** A field as gpu.js holds it: one f32 array (two for i32/u32: 16-bit halves), on the host or the GPU. */
 export interface GpujsBuffer extends DeviceBuffer {
   parts: Part[];
   freed: boolean;
   readonly owner: GpujsBackend;
-}
-export interface GpujsProgram extends Program {
-  readonly plan: GpujsPlan;
-  readonly kernels: Map<string, GpujsKernel>;
 }
 
 export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
@@ -52,6 +50,21 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   readonly combiner?: (plan: CombinePlan<GpujsBuffer>) => GpujsCombine<GpujsBuffer>;
   readonly submit?: (items: readonly Item<GpujsBuffer, GpujsProgram>[]) => Promise<void>;
   private readonly buffers = new Set<GpujsBuffer>();
+  private readonly launchHost: GpujsLaunchHost<GpujsBuffer> = {
+    check: (b, op) => this.check(b, op),
+    read: (b, offset, length) => this.read(b, offset, length),
+    upload: (b) => this.upload(b),
+    kernel: (source, length) => this.gpu.kernel(source, length),
+    launched: () => {
+      this.launches++;
+    },
+    called: () => {
+      this.calls++;
+    },
+    held: (extra) => {
+      this.peakBytes = Math.max(this.peakBytes, this.bytesHeld() + extra);
+    },
+  };
   private constructor(
     readonly mode: GpujsMode,
     private readonly gpu: GpujsModule,
@@ -121,10 +134,6 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     return b;
   }
 
-  private async host(p: Part): Promise<Float32Array> {
-    return isDeviceArray(p) ? await p.toArray() : p;
-  }
-
   async write(buf: GpujsBuffer, data: FieldArray, offset = 0): Promise<void> {
     const b = this.check(buf, 'write');
     if (offset < 0 || offset + data.length > b.length)
@@ -138,7 +147,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     const whole = offset === 0 && data.length === b.length;
     const fresh = whole
       ? b.parts.map(() => new Float32Array(b.length))
-      : await Promise.all(b.parts.map((p) => this.host(p)));
+      : await Promise.all(b.parts.map((p) => hostArray(p)));
     if (split(b.storage)) {
       for (let j = 0; j < data.length; j++) {
         const u = data[j]! >>> 0;
@@ -166,7 +175,7 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     const b = this.check(buf, 'read');
     if (offset < 0 || length < 0 || offset + length > b.length)
       throw new BackendError(`gpujs.read: [${offset}, ${offset + length}) outside a buffer of ${b.length}`);
-    const parts = await Promise.all(b.parts.map((p) => this.host(p)));
+    const parts = await Promise.all(b.parts.map((p) => hostArray(p)));
     const out = new arrayFor[b.storage](length);
     if (split(b.storage))
       for (let j = 0; j < length; j++) out[j] = parts[0]![offset + j]! * 65536 + parts[1]![offset + j]!;
@@ -192,139 +201,8 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     return { prepared, source: plan.source, plan, kernels: new Map() };
   }
 
-  private kernelFor(prog: GpujsProgram, pass: GpujsPass, length: number): GpujsKernel {
-    const key = `${pass.name}#${length}`;
-    let k = prog.kernels.get(key);
-    if (!k) {
-      k = this.gpu.kernel(pass.source, length);
-      prog.kernels.set(key, k);
-    }
-    return k;
-  }
-
   async run(prog: GpujsProgram, l: Launch<GpujsBuffer>): Promise<number[]> {
-    const { plan, prepared } = prog;
-    const G = plan.groupSize,
-      S = prepared.columns.length;
-    const nGroups = Math.ceil(l.length / G);
-    const [g0, g1] = l.groups;
-    if (!(0 <= g0 && g0 <= g1 && g1 <= nGroups))
-      throw new BackendError(`gpujs.run: groups [${g0}, ${g1}) outside [0, ${nGroups})`);
-    const counts = new Array<number>(prepared.kernel.counters.length).fill(0);
-    if (l.length === 0 || g0 === g1) {
-      this.launches++;
-      return counts;
-    } // nothing to read or write
-    const bound = new Map<string, GpujsBuffer>();
-    const fieldOf = (name: string): GpujsBuffer => {
-      let b = bound.get(name);
-      if (!b) {
-        const d = l.bindings[name];
-        if (!d) throw new BackendError(`gpujs.run: field ${name} is not bound (kernel ${prepared.kernel.name})`);
-        b = this.check(d, 'run');
-        bound.set(name, b);
-      }
-      return b;
-    };
-    // aux: the launch scalars, constants, uniform rows, and the row of each group.
-    const rows = l.rowOf ? await this.read(l.rowOf, 0, nGroups) : null;
-    const nRows = Math.max(1, l.uniforms.length / Math.max(1, S));
-    const rowsAt = plan.uniformBase + l.uniforms.length;
-    const aux = new Float32Array(rowsAt + (rows ? nGroups : 1));
-    aux.set([l.length, g0, g1, rowsAt, rows ? 1 : 0, l.reductions?.reductions.length ?? 0]);
-    aux.set(plan.constants, HEAD);
-    aux.set(l.uniforms, plan.uniformBase);
-    if (rows) {
-      // (With no uniform columns the table is empty and a row index selects nothing.)
-      if (S > 0)
-        for (let g = g0; g < g1; g++)
-          if (rows[g]! >= nRows)
-            throw new BackendError(`gpujs.run: rowOf[${g}] = ${rows[g]} but there are ${nRows} uniform rows`);
-      aux.set(rows, rowsAt);
-    }
-    const auxArg = aux;
-    for (const f of fields(prepared.kernel)) {
-      const need = prepared.kernel.windowed.includes(f.field)
-          ? Math.max(0, Math.min(l.length, g1 * G) - g0 * G)
-          : f.axis === 'element'
-            ? l.length
-            : nGroups,
-        have = fieldOf(f.field).length;
-      if (have < need)
-        throw new BackendError(
-          `gpujs.run: field ${f.field} has ${have} entries, needs ${need} (kernel ${prepared.kernel.name})`,
-        );
-    }
-    const reds = await this.reductionsOf(prog, l);
-    for (const name of new Set(plan.passes.flatMap((ps) => ps.arrays))) {
-      if (name !== 'aux' && name !== REDUCTIONS_ARRAY && !name.startsWith('reduction:') && !name.startsWith('shared:'))
-        await this.upload(fieldOf(name.split(':')[0]!));
-    }
-
-    const reductions: Part[] = [];
-    const shared = new Map<string, Part>();
-    let extra = 0;
-    const fresh = new Map<string, Part[]>();
-    this.launches++;
-    try {
-      for (const pass of plan.passes) {
-        const args = pass.arrays.map((a): Part => {
-          if (a === 'aux') return auxArg;
-          if (a === REDUCTIONS_ARRAY) return reds!;
-          if (a.startsWith('reduction:')) return reductions[Number(a.slice('reduction:'.length))]!;
-          if (a.startsWith('shared:')) return shared.get(a)!;
-          const [field, half] = a.split(':');
-          const b = fieldOf(field!);
-          return b.parts[half === 'l' ? 1 : 0]!;
-        });
-        const t = pass.target;
-        const length = t.kind === 'field' ? fieldOf(t.field).length : t.kind === 'shared' ? l.length : nGroups;
-        if (length === 0) continue;
-        this.calls++;
-        const out = await this.kernelFor(prog, pass, length).run(args);
-        extra += length * 4;
-        this.peakBytes = Math.max(this.peakBytes, this.bytesHeld() + extra);
-        if (t.kind === 'reduction') reductions[t.index] = out;
-        else if (t.kind === 'shared') shared.set(sharedName(t.index), out);
-        else if (t.kind === 'field') {
-          const parts = fresh.get(t.field) ?? [];
-          parts[t.half === 'l' ? 1 : 0] = out;
-          fresh.set(t.field, parts);
-        } else {
-          const sums = await this.host(out);
-          let s = 0;
-          for (let g = g0; g < g1; g++) s += sums[g]!;
-          counts[t.index]! += t.half === 'h' ? s * 65536 : s;
-          if (isDeviceArray(out)) out.delete();
-        }
-      }
-    } finally {
-      for (const m of [...reductions, ...shared.values()]) if (m && isDeviceArray(m)) m.delete();
-    }
-    // Every pass has read the old fields: now the new arrays replace them.
-    for (const [field, parts] of fresh) {
-      const b = fieldOf(field);
-      parts.forEach((p, i) => {
-        const old = b.parts[i];
-        if (old && isDeviceArray(old)) old.delete();
-        b.parts[i] = p;
-      });
-    }
-    // Counters wrap modulo 2^32 as their type, as on every backend (compiler/ir/kernel.ts).
-    return prepared.kernel.counters.map((c, i) => counterValue(c, counts[i]!));
-  }
-
-  /** The combine's results where the kernel reads `$red` columns on the device (uploaded), else null. */
-  private async reductionsOf(prog: GpujsProgram, l: Launch<GpujsBuffer>): Promise<Part | null> {
-    if (!prog.plan.passes.some((ps) => ps.arrays.includes(REDUCTIONS_ARRAY))) return null;
-    const c = l.reductions;
-    if (!c)
-      throw new BackendError(
-        `gpujs.run: kernel ${prog.prepared.kernel.name} reads reduction results ($red columns), but the launch names no reductions`,
-      );
-    const v = this.check(c.values, 'run');
-    await this.upload(v);
-    return v.parts[0]!;
+    return runLaunch(this.launchHost, prog, l);
   }
 
   /** Bytes `b` holds: gpu.js keeps every value as an f32 (an i32/u32 as two, its 16-bit halves). */

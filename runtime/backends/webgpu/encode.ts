@@ -12,7 +12,8 @@ import { baseVecs } from '../../../compiler/render/wgsl/render.ts';
 import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
 import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';
-import type { CombineDispatch } from './combine.ts';
+import { BlockCombine } from './combine.ts';
+import { paramHead } from '../../../compiler/render/wgsl/blocked.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
 import type { Gatherer, PlannedCopy } from './gather.ts';
@@ -44,7 +45,7 @@ export interface PlannedLaunch {
   readonly fields: GPUBindGroupEntry[];
   readonly rowOf: GPUBufferBinding;
   readonly counters: GpuBuffer | null;
-  /** The device-combined reduction values its `$red` columns read (binding BIND.reductions), or null. */
+  /** The RED buffer of a blocked kernel (binding BIND.reductions, combine.ts), or null. */
   readonly reductions: GPUBufferBinding | null;
   readonly params: Uint32Array;
   readonly uniforms: Float32Array;
@@ -53,10 +54,7 @@ export interface PlannedLaunch {
 }
 
 export type { PlannedCopy };
-export type Planned =
-  | { readonly launch: PlannedLaunch }
-  | { readonly copy: PlannedCopy }
-  | { readonly combine: readonly CombineDispatch[] };
+export type Planned = { readonly launch: PlannedLaunch } | { readonly copy: PlannedCopy };
 
 const align = (x: number, a: number) => Math.ceil(x / a) * a;
 
@@ -112,16 +110,19 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
     bound.push({ f, b, from, need, windowed });
   }
   let reductions: GPUBufferBinding | null = null,
-    reds = 0;
+    blocked: number[] = [];
   if (w.reductions) {
+    // A blocked kernel (compiler/render/wgsl/blocked.ts): a workgroup per block of its groups.
     const c = l.reductions;
-    if (!c)
+    if (!(c instanceof BlockCombine) || l.origin === undefined)
       throw new BackendError(
-        `webgpu.${op}: the kernel reads reduction results ($red columns), but the launch names no reductions buffer`,
+        `webgpu.${op}: the kernel runs a step's reductions, but the launch names no reductions of this backend (with its origin)`,
       );
-    const v = ctx.own(c.values, 'the reductions buffer', op);
-    reds = c.reductions.length;
-    reductions = binding(ctx, v, 'the reductions buffer', op);
+    ctx.own(c.red, 'the reductions buffer', op);
+    const [fb, nb] = c.launchBlocks(l.origin + g0, l.origin + g1, op);
+    const { bs, rb, fn, sl } = c.words;
+    blocked = [fb, nb, l.origin, bs, rb, fn, sl];
+    reductions = binding(ctx, c.red, 'the reductions buffer', op);
   }
   const L = ctx.device.limits;
   // uniforms, rowOf, counters, tables, reductions
@@ -146,17 +147,20 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
       );
   }
   const threads = (g1 - g0) * w.threadsPerGroup;
-  const workgroups = Math.ceil(threads / w.workgroupSize);
+  const workgroups = w.reductions ? blocked[1]! : Math.ceil(threads / w.workgroupSize);
   // A 2-D grid as square as the count needs: y rows of x, with fewer than y workgroups spare.
   const maxDim = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.ceil(workgroups / maxDim),
     x = y === 0 ? 0 : Math.ceil(workgroups / y);
   if (y > maxDim)
     throw new BackendError(`webgpu.${op}: ${g1 - g0} groups need ${workgroups} workgroups, more than a 2-D grid holds`);
-  // Params: g0, g1, n, rows, columns, never, reductions a row, a word of padding, then each field's base.
-  const params = new Uint32Array(8 + 4 * baseVecs(w.fields.length));
-  params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds]);
-  params.set(sp.bases, 8);
+  // Params: g0, g1, n, rows, columns, never, reductions a row, then a blocked launch's block fields
+  // (blocked.ts BLOCKED_PARAMS), padding, then each field's base.
+  const head = paramHead(w.reductions);
+  const params = new Uint32Array(head + 4 * baseVecs(w.fields.length));
+  const reds = l.reductions?.reductions.length ?? 0;
+  params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds, ...blocked]);
+  params.set(sp.bases, head);
   const { pipeline } = prog.variant(plan);
   return { prog, pipeline, fields, rowOf, counters, reductions, params, uniforms: l.uniforms, x, y };
 }
@@ -261,17 +265,6 @@ export function encodeItems(
   };
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
-    if ('combine' in it) {
-      // The device combine's dispatches (combine.ts), in the open pass; the next launch sets its pipeline again.
-      for (const c of it.combine) {
-        pass ??= enc.beginComputePass();
-        pass.setPipeline(c.pipeline);
-        pass.setBindGroup(0, c.bindGroup);
-        pass.dispatchWorkgroups(c.x);
-      }
-      pipeline = null;
-      continue;
-    }
     if ('copy' in it) {
       // A run of copies: as few gather dispatches as they fit (gather.ts), the rest as copies.
       const run: PlannedCopy[] = [];

@@ -20,7 +20,7 @@ function entries(wgsl: WgslKernel): GPUBindGroupLayoutEntry[] {
     entry(BIND.rowOf, wgsl.plan.rowOfWritable ? 'storage' : 'read-only-storage'),
     ...(wgsl.counters ? [entry(BIND.counters, 'storage')] : []),
     ...(wgsl.tables ? [entry(BIND.tables, 'read-only-storage')] : []),
-    ...(wgsl.reductions ? [entry(BIND.reductions, 'read-only-storage')] : []),
+    ...(wgsl.reductions ? [entry(BIND.reductions, wgsl.writesReductions ? 'storage' : 'read-only-storage')] : []),
     ...wgsl.plan.slots.map((s, i) => entry(slotBinding(i), s.writable ? 'storage' : 'read-only-storage')),
   ];
 }

@@ -26,7 +26,7 @@ import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
 import type { GpuBuffer } from './memory.ts';
 import { GpuMemory, USAGE } from './memory.ts';
-import { DeviceCombine } from './combine.ts';
+import { BlockCombine } from './combine.ts';
 
 export type { WebGpuOptions };
 export type { GpuBuffer, GpuProgram };
@@ -181,7 +181,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
    */
   private planOnce(prog: GpuProgram, l: Launch<GpuBuffer>): PlannedLaunch {
     const id = (o: object | null | undefined) => (o ? this.ids.of(o) : -1);
-    const key = `${id(prog)} ${l.groups[0]} ${l.groups[1]} ${l.length} ${id(l.rowOf)} ${id(l.counters)}`;
+    const key = `${id(prog)} ${l.groups[0]} ${l.groups[1]} ${l.length} ${id(l.rowOf)} ${id(l.counters)} ${id(l.reductions)} ${l.origin}`;
     let byKey = this.launchPlans.get(l.bindings);
     if (!byKey) this.launchPlans.set(l.bindings, (byKey = new Map()));
     const kept = byKey.get(key);
@@ -200,16 +200,9 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       const seen = this.planned.get(it);
       if (seen) return seen;
       let p!: Planned; // (assigned within the deferred scope below, which runs at once)
-      if ('combine' in it) {
-        if (!(it.combine instanceof DeviceCombine) || it.combine.host !== this)
-          throw new BackendError('webgpu.submit: a combine item from another backend');
-        const c = it.combine;
-        // Its bind groups are made on first use of a level and range.
-        this.scopes.deferred(
-          `submit (combine level ${it.level})`,
-          () => (p = { combine: c.dispatches(it.level, it.groups) }),
-        );
-      } else if ('copy' in it) p = { copy: planCopy(this, it) };
+      if ('combine' in it)
+        throw new BackendError('webgpu.submit: a combine item (the kernels combine here: combinesInKernels)');
+      else if ('copy' in it) p = { copy: planCopy(this, it) };
       else if (it.program.owner !== this)
         throw new BackendError(
           `webgpu.run ${it.program.prepared.kernel.name}: the program was compiled by another backend`,
@@ -273,7 +266,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       }
       return new Uint32Array(out.slice(stampBytes, stampBytes + words * 4));
     } finally {
-      this.launches += launches.length + planned.reduce((n, p) => n + ('combine' in p ? p.combine.length : 0), 0);
+      this.launches += launches.length;
       query?.destroy();
       resolved?.destroy();
       staging?.destroy();
@@ -308,17 +301,16 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   }
 
   /**
-   * Reduction results combined on the device (combine.ts): each level's partials become the
-   * tensors' and global values in a buffer the kernels read, in two dispatches a level (more only
-   * for partials larger than one binding); nothing comes back to the host.
+   * Reduction results combined in the kernels (combine.ts, blocks.ts): the RED buffer of block
+   * tables and sums that every kernel of a step with reductions binds; nothing comes back.
    */
-  combiner(plan: CombinePlan<GpuBuffer>): DeviceCombine {
+  combiner(plan: CombinePlan<GpuBuffer>): BlockCombine {
     this.alive('combiner');
-    for (const p of plan.partials) this.own(p, 'a partials buffer', 'combiner');
-    let c!: DeviceCombine;
-    this.scopes.deferred('combiner', () => (c = new DeviceCombine(this, plan)));
+    let c!: BlockCombine;
+    this.scopes.deferred('combiner', () => (c = new BlockCombine(this, plan)));
     return c;
   }
+  readonly combinesInKernels = true;
 
   /** Resolves when the GPU has finished everything submitted so far (for timing). */
   async finish(): Promise<void> {
