@@ -47,7 +47,20 @@ const SHAPES = (env.SHAPES ?? 'gpt2,tensor').split(',');
 const probe = await WebGpuBackend.create();
 const timestamps = probe.device.features.has('timestamp-query');
 console.log(`# bench/gpu.ts, ${new Date().toISOString()}`);
-const envs = ['N', 'CHECK_N', 'CHECK', 'STEPS', 'HOST_STEPS', 'SHAPES', 'VARIANTS', 'CHUNKED', 'INTAKE', 'BACKEND']
+const envs = [
+  'N',
+  'CHECK_N',
+  'CHECK',
+  'STEPS',
+  'HOST_STEPS',
+  'SHAPES',
+  'VARIANTS',
+  'CHUNKED',
+  'INTAKE',
+  'BACKEND',
+  'REDUCTIONS',
+  'BLOCKS',
+]
   .filter((k) => env[k] !== undefined)
   .map((k) => `${k}=${env[k]} `)
   .join('');
@@ -137,12 +150,18 @@ for (const s of SHAPES) {
       line(await time(timing, 'adamw, 128 MiB bindings', optimizers[0]![1], shape, { maxBindingSize: 2 ** 27 })),
     );
   // REDUCTIONS=1: steps with reductions (a blocked pass per level and the update, one submission).
-  if (env.REDUCTIONS) {
-    console.log(line(await time(timing, 'adamw + clipGradNorm 1', optimizers[0]![1], shape, {}, { clipGradNorm: 1 })));
-    const lambDef = lamb({ lr: 1e-4 }) as OptimizerDef;
-    console.log(line(await time(timing, 'lamb', lambDef, shape, {}, { reductions: true })));
-    console.log(line(await time(timing, 'lamb + clipGradNorm 1', lambDef, shape, {}, { clipGradNorm: 1 })));
-  }
+  // BLOCKS=1024,4096: those rows once per reductionBlockGroups (default: the backend's default).
+  if (env.REDUCTIONS)
+    for (const b of (env.BLOCKS ?? '0').split(',').map(Number)) {
+      const o: WebGpuOptions = b ? { reductionBlockGroups: b } : {},
+        at = b ? `, blocks of ${b}` : '';
+      const lambDef = lamb({ lr: 1e-4 }) as OptimizerDef;
+      console.log(
+        line(await time(timing, `adamw + clipGradNorm 1${at}`, optimizers[0]![1], shape, o, { clipGradNorm: 1 })),
+      );
+      console.log(line(await time(timing, `lamb${at}`, lambDef, shape, o, { reductions: true })));
+      console.log(line(await time(timing, `lamb + clipGradNorm 1${at}`, lambDef, shape, o, { clipGradNorm: 1 })));
+    }
   if (s === 'tensor') tensor = shape;
 }
 

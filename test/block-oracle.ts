@@ -28,8 +28,12 @@ export interface OracleBlocks extends Combine<OracleBuffer> {
 }
 
 /** The combine the oracle lends a step: its blocks and their sums (`values`). */
-export function oracleBlocks(plan: CombinePlan<OracleBuffer>, values: (n: number) => OracleBuffer): OracleBlocks {
-  const layout = blockLayout(plan.tensors, plan.rows, plan.cuts);
+export function oracleBlocks(
+  plan: CombinePlan<OracleBuffer>,
+  values: (n: number) => OracleBuffer,
+  blockGroups: number,
+): OracleBlocks {
+  const layout = blockLayout(plan.tensors, plan.rows, plan.cuts, blockGroups);
   const nb = layout.blocks.length / 4,
     R = plan.reductions.length;
   const buf = values(Math.max(1, nb * R));

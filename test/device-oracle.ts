@@ -34,8 +34,8 @@ import { OracleBackend } from './oracle.ts';
 export interface DeviceOrder {
   /** Threads the backend's renderer splits a group's sum over. */
   sumLanes(k: Kernel): number;
-  /** The kernels combine (WebGPU): blocked kernels, no partials, no combine items. */
-  readonly inKernels?: boolean;
+  /** The kernels combine (WebGPU): blocked kernels of at most this many groups, no partials, no combine items. */
+  readonly inKernels?: { readonly blockGroups: number };
 
   /** What the combine's blocks depend on (the backend's binding size and offset alignment). */
   readonly maxBindingBytes: number;
@@ -45,7 +45,7 @@ export interface DeviceOrder {
 /** The order a WebGPU backend adds in (its subgroups and limits). */
 export const webgpuOrder = (b: WebGpuBackend): DeviceOrder => ({
   sumLanes: (k) => threadShape(k, { subgroupMinSize: b.subgroupMinSize }).threadsPerGroup,
-  inKernels: true,
+  inKernels: { blockGroups: b.blockGroups },
   maxBindingBytes: b.limits.maxBindingBytes,
   alignBytes: b.device.limits.minStorageBufferOffsetAlignment,
 });
@@ -81,7 +81,7 @@ export class DeviceOrderOracle extends OracleBackend {
 
   constructor(private readonly order: DeviceOrder) {
     super();
-    this.combinesInKernels = order.inKernels === true;
+    this.combinesInKernels = order.inKernels !== undefined;
   }
 
   override async compile(kernel: Kernel): Promise<Program> {
@@ -183,7 +183,7 @@ export class DeviceOrderOracle extends OracleBackend {
   }
 
   combiner(plan: CombinePlan<OracleBuffer>): OracleCombine | OracleBlocks {
-    if (this.combinesInKernels) return oracleBlocks(plan, (n) => this.alloc('f32', n));
+    if (this.order.inKernels) return oracleBlocks(plan, (n) => this.alloc('f32', n), this.order.inKernels.blockGroups);
     const R = plan.reductions.length;
     const layout = combineBlocks(plan.tensors, plan.rows, this.order.maxBindingBytes, this.order.alignBytes);
     const values = this.alloc('f32', plan.rows * R);

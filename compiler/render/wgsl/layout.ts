@@ -126,6 +126,7 @@ export function gatheredStore(
   T: number,
   v: string,
   emit: (s: string) => void,
+  [lo, hi]: readonly [string, string] = ['P.g0', 'P.g1'],
 ): string[] {
   const sb = storageBytes[f.storage],
     V = 4 / sb,
@@ -133,13 +134,13 @@ export function gatheredStore(
     w = `&${at(`g / ${V}u`)}`;
   emit(`let ${v}_0 = ${bits};`);
   for (let q = 1; q < V; q++) emit(`let ${v}_${q} = subgroupShuffle(${v}_0, min(sgi + ${T * q}u, sgs - 1u));`);
-  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == glo) {`];
+  const out = [`let ${v}_q0 = g % ${V}u;`, `if (${v}_q0 == 0u || sgi < ${T}u || g == ${lo}) {`];
   // Groups this writer covers: its own, then while the lane exists and the group is live: in
-  // [glo, ghi), the launch's groups (a blocked kernel's: its block's piece, render.ts).
+  // [lo, hi), the launch's groups, or a blocked kernel's piece of its block (blocked.ts).
   out.push(`  var ${v}_n = 1u;`);
   for (let q = 1; q < V; q++)
     out.push(
-      `  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < ghi) { ${v}_n = ${q + 1}u; }`,
+      `  if (${v}_n == ${q}u && ${v}_q0 + ${q}u < ${V}u && sgi + ${T * q}u < sgs && g + ${q}u < ${hi}) { ${v}_n = ${q + 1}u; }`,
     );
   const word = [...Array(V).keys()].map((q) => (q === 0 ? `${v}_0` : `(${v}_${q} << ${q * sb * 8}u)`)).join(' | ');
   out.push(`  if (${v}_q0 == 0u && ${v}_n == ${V}u) { atomicStore(${w}, ${word}); } else {`);

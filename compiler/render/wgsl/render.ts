@@ -18,28 +18,20 @@ import { children, topo } from '../../ir/ir.ts';
 import { elementwise, roots } from '../../ir/kernel.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
 import { storageBytes } from '../../ir/kernel.ts';
-import { WGSL_PRELUDE, wgslLiteral, wgslType } from './ops.ts';
+import { wgslLiteral, wgslType } from './ops.ts';
 import type { Ablation } from './arith.ts';
 import { Arith } from './arith.ts';
-import { WGSL_EXACT } from './exact.ts';
 import type { Access, FieldLayout, ShapeOptions, ThreadShape } from './layout.ts';
 import { findTables, tableEntries } from './tables.ts';
-import { BIND, extract, fieldLayouts, threadShape } from './layout.ts';
+import { extract, fieldLayouts, threadShape } from './layout.ts';
 import type { BindingPlan } from './slots.ts';
-import { declareSlot, defaultPlan, slotsOf } from './slots.ts';
+import { defaultPlan, slotsOf } from './slots.ts';
 import { storeBlock } from './stores.ts';
 import { assumptions, MODERATE_BITS } from './assume.ts';
 import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import type { BlockOutput } from './blocked.ts';
-import {
-  BLOCKED_PARAMS,
-  BLOCKED_WORKGROUP,
-  blockColumn,
-  blockedDecls,
-  blockHead,
-  tileClose,
-  tileOpen,
-} from './blocked.ts';
+import { BLOCKED_WORKGROUP, tileClose } from './blocked.ts';
+import { kernelHeader } from './header.ts';
 
 export interface WgslOptions extends ShapeOptions {
   readonly workgroupSize?: number;
@@ -77,8 +69,6 @@ export interface WgslKernel extends ThreadShape {
 const NAN = 'f32_bits(0x7fc00000u)';
 /** A WGSL literal the driver sees as one (bool, number), as opposed to a name or a call. */
 const LITERAL = /^(true|false|\(?-?[0-9][0-9.e+-]*[fiu]?\)?)$/;
-/** vec4s of bases in Params (at least one: WGSL has no empty arrays). */
-export const baseVecs = (fields: number): number => Math.max(1, Math.ceil(fields / 4));
 
 /** The kernel for binding plan `plan` (default: one slot per field). */
 export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan): WgslKernel {
@@ -344,68 +334,36 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   }
 
   // Stores, after every invocation has run the shuffles they need.
-  storeBlock({ k: stored, E, T, byField, ref, access, at, emit }).forEach(emit);
+  storeBlock({
+    k: stored,
+    E,
+    T,
+    byField,
+    ref,
+    access,
+    at,
+    emit,
+    ...(reductions ? { live: ['glo', 'ghi'] as const } : {}),
+  }).forEach(emit);
   if (reductions) body.push(...tileClose(T, blockOuts, (x) => ref(x.value, 0)));
 
-  const decl = [
-    ...(T > 1 ? ['enable subgroups;'] : []),
-    // The fast path's branch is uniform per subgroup (subgroupAll), which the analysis cannot see.
-    ...(T > 1 && assumed.size ? ['diagnostic(off, subgroup_uniformity);'] : []),
-    `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
-      `fields ${layouts.map((f) => `${f.field}(${f.storage}/${f.axis}/${f.access})@S${slotOf[f.index]}`).join(' ')}; ` +
-      `uniforms ${p.columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
-    // never is 0: a value the shader compiler cannot know, which `keep` selects on. b: each field's
-    // base in its slot, four to a vec4 (uniform arrays have a 16-byte stride).
-    `struct Params { g0: u32, g1: u32, n: u32, rows: u32, columns: u32, never: u32, reds: u32, ${reductions ? `${BLOCKED_PARAMS}, ` : ''}b: array<vec4<u32>, ${baseVecs(layouts.length)}> }`,
-    `@group(0) @binding(${BIND.params}) var<uniform> P: Params;`,
-    `@group(0) @binding(${BIND.uniforms}) var<storage, read> U: array<f32>;`,
-    `@group(0) @binding(${BIND.rowOf}) var<storage, ${bp.rowOfWritable ? 'read_write' : 'read'}> R: array<u32>;`,
-    ...(k.counters.length
-      ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
-      : []),
-    ...(tables.length ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
-    ...bp.slots.map(declareSlot),
-    WGSL_PRELUDE,
-    ...(reductions ? blockedDecls(BIND.reductions, blockOuts.length > 0) : []),
-    off.has('fallbackBranches')
-      ? WGSL_EXACT.replace(/return div_exact\(a, b\);/g, 'return a / b;').replace(
-          'return sqrt_exact(x);',
-          'return sqrt(x);',
-        )
-      : WGSL_EXACT,
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
-    `  let wg = wid.y * nwg.x + wid.x;`,
-    ...layouts
-      .filter((f) => !zero.has(f.index))
-      .map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
-    ...(reductions
-      ? [
-          ...blockHead(),
-          ...p.columns.map((c, i) => (red(c) >= 0 ? blockColumn(`u${i}`, red(c)) : `  let u${i} = U[urow + ${i}u];`)),
-          ...tileOpen(T, blockOuts),
-        ]
-      : [
-          // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
-          `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
-          `  let gi = wg * ${WG}u + lid;`,
-          `  let g = P.g0 + gi / ${T}u;`,
-          `  let t = gi % ${T}u;`,
-          '  let live = g < P.g1;',
-          '  let glo = P.g0;',
-          '  let ghi = P.g1;',
-        ]),
-    `  let e0 = g * ${G}u + t * ${E}u;`,
-    ...J.map((j) => `  let v${j} = live && e0 + ${j}u < P.n;`),
-    ...(reductions
-      ? []
-      : [
-          '  var row = 0u;',
-          '  if (P.rows != 0u) { row = R[g]; }',
-          '  let urow = row * P.columns;',
-          ...p.columns.map((_, i) => `  let u${i} = U[urow + ${i}u];`),
-        ]),
-  ];
+  const decl = kernelHeader({
+    k,
+    columns: p.columns,
+    red,
+    T,
+    E,
+    WG,
+    layouts,
+    slotOf,
+    plan: bp,
+    zero,
+    tables: tables.length > 0,
+    reductions,
+    blockOuts,
+    twoBodies: assumed.size > 0,
+    off,
+  });
   return {
     ...shape,
     workgroupSize: WG,

@@ -65,8 +65,9 @@ describe.runIf(adapter !== null)('reductions on WebGPU', () => {
 
   test('blocked kernels: 300 tensors, one of many blocks, in chunks; sums and maxima, tensor and global, two levels: the device-order oracle’s bits, unchunked', async () => {
     // 16 KiB bindings: small chunks, so the large tensor's blocks run a piece a launch; the
-    // oracle runs the arena whole, so these are also the bits of the arena unchunked.
-    const gpu = await WebGpuBackend.create({ maxBindingSize: 16384 });
+    // oracle runs the arena whole, so these are also the bits of the arena unchunked. Blocks of
+    // 256 groups: more blocks than a value's 256 lanes.
+    const gpu = await WebGpuBackend.create({ maxBindingSize: 16384, reductionBlockGroups: 256 });
     const oracle = new DeviceOrderOracle(webgpuOrder(gpu));
     const { mul, tensorSum, tensorMax, globalSum, globalMax } = d;
     // Each reduction stored whole in a state of its own (f32, unquantized): a, b and c.

@@ -15,6 +15,8 @@ import type { GpuBuffer } from './memory.ts';
 /** What the backend lends the combine (WebGpuBackend has all of it). */
 export interface CombineHost {
   readonly device: GPUDevice;
+  /** Groups a block holds at most (WebGpuOptions.reductionBlockGroups). */
+  readonly blockGroups: number;
   alloc(storage: 'u32', length: number): GpuBuffer;
   view(buf: GpuBuffer, storage: 'f32', byteOffset: number, length: number): GpuBuffer;
   free(buf: GpuBuffer): void;
@@ -40,7 +42,7 @@ export class BlockCombine implements Combine<GpuBuffer> {
     if (plan.partials.length)
       throw new BackendError('webgpu.combiner: the kernels combine here, so a plan has no partials buffers');
     this.reductions = plan.reductions;
-    this.layout = blockLayout(plan.tensors, plan.rows, plan.cuts);
+    this.layout = blockLayout(plan.tensors, plan.rows, plan.cuts, host.blockGroups);
     this.words = redLayout(this.layout, plan.reductions, plan.rows);
     const R = plan.reductions.length,
       nb = this.layout.blocks.length / 4;

@@ -8,7 +8,7 @@
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import { BIND } from '../../../compiler/render/wgsl/layout.ts';
 import type { WgslKernel } from '../../../compiler/render/wgsl/render.ts';
-import { baseVecs } from '../../../compiler/render/wgsl/render.ts';
+import { baseVecs } from '../../../compiler/render/wgsl/header.ts';
 import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
 import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';

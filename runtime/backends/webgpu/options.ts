@@ -42,9 +42,23 @@ export interface WebGpuOptions {
    * device with smaller bindings would (most phones bind 128 MiB).
    */
   readonly maxBindingSize?: number;
+  /**
+   * Groups in a block of a step with reductions (a power of two from 64 to 65536, default 4096):
+   * each workgroup of such a step's kernels runs one block of a tensor, and the sums' order
+   * depends on it (docs/compiler.md §6), so results differ in the last bits between sizes.
+   */
+  readonly reductionBlockGroups?: number;
 }
 
-const names = ['device', 'elementsPerThread', 'workgroupSize', 'exact', 'timestamps', 'maxBindingSize'] as const;
+const names = [
+  'device',
+  'elementsPerThread',
+  'workgroupSize',
+  'exact',
+  'timestamps',
+  'maxBindingSize',
+  'reductionBlockGroups',
+] as const;
 
 /** Throws a BackendError naming the first option that is unknown or has a wrong value. */
 export function checkOptions(o: WebGpuOptions): void {
@@ -64,6 +78,16 @@ export function checkOptions(o: WebGpuOptions): void {
       throw bad('a positive integer');
     if (k === 'maxBindingSize' && !(Number.isInteger(v) && (v as number) >= 256 && (v as number) % 256 === 0))
       throw bad('a positive multiple of 256 bytes');
+    if (
+      k === 'reductionBlockGroups' &&
+      !(
+        Number.isInteger(v) &&
+        (v as number) >= 64 &&
+        (v as number) <= 65536 &&
+        ((v as number) & ((v as number) - 1)) === 0
+      )
+    )
+      throw bad('a power of two from 64 to 65536');
   }
 }
 

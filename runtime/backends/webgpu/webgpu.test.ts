@@ -157,13 +157,17 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
   test('options: unknown names and wrong values are refused, naming them', async () => {
     const create = (o: unknown) => WebGpuBackend.create(o as WebGpuOptions);
     await expect(create({ legacy: true })).rejects.toThrow(
-      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps, maxBindingSize\)/,
+      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps, maxBindingSize, reductionBlockGroups\)/,
     );
     await expect(create({ twoPass: true })).rejects.toThrow(/unknown option twoPass/);
     await expect(create({ maxBindingSize: 1000 })).rejects.toThrow(
       /maxBindingSize must be a positive multiple of 256 bytes, got 1000/,
     );
     await expect(create({ exact: 'yes' })).rejects.toThrow(/exact must be true or false, got "yes"/);
+    for (const v of [1000, 32, 131072])
+      await expect(create({ reductionBlockGroups: v })).rejects.toThrow(
+        new RegExp(`reductionBlockGroups must be a power of two from 64 to 65536, got ${v}`),
+      );
     await expect(create({ elementsPerThread: 2.5 })).rejects.toThrow(
       /elementsPerThread must be a positive integer, got 2.5/,
     );
