@@ -9,7 +9,7 @@
 import { fmax } from '../compiler/ir/semantics.ts';
 import type { Combine, CombinedReduction, CombinePlan } from '../runtime/backends/backend.ts';
 import type { BlockLayout } from '../runtime/backends/webgpu/blocks.ts';
-import { blockLayout } from '../runtime/backends/webgpu/blocks.ts';
+import { blockGroupsFor, blockLayout } from '../runtime/backends/webgpu/blocks.ts';
 import type { OracleBuffer } from './oracle.ts';
 
 const op = (fn: CombinedReduction['fn']) => (fn === 'sum' ? (a: number, b: number) => Math.fround(a + b) : fmax);
@@ -31,9 +31,10 @@ export interface OracleBlocks extends Combine<OracleBuffer> {
 export function oracleBlocks(
   plan: CombinePlan<OracleBuffer>,
   values: (n: number) => OracleBuffer,
-  blockGroups: number,
+  blockGroups: number | undefined,
 ): OracleBlocks {
-  const layout = blockLayout(plan.tensors, plan.rows, plan.cuts, blockGroups);
+  const groups = Math.max(0, ...plan.tensors.map((t) => t.groups[1]));
+  const layout = blockLayout(plan.tensors, plan.rows, plan.cuts, blockGroups ?? blockGroupsFor(groups));
   const nb = layout.blocks.length / 4,
     R = plan.reductions.length;
   const buf = values(Math.max(1, nb * R));

@@ -35,7 +35,7 @@ export interface DeviceOrder {
   /** Threads the backend's renderer splits a group's sum over. */
   sumLanes(k: Kernel): number;
   /** The kernels combine (WebGPU): blocked kernels of at most this many groups, no partials, no combine items. */
-  readonly inKernels?: { readonly blockGroups: number };
+  readonly inKernels?: { readonly blockGroups: number | undefined };
 
   /** What the combine's blocks depend on (the backend's binding size and offset alignment). */
   readonly maxBindingBytes: number;

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { uniformF32 } from '../../../props/prng.ts';
 import { blockValueOf } from '../../../test/block-oracle.ts';
 import type { CombinedReduction } from '../backend.ts';
-import { BLOCK_GROUPS, blockLayout, blocksIn, blockValue, redLayout, UNCUT } from './blocks.ts';
+import { BLOCK_GROUPS, blockGroupsFor, blockLayout, blocksIn, blockValue, redLayout, UNCUT } from './blocks.ts';
 
 const sizes = [0, 1, 5000, 31, 9000, 12, 4096, 4097];
 let at = 0;
@@ -17,17 +17,18 @@ const tensors = sizes.map((n, row) => {
 const cuts = [0, 3000, 6000, 9000, 12000, 15000, 18000];
 
 describe('WebGPU reduction blocks', () => {
-  test('every group in one block of one tensor, at most BLOCK_GROUPS, counted from the tensor’s start; a block a chunk begins inside has a slot store place', () => {
-    const l = blockLayout(tensors, sizes.length, cuts);
+  test('every group in one block of one tensor, at most the block size, counted from the tensor’s start; a block a chunk begins inside has a slot store place', () => {
+    const B = 4096;
+    const l = blockLayout(tensors, sizes.length, cuts, B);
     const seen = new Uint8Array(at);
     const places = new Set<number>();
     for (let b = 0; b < l.blocks.length / 4; b++) {
       const [first, n, row, place] = l.blocks.subarray(4 * b, 4 * b + 4);
       const t = tensors[row!]!;
       expect(n).toBeGreaterThan(0);
-      expect(n).toBeLessThanOrEqual(BLOCK_GROUPS);
+      expect(n).toBeLessThanOrEqual(B);
       expect(first! >= t.groups[0] && first! + n! <= t.groups[1]).toBe(true);
-      expect((first! - t.groups[0]) % BLOCK_GROUPS).toBe(0);
+      expect((first! - t.groups[0]) % B).toBe(0);
       const cut = cuts.some((c) => c > first! && c < first! + n!);
       expect(place !== UNCUT, `block ${b}`).toBe(cut);
       if (cut) places.add(place!);
@@ -42,13 +43,22 @@ describe('WebGPU reduction blocks', () => {
     expect([...places].sort((x, y) => x - y)).toEqual([...Array(l.cut).keys()]);
     expect(l.cut).toBeGreaterThan(0);
     // The same blocks however the arena is chunked; only the slot store places differ.
-    const whole = blockLayout(tensors, sizes.length, [0]);
+    const whole = blockLayout(tensors, sizes.length, [0], B);
     expect(whole.cut).toBe(0);
     expect(whole.blocks.filter((_, i) => i % 4 !== 3)).toEqual(l.blocks.filter((_, i) => i % 4 !== 3));
     // A launch's blocks: those with a group in its range.
     expect(blocksIn(l, 1, 5001)).toEqual([1, 2]);
     expect(blocksIn(l, 3000, 6000)).toEqual([1, 4]);
     expect(blocksIn(l, 5001, 5001)[1]).toBe(0);
+  });
+
+  test('the default block size: 1024 groups, doubled until the arena has at most 4096 blocks', () => {
+    expect(blockGroupsFor(1)).toBe(BLOCK_GROUPS);
+    expect(blockGroupsFor(3_888_744)).toBe(1024); // GPT-2 small: 124 439 808 params
+    expect(blockGroupsFor(2 ** 23)).toBe(2048); // 2^28 params
+    expect(blockGroupsFor(47_000_000)).toBe(16384); // 1.5 B params
+    for (const g of [1, 5000, 2 ** 22 + 1, 2 ** 28]) expect(g / blockGroupsFor(g)).toBeLessThanOrEqual(4096);
+    expect(blockGroupsFor(2 ** 31)).toBe(65536); // the largest: more blocks beyond 2^28 groups
   });
 
   test('a reduction’s value on the host (gradNorm) is the oracle’s, bit for bit, and the sum within rounding', () => {

@@ -9,14 +9,14 @@
 import type { Combine, CombinedReduction, CombinePlan } from '../backend.ts';
 import { BackendError } from '../backend.ts';
 import type { BlockLayout, RedLayout } from './blocks.ts';
-import { blockLayout, blocksIn, blockValue, redLayout, UNCUT } from './blocks.ts';
+import { blockGroupsFor, blockLayout, blocksIn, blockValue, redLayout, UNCUT } from './blocks.ts';
 import type { GpuBuffer } from './memory.ts';
 
 /** What the backend lends the combine (WebGpuBackend has all of it). */
 export interface CombineHost {
   readonly device: GPUDevice;
-  /** Groups a block holds at most (WebGpuOptions.reductionBlockGroups). */
-  readonly blockGroups: number;
+  /** Groups a block holds at most (WebGpuOptions.reductionBlockGroups), or undefined: blockGroupsFor the arena. */
+  readonly blockGroups: number | undefined;
   alloc(storage: 'u32', length: number): GpuBuffer;
   view(buf: GpuBuffer, storage: 'f32', byteOffset: number, length: number): GpuBuffer;
   free(buf: GpuBuffer): void;
@@ -42,7 +42,8 @@ export class BlockCombine implements Combine<GpuBuffer> {
     if (plan.partials.length)
       throw new BackendError('webgpu.combiner: the kernels combine here, so a plan has no partials buffers');
     this.reductions = plan.reductions;
-    this.layout = blockLayout(plan.tensors, plan.rows, plan.cuts, host.blockGroups);
+    const groups = Math.max(0, ...plan.tensors.map((t) => t.groups[1]));
+    this.layout = blockLayout(plan.tensors, plan.rows, plan.cuts, host.blockGroups ?? blockGroupsFor(groups));
     this.words = redLayout(this.layout, plan.reductions, plan.rows);
     const R = plan.reductions.length,
       nb = this.layout.blocks.length / 4;

@@ -43,9 +43,10 @@ export interface WebGpuOptions {
    */
   readonly maxBindingSize?: number;
   /**
-   * Groups in a block of a step with reductions (a power of two from 64 to 65536, default 4096):
-   * each workgroup of such a step's kernels runs one block of a tensor, and the sums' order
-   * depends on it (docs/compiler.md §6), so results differ in the last bits between sizes.
+   * Groups in a block of a step with reductions (a power of two from 64 to 65536; default 1024,
+   * doubled until the arena has at most 4096 blocks: runtime/backends/webgpu/blocks.ts): each
+   * workgroup of such a step's kernels runs one block of a tensor, and the sums' order depends on
+   * it (docs/compiler.md §6), so results differ in the last bits between sizes.
    */
   readonly reductionBlockGroups?: number;
 }

@@ -27,7 +27,6 @@ import { computePipeline } from './pipeline.ts';
 import type { GpuBuffer } from './memory.ts';
 import { GpuMemory, USAGE } from './memory.ts';
 import { BlockCombine } from './combine.ts';
-import { BLOCK_GROUPS } from './blocks.ts';
 
 export type { WebGpuOptions };
 export type { GpuBuffer, GpuProgram };
@@ -41,8 +40,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   launches = 0;
   readonly adapter: string;
   readonly subgroupMinSize: number;
-  /** Groups a block of a step with reductions holds at most (WebGpuOptions.reductionBlockGroups). */
-  readonly blockGroups: number;
+  /** Groups a block of a step with reductions holds at most (WebGpuOptions.reductionBlockGroups; default: blocks.ts blockGroupsFor the arena). */
+  readonly blockGroups: number | undefined;
   /** Whether WGSL fma is fused here (Vulkan lets a driver compute it as a rounded a·b + c); probed at creation. */
   readonly fusedFma: boolean;
   /**
@@ -77,7 +76,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     super(info.device);
     this.adapter = info.adapter;
     this.subgroupMinSize = info.subgroupMinSize;
-    this.blockGroups = options.reductionBlockGroups ?? BLOCK_GROUPS;
+    this.blockGroups = options.reductionBlockGroups;
     this.fusedFma = info.fusedFma;
     this.borrowedDevice = options.device !== undefined;
     checkOnDevice(options, info);
