@@ -96,5 +96,25 @@ export function variantRows(
     ['loads and stores only [not a step]', diag(['arithmetic'])],
     ['loads and stores only, workgroupSize 64 [not a step]', diag(['arithmetic'], { workgroupSize: 64 })],
   ];
-  return kind === 'fast' ? fast : kind === 'path' ? path : variants;
+  // VARIANTS=ceiling: what exact mode's remaining stages cost together (issue 14): the guards and
+  // fallback branches a guard-free body would drop, then the exact ÷ and √ themselves.
+  const ceiling: Row[] = [
+    ['default', () => backend()],
+    ['exact, no NaN guards, no fallback branches [not safe]', diag(['nanGuards', 'fallbackBranches'])],
+    [
+      'exact, no NaN guards, no fallback branches, driver ÷ [not exact]',
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv']),
+    ],
+    [
+      'exact, no NaN guards, no fallback branches, driver ÷ and √ [not exact]',
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt']),
+    ],
+    [
+      'exact, no NaN guards, driver ÷ and √, no contraction guards [not exact]',
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
+    ],
+    ['exact: false [not exact]', () => backend({ exact: false })],
+    ['loads and stores only [not a step]', diag(['arithmetic'])],
+  ];
+  return kind === 'fast' ? fast : kind === 'path' ? path : kind === 'ceiling' ? ceiling : variants;
 }
