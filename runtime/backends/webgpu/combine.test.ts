@@ -144,6 +144,27 @@ describe.runIf(adapter !== null)('reductions on WebGPU', () => {
     gpu.dispose();
   });
 
+  test('memory: no partial per group; clipGradNorm adds the block tables and sums (a few KiB), where the host combine adds 4 bytes a group', async () => {
+    const gpu = await WebGpuBackend.create();
+    const big = { w: uniformF32(1 << 18, 1), b: uniformF32(37, 2) };
+    const added = async (backend: WebGpuBackend | JsBackend) => {
+      const [plain, clipped] = [
+        await createOptimizer(adamw(), big, { backend }),
+        await createOptimizer(adamw(), big, { backend, clipGradNorm: 1 }),
+      ];
+      const d = clipped.memory().allocated - plain.memory().allocated;
+      await plain.dispose();
+      await clipped.dispose();
+      return d;
+    };
+    const groups = (1 << 18) / 32 + 2;
+    expect(await added(new JsBackend())).toBe(4 * groups);
+    const onGpu = await added(gpu);
+    expect(onGpu).toBeGreaterThan(0);
+    expect(onGpu).toBeLessThan(4096);
+    gpu.dispose();
+  });
+
   test('in chunks: each pass and the update a launch per chunk, the combine no dispatch of its own', async () => {
     const gpu = await WebGpuBackend.create({ maxBindingSize: 4096 });
     const opt = await createOptimizer(lamb(), params(), { backend: gpu, clipGradNorm: 1 });
