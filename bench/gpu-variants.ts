@@ -114,6 +114,8 @@ export function variantRows(
       diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
     ],
     ['exact: false [not exact]', () => backend({ exact: false })],
+    // The guard-free exact body a fallback outside it would allow: the fast path's body alone.
+    ['exact, the fast path body alone (no fallback) [not safe]', diag(['fastBodyOnly'])],
     ['loads and stores only [not a step]', diag(['arithmetic'])],
   ];
   return kind === 'fast' ? fast : kind === 'path' ? path : kind === 'ceiling' ? ceiling : variants;

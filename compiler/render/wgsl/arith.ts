@@ -24,6 +24,8 @@ import { Ranges } from '../../ir/range.ts';
  *   the same function: only the speed changes).
  * - 'exactOneBody': exact mode's single body; left out, exact mode too gets the fast path's
  *   second body (the same function), to measure whether it pays there.
+ * - 'fastBodyOnly': the fast path's body alone, on its facts, with no general body after it
+ *   (wrong where a check fails): what a guard-free body whose fallback runs elsewhere costs.
  */
 export type Ablation =
   | 'exactDiv'
@@ -34,7 +36,8 @@ export type Ablation =
   | 'rangeAnalysis'
   | 'tables'
   | 'fastPath'
-  | 'exactOneBody';
+  | 'exactOneBody'
+  | 'fastBodyOnly';
 export const ablations: readonly Ablation[] = [
   'exactDiv',
   'exactSqrt',
@@ -45,6 +48,7 @@ export const ablations: readonly Ablation[] = [
   'tables',
   'fastPath',
   'exactOneBody',
+  'fastBodyOnly',
 ];
 
 export interface ArithOptions {

@@ -280,7 +280,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
   // bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and 3.02
   // without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
   const assumed =
-    (exact && !off.has('exactOneBody')) || off.has('fastPath') ? new Map() : assumptions(order, tableFact);
+    (exact && !off.has('exactOneBody') && !off.has('fastBodyOnly')) || off.has('fastPath')
+      ? new Map()
+      : assumptions(order, tableFact);
   if (assumed.size === 0) {
     ref = renderBody(general, order, new Map(), body);
     counterSums(ref).forEach((sum, ci) => emit(`let c${ci} = ${sum};`));
@@ -320,9 +322,11 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     );
     emit(`  fast = fast && big <= ${MODERATE_BITS};`);
     emit(`}`);
-    emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) {`);
-    branch(general, false).forEach((l) => emit(l));
-    emit('}');
+    if (!off.has('fastBodyOnly')) {
+      emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) {`);
+      branch(general, false).forEach((l) => emit(l));
+      emit('}');
+    }
     atomics();
     ref = (e, j) => {
       const v = vars.get(e);

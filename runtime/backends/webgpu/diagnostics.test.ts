@@ -68,6 +68,12 @@ describe('diagnostic ablations in the WGSL renderer (AdamW, fused fma)', () => {
       expect(count(base, 'subgroupAll(fast)')).toBe(0);
       expect(count(s, 'subgroupAll(fast)')).toBe(1);
     },
+    fastBodyOnly: (s) => {
+      // The fast body's checks, and no general body to fall back on: fewer guards than the base.
+      expect(count(s, 'fast = fast &&')).toBeGreaterThan(0);
+      expect(count(s, 'subgroupAll(fast)')).toBe(0);
+      expect(guards(s)).toBeLessThan(guards(base));
+    },
   };
   test.each(ablations)('%s changes what it names', (a) => {
     const s = source([a]);
