@@ -39,8 +39,9 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
   readonly counters?: B | null;
   /**
    * Where a kernel compiled by a backend with `combiner` reads its reduction columns (`$red<i>`,
-   * compiler/ir/phases.ts): value i of its row's entries in `values`. The uniform table's `$red`
-   * columns are placeholders then. Absent or null for a kernel without such columns.
+   * compiler/ir/phases.ts): value i of its row's entries in `values`, or, where the kernels
+   * combine (`combinesInKernels`), the blocks' sums the kernel adds itself. The uniform table's
+   * `$red` columns are placeholders then. Absent or null for a kernel without such columns.
    */
   readonly reductions?: Combine<B> | null;
   /** With a combine in the kernels (`Backend.combinesInKernels`): the arena group of the launch's group 0 (its chunk's first). */
@@ -154,9 +155,10 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    */
   readonly hostMemory?: boolean;
   /**
-   * Reduction results stay on the device (WebGPU, gpu.js in webgpu mode): the runtime allocates
-   * the partials, and each level's passes are followed, in the same submission, by a `{ combine }`
-   * item that adds (or maxes) them per tensor and over tensors in a fixed order into `values`,
+   * Reduction results stay on the device (WebGPU, gpu.js in webgpu mode). Unless the kernels
+   * combine (`combinesInKernels`), the runtime allocates the partials, and each level's passes are
+   * followed, in the same submission, by a `{ combine }` item that adds (or maxes) them per tensor
+   * and over tensors in a fixed order into `values`,
    * where the next level's pass and the update read them (`Launch.reductions`); nothing is read
    * back for the step. Its kernels keep what reads a reduction in the kernel
    * (compiler/ir/pipeline.ts `reductionsOnDevice`). `plan.partials` must stay allocated while the
