@@ -77,6 +77,9 @@ export function caseOf(
   return { k, n, arrays, rows, rowOf, range: [0, Math.ceil(n / k.groupSize)] };
 }
 
+/** A stored value as text, −0 included (String(-0) is "0"). */
+const signed = (v: number | bigint | undefined) => (Object.is(v, -0) ? '-0' : String(v));
+
 /** Elements where two results differ (NaN equals NaN; −0 differs from +0), with the first few. */
 export function differences(got: Result, want: Result, limit = 5): { count: number; total: number; first: string[] } {
   let count = 0,
@@ -88,7 +91,7 @@ export function differences(got: Result, want: Result, limit = 5): { count: numb
       total++;
       if (Object.is(a[i], b[i])) continue;
       count++;
-      if (first.length < limit) first.push(`${f}[${i}]: ${b[i]} (backend) vs ${a[i]} (oracle)`);
+      if (first.length < limit) first.push(`${f}[${i}]: ${signed(b[i])} (backend) vs ${signed(a[i])} (oracle)`);
     }
   }
   return { count, total, first };
@@ -99,7 +102,7 @@ export function show(e: Expr, depth = 0): string {
   if (depth > 40) return '…';
   switch (e.op) {
     case 'const':
-      return e.type === 'f32' ? String(e.value) : `${e.value}${e.type === 'bool' ? '' : e.type[0]}`;
+      return e.type === 'f32' ? signed(e.value) : `${e.value}${e.type === 'bool' ? '' : e.type[0]}`;
     case 'load':
       return e.axis === 'group' ? `${e.field}[g]` : e.field;
     case 'uniform':

@@ -177,10 +177,10 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       rcps.set(e.b, { r, b: host ? `${r}b` : ref(e.b, 0) });
     };
     // Values the driver can compute at compile time: literals (constants, and what the range
-    // analysis decided) and what is built from them alone. A select or bool cast on such a
-    // condition it folds, and a +0 operand then reaches a product it folds too: lavapipe folded
-    // select(0.0f, 1f, false) · −1 to +0. Their +0 operands go through f32_bits (a runtime value)
-    // there only: everywhere, it cost AdamW 5% on the H200 (4.30 → 4.52 ms at 2^28).
+    // analysis decided) and what is built from them alone. It folds them, and a +0 then reaches a
+    // product it folds too: lavapipe folded select(0.0f, 1f, false) · −1 to +0. Such f32 values
+    // are made run-time values where declared (below), and a select on a known condition hides a
+    // +0 branch; only there: hiding every +0 cost AdamW 5% on the H200 (4.30 → 4.52 ms at 2^28).
     const fixed = new Set<Expr>();
     const known = (x: Expr) => x.op === 'const' || fixed.has(x);
     const hideZero = (x: Expr, s: string) => (known(x) && s === '0.0f' ? 'f32_bits(0u)' : s);
@@ -191,9 +191,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
         case 'binary':
           return arith.render(e, c, (b) => rcps.get(b) ?? null);
         case 'cast':
-          return e.x.type === 'bool' && e.type === 'f32' && known(e.x)
-            ? `select(f32_bits(0u), 1.0f, ${c[0]})`
-            : arith.render(e, c, (b) => rcps.get(b) ?? null);
+          return arith.render(e, c, (b) => rcps.get(b) ?? null);
         case 'select':
           return `select(${hideZero(e.cond, c[2]!)}, ${hideZero(e.cond, c[1]!)}, ${c[0]})`;
         case 'bitcast': {
@@ -249,7 +247,14 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       } else {
         needRcp(e);
         const vs = (isElem(e) ? J : [0]).map((j) => build(e, j));
-        if (vs.every((v) => LITERAL.test(v)) || (children(e).length > 0 && children(e).every(known))) fixed.add(e);
+        if (vs.every((v) => LITERAL.test(v)) || (children(e).length > 0 && children(e).every(known))) {
+          fixed.add(e);
+          // An f32 the driver computes at compile time reaches products and sums it then folds as
+          // if no −0, Inf or NaN existed: lavapipe folded f32(u32(false)) · −2^−149 to +0 (the
+          // oracle: −0). Or-ing P.never (0 at run time) makes it a run-time value; only such values
+          // pay. Not xor (opaque): that cancels against f32_bits's own xor, and the constant is back.
+          if (e.type === 'f32') vs.forEach((v, j) => (vs[j] = `bitcast<f32>(bitcast<u32>(${v}) | P.never)`));
+        }
         if (!isElem(e)) {
           emit(`let g${e.id} = ${vs[0]};`);
           name.set(e, `g${e.id}`);
