@@ -207,7 +207,12 @@ if (env.VARIANTS) {
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}: the in-arena step (wall) and the kernel alone (timestamps, back to back)\n\n| variant | step ms, in the arena | Gparam/s (step) | kernel ms | Gparam/s (kernel) | GB/s (kernel) |\n|---|---|---|---|---|---|`,
   );
-  for (const [what, make, storage] of rows) {
+  for (const [what, make, storage, zeros] of rows) {
+    const first = zeros
+      ? Object.fromEntries(
+          Object.entries(shape.grads).map(([t, g]) => [t, new (g.constructor as Float32ArrayConstructor)(g.length)]),
+        )
+      : shape.grads;
     let arenaMs: number | null = null;
     let k: number | null = null;
     let bytes = 0;
@@ -219,9 +224,13 @@ if (env.VARIANTS) {
           bytes = bytesOf(def, opt);
           if (!stamped) {
             // Real gradients first: zeros would send every exact ÷ down its fallback branch.
-            await opt.step(shape.grads);
+            await opt.step(first);
             if (opt.chunks === 1) arenaMs = await wall(b, () => opt.step(opt.deviceGradients()), STEPS);
-          } else k = await kernelMs(b, opt, STEPS);
+          } else {
+            // The same gradients stay in the arena for the timed steps (step({})).
+            await opt.step(first);
+            k = await kernelMs(b, opt, STEPS);
+          }
           await opt.dispose();
         } finally {
           b.dispose();

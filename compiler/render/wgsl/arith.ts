@@ -26,6 +26,8 @@ import { Ranges } from '../../ir/range.ts';
  *   second body (the same function), to measure whether it pays there.
  * - 'fastBodyOnly': the fast path's body alone, on its facts, with no general body after it
  *   (wrong where a check fails): what a guard-free body whose fallback runs elsewhere costs.
+ * - 'split': exact mode's kernel as it was before it split (one general body, every guard and
+ *   fallback branch inline; render.ts); the same function.
  */
 export type Ablation =
   | 'exactDiv'
@@ -37,7 +39,8 @@ export type Ablation =
   | 'tables'
   | 'fastPath'
   | 'exactOneBody'
-  | 'fastBodyOnly';
+  | 'fastBodyOnly'
+  | 'split';
 export const ablations: readonly Ablation[] = [
   'exactDiv',
   'exactSqrt',
@@ -49,6 +52,7 @@ export const ablations: readonly Ablation[] = [
   'fastPath',
   'exactOneBody',
   'fastBodyOnly',
+  'split',
 ];
 
 export interface ArithOptions {
@@ -58,6 +62,11 @@ export interface ArithOptions {
   readonly fused: boolean;
   /** Diagnostics: what is left out. */
   readonly off?: readonly Ablation[];
+  /**
+   * The split kernel's fast half (render.ts): exact ÷ and √ have no fallback branch and clear this
+   * bool variable where their result is not the correctly rounded one.
+   */
+  readonly collect?: string;
 }
 
 const isPow2Const = (e: Expr) =>
@@ -118,6 +127,12 @@ export class Arith {
     return this.o.exact && this.o.fused && !this.off.has('exactDiv');
   }
 
+  /** A call of exact helper `fn`, or of its split-kernel form (exact.ts `_f`), which reports to `collect`. */
+  call(fn: string, ...args: string[]): string {
+    const c = this.o.collect;
+    return c ? `${fn}_f(${args.join(', ')}, &${c})` : `${fn}(${args.join(', ')})`;
+  }
+
   /** Does this division's divisor get a per-thread reciprocal (rcp_of) in exact mode? */
   usesRcp(e: Expr, invariant: (x: Expr) => boolean): boolean {
     return this.exactDiv && e.op === 'binary' && e.fn === 'div' && e.type === 'f32' && invariant(e.b);
@@ -142,7 +157,7 @@ export class Arith {
     const { exact, fused } = this.o;
     if (e.op === 'unary') {
       const x = e.x;
-      if (e.fn === 'sqrt' && exact && fused && !this.off.has('exactSqrt')) return `sqrt_cr(${c[0]})`;
+      if (e.fn === 'sqrt' && exact && fused && !this.off.has('exactSqrt')) return this.call('sqrt_cr', c[0]!);
       if (x.type === 'f32' && this.safe(x)) {
         if (e.fn === 'isNan') return 'false';
         if (e.fn === 'isFinite' && this.within(x, -3.4e38, 3.4e38)) return 'true';
@@ -166,7 +181,7 @@ export class Arith {
         return this.guarded.has(e) ? `keep(${a} * ${b})` : `(${a} * ${b})`;
       if (e.fn === 'div' && this.exactDiv) {
         const r = rcp(e.b);
-        if (r) return `div_rcp(${a}, ${r.b}, ${r.r})`;
+        if (r) return this.call('div_rcp', a, r.b, r.r);
         const fb = this.ranges.of(e.b),
           fa = this.ranges.of(e.a);
         const small =
@@ -175,7 +190,7 @@ export class Arith {
           (fb.lo >= 2 ** -60 || fb.hi <= -(2 ** -60)) &&
           Math.max(Math.abs(fb.lo), Math.abs(fb.hi)) <= 2 ** 60 &&
           Math.max(Math.abs(fa.lo), Math.abs(fa.hi)) <= 2 ** 60;
-        return `${small ? 'div_cr_a' : 'div_cr'}(${a}, ${b})`;
+        return this.call(small ? 'div_cr_a' : 'div_cr', a, b);
       }
       if (this.safe(e.a) && this.safe(e.b)) {
         // The same IEEE functions as the helpers once no operand is NaN (ties keep the first operand).

@@ -37,6 +37,8 @@ export interface Header {
   readonly blockOuts: readonly BlockOutput[];
   /** The fast path's second body is rendered (its branch is uniform per subgroup). */
   readonly twoBodies: boolean;
+  /** A half of a split kernel (render.ts): the fast one writes the workgroup flags, the fallback reads them. */
+  readonly split?: 'fast' | 'fallback';
   readonly off: ReadonlySet<Ablation>;
 }
 
@@ -47,7 +49,8 @@ export function kernelHeader(h: Header): string[] {
   return [
     ...(T > 1 ? ['enable subgroups;'] : []),
     // The fast path's branch is uniform per subgroup (subgroupAll), which the analysis cannot see.
-    ...(T > 1 && h.twoBodies ? ['diagnostic(off, subgroup_uniformity);'] : []),
+    // So is the fallback kernel's exit (FL[wg], the same for the whole workgroup).
+    ...(T > 1 && (h.twoBodies || h.split) ? ['diagnostic(off, subgroup_uniformity);'] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
       `fields ${layouts.map((f) => `${f.field}(${f.storage}/${f.axis}/${f.access})@S${slotOf[f.index]}`).join(' ')}; ` +
       `uniforms ${columns.map((c, i) => `U[${i}]=${c}`).join(' ') || 'none'}`,
@@ -61,6 +64,12 @@ export function kernelHeader(h: Header): string[] {
       ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
       : []),
     ...(h.tables ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
+    ...(h.split
+      ? [
+          `@group(0) @binding(${BIND.flags}) var<storage, ${h.split === 'fast' ? 'read_write' : 'read'}> FL: array<u32>;`,
+        ]
+      : []),
+    ...(h.split === 'fast' ? ['var<workgroup> wfail: u32;'] : []),
     ...bp.slots.map(declareSlot),
     WGSL_PRELUDE,
     ...(reductions ? blockedDecls(BIND.reductions, h.blockOuts.length > 0) : []),
@@ -85,6 +94,8 @@ export function kernelHeader(h: Header): string[] {
       : [
           // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
           `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
+          // The fallback kernel redoes only the workgroups whose checks failed in the fast one.
+          ...(h.split === 'fallback' ? ['  if (FL[wg] == 0u) { return; }'] : []),
           `  let gi = wg * ${WG}u + lid;`,
           `  let g = P.g0 + gi / ${T}u;`,
           `  let t = gi % ${T}u;`,

@@ -57,8 +57,20 @@ export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
   return { threadsPerGroup: T, elementsPerThread: G / T };
 }
 
-/** Fixed bindings before the fields (reductions: the device-combined `$red` values, render.ts). */
-export const BIND = { params: 0, uniforms: 1, rowOf: 2, counters: 3, tables: 4, reductions: 5, firstField: 6 } as const;
+/**
+ * Fixed bindings before the fields. reductions: a blocked kernel's RED buffer (blocked.ts); flags:
+ * a split kernel's workgroup flags (render.ts), in the same place (no kernel has both).
+ */
+export const BIND = {
+  params: 0,
+  uniforms: 1,
+  rowOf: 2,
+  counters: 3,
+  tables: 4,
+  reductions: 5,
+  flags: 5,
+  firstField: 6,
+} as const;
 
 /** The fields' layouts, less those in `skip` (a blocked reduction pass's partials, never stored). */
 export function fieldLayouts(k: Kernel, s: ThreadShape, skip: ReadonlySet<string> = new Set()): FieldLayout[] {

@@ -64,6 +64,15 @@ export interface WgslKernel extends ThreadShape {
   readonly reductions: boolean;
   /** A reduction pass: it writes its blocks' sums into the RED buffer (bound read-write). */
   readonly writesReductions: boolean;
+  /**
+   * A split kernel (exact mode, no reductions): this kernel runs the fast body alone and stores
+   * nothing in a workgroup where a check failed, flagging it in FL (binding BIND.flags, a u32 per
+   * workgroup); `fallback`, dispatched next over the same launch and bindings, redoes those
+   * workgroups with the general body. Null otherwise.
+   */
+  readonly fallback: WgslKernel | null;
+  /** How it binds the workgroup flags (BIND.flags): the fast half writes them, the fallback reads them. */
+  readonly flags: 'write' | 'read' | null;
 }
 
 const NAN = 'f32_bits(0x7fc00000u)';
@@ -71,7 +80,7 @@ const NAN = 'f32_bits(0x7fc00000u)';
 const LITERAL = /^(true|false|\(?-?[0-9][0-9.e+-]*[fiu]?\)?)$/;
 
 /** The kernel for binding plan `plan` (default: one slot per field). */
-export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan): WgslKernel {
+export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan, role?: 'fallback'): WgslKernel {
   const k = p.kernel,
     G = k.groupSize;
   const shape = threadShape(k, o);
@@ -172,7 +181,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
       if (e.op !== 'binary' || !arith.usesRcp(e, (x) => !isElem(x)) || rcps.has(e.b)) return;
       const r = `rc${e.b.id}`;
       const host = e.b.op === 'const' ? Arith.constRcp(e.b.value) : null;
-      emit(`let ${r} = ${host ?? `rcp_of(${ref(e.b, 0)})`};`);
+      emit(`let ${r} = ${host ?? arith.call('rcp_of', ref(e.b, 0))};`);
       if (host) emit(`let ${r}b = opaque(${ref(e.b, 0)});`);
       rcps.set(e.b, { r, b: host ? `${r}b` : ref(e.b, 0) });
     };
@@ -281,13 +290,22 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     k.counters.forEach((_, ci) => emit(`if (live && c${ci} != 0u) { atomicAdd(&C[${ci}], c${ci}); }`));
 
   let ref: (e: Expr, j: number) => string;
-  // The second body pays for itself in the driver's arithmetic only. On the H200 (AdamW, 2^28,
-  // bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and 3.02
-  // without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
+  // The second body pays for itself inline in the driver's arithmetic only. On the H200 (AdamW,
+  // 2^28, bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and
+  // 3.02 without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
+  // Exact mode splits instead: the fast body, with no fallback branch in its ÷ and √, is the whole
+  // kernel, and a second kernel (`fallback`) redoes the workgroups where a check failed.
+  const splitting =
+    exact && !reductions && !role && !off.has('split') && !off.has('exactOneBody') && !off.has('fastBodyOnly');
   const assumed =
-    (exact && !off.has('exactOneBody') && !off.has('fastBodyOnly')) || off.has('fastPath')
+    role === 'fallback'
       ? new Map()
-      : assumptions(order, tableFact);
+      : splitting
+        ? assumptions(order, tableFact)
+        : (exact && !off.has('exactOneBody') && !off.has('fastBodyOnly')) || off.has('fastPath')
+          ? new Map()
+          : assumptions(order, tableFact);
+  const split = splitting && assumed.size > 0;
   if (assumed.size === 0) {
     ref = renderBody(general, order, new Map(), body);
     counterSums(ref).forEach((sum, ci) => emit(`let c${ci} = ${sum};`));
@@ -322,12 +340,22 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     const facts = new Map([...assumed].map(([e, a]) => [e, a.fact]));
     // The fast body for everyone; the general one where a check failed (uniform per subgroup).
     emit('{');
-    branch(new Arith(roots(k), { exact, fused, off: [...off] }, (e) => facts.get(e) ?? tableFact(e)), true).forEach(
-      (l) => emit(l),
+    const fastArith = new Arith(
+      roots(k),
+      { exact, fused, off: [...off], ...(split ? { collect: 'fast' } : {}) },
+      (e) => facts.get(e) ?? tableFact(e),
     );
+    branch(fastArith, true).forEach((l) => emit(l));
     emit(`  fast = fast && big <= ${MODERATE_BITS};`);
     emit(`}`);
-    if (!off.has('fastBodyOnly')) {
+    if (split) {
+      // One flag a workgroup (the fallback kernel's unit): set by any subgroup whose checks failed.
+      emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) { wfail = 1u; }`);
+      emit('let failed = workgroupUniformLoad(&wfail) != 0u;');
+      emit('if (lid == 0u) { FL[wg] = select(0u, 1u, failed); }');
+      // Nothing stored or counted where the fallback kernel redoes the work from the same inputs.
+      emit('if (!failed) {');
+    } else if (!off.has('fastBodyOnly')) {
       emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) {`);
       branch(general, false).forEach((l) => emit(l));
       emit('}');
@@ -354,6 +382,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     emit,
     ...(reductions ? { live: ['glo', 'ghi'] as const } : {}),
   }).forEach(emit);
+  if (split) emit('}');
   if (reductions) body.push(...tileClose(T, blockOuts, (x) => ref(x.value, 0)));
 
   const decl = kernelHeader({
@@ -370,7 +399,8 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     tables: tables.length > 0,
     reductions,
     blockOuts,
-    twoBodies: assumed.size > 0,
+    twoBodies: assumed.size > 0 && !split,
+    ...(split ? { split: 'fast' as const } : role ? { split: role } : {}),
     off,
   });
   return {
@@ -383,5 +413,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan)
     reductions,
     writesReductions: blockOuts.length > 0,
     source: [...decl, ...body, '}', ''].join('\n'),
+    fallback: split ? renderWgsl(p, o, plan, 'fallback') : null,
+    flags: split ? 'write' : role === 'fallback' ? 'read' : null,
   };
 }

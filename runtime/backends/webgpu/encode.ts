@@ -29,7 +29,12 @@ export interface GpuProgram extends Program {
   readonly tables: GPUBuffer | null;
   readonly owner: object;
   /** The kernel and pipeline for a binding plan (slots.ts), made on first use. */
-  variant(plan: BindingPlan): { readonly wgsl: WgslKernel; readonly pipeline: GPUComputePipeline };
+  variant(plan: BindingPlan): {
+    readonly wgsl: WgslKernel;
+    readonly pipeline: GPUComputePipeline;
+    /** A split kernel's fallback half (render.ts), dispatched after `pipeline` over the same launch. */
+    readonly fallback: GPUComputePipeline | null;
+  };
 }
 
 /** What planning needs from the backend: ownership checks and the device. */
@@ -37,6 +42,8 @@ export interface Context {
   readonly device: GPUDevice;
   own(b: GpuBuffer | null | undefined, what: string, op: string): GpuBuffer;
   readonly noRows: GPUBuffer;
+  /** The split kernels' workgroup flags (flags.ts): a buffer of at least `words` u32s. */
+  flags(words: number): GPUBuffer;
 }
 
 export interface PlannedLaunch {
@@ -47,6 +54,8 @@ export interface PlannedLaunch {
   readonly counters: GpuBuffer | null;
   /** The RED buffer of a blocked kernel (binding BIND.reductions, combine.ts), or null. */
   readonly reductions: GPUBufferBinding | null;
+  /** A split kernel's fallback half and the workgroup flags both halves bind (BIND.flags), or null. */
+  readonly fallback: { readonly pipeline: GPUComputePipeline; readonly flags: GPUBuffer } | null;
   readonly params: Uint32Array;
   readonly uniforms: Float32Array;
   readonly x: number;
@@ -125,8 +134,8 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
     reductions = binding(ctx, c.red, 'the reductions buffer', op);
   }
   const L = ctx.device.limits;
-  // uniforms, rowOf, counters, tables, reductions
-  const own = 2 + (w.counters ? 1 : 0) + (w.tables ? 1 : 0) + (w.reductions ? 1 : 0);
+  // uniforms, rowOf, counters, tables, reductions or a split kernel's flags
+  const own = 2 + (w.counters ? 1 : 0) + (w.tables ? 1 : 0) + (w.reductions || w.fallback ? 1 : 0);
   const sp = planSlots(bound, {
     slots: L.maxStorageBuffersPerShaderStage - own,
     offsetAlignment: L.minStorageBufferOffsetAlignment,
@@ -161,8 +170,21 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
   const reds = l.reductions?.reductions.length ?? 0;
   params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds, ...blocked]);
   params.set(sp.bases, head);
-  const { pipeline } = prog.variant(plan);
-  return { prog, pipeline, fields, rowOf, counters, reductions, params, uniforms: l.uniforms, x, y };
+  const v = prog.variant(plan);
+  const fallback = v.fallback ? { pipeline: v.fallback, flags: ctx.flags(x * y) } : null;
+  return {
+    prog,
+    pipeline: v.pipeline,
+    fields,
+    rowOf,
+    counters,
+    reductions,
+    fallback,
+    params,
+    uniforms: l.uniforms,
+    x,
+    y,
+  };
 }
 
 /** Check one copy: same storage, in bounds, every byte offset and size a whole word. */
@@ -299,11 +321,19 @@ export function encodeItems(
       if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       if (l.reductions) entries.push({ binding: BIND.reductions, resource: l.reductions });
+      if (l.fallback) entries.push({ binding: BIND.flags, resource: { buffer: l.fallback.flags } });
       pass ??= enc.beginComputePass();
       // Per-tensor launches of one program (gradient release) set it once per pass.
       if (pipeline !== l.pipeline) pass.setPipeline((pipeline = l.pipeline));
-      pass.setBindGroup(0, groups.get(d, l.pipeline, entries, l.prog.prepared.kernel.name));
+      const name = l.prog.prepared.kernel.name;
+      pass.setBindGroup(0, groups.get(d, l.pipeline, entries, name));
       pass.dispatchWorkgroups(l.x, l.y);
+      if (l.fallback) {
+        // The same grid: its workgroups whose flag the first half left 0 leave at once.
+        pass.setPipeline((pipeline = l.fallback.pipeline));
+        pass.setBindGroup(0, groups.get(d, l.fallback.pipeline, entries, `${name} (fallback)`));
+        pass.dispatchWorkgroups(l.x, l.y);
+      }
     }
     if (stamps) end();
     li++;

@@ -21,6 +21,7 @@ function entries(wgsl: WgslKernel): GPUBindGroupLayoutEntry[] {
     ...(wgsl.counters ? [entry(BIND.counters, 'storage')] : []),
     ...(wgsl.tables ? [entry(BIND.tables, 'read-only-storage')] : []),
     ...(wgsl.reductions ? [entry(BIND.reductions, wgsl.writesReductions ? 'storage' : 'read-only-storage')] : []),
+    ...(wgsl.flags ? [entry(BIND.flags, wgsl.flags === 'write' ? 'storage' : 'read-only-storage')] : []),
     ...wgsl.plan.slots.map((s, i) => entry(slotBinding(i), s.writable ? 'storage' : 'read-only-storage')),
   ];
 }

@@ -24,6 +24,7 @@ import { Ids } from '../../ids.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
+import { WorkgroupFlags } from './flags.ts';
 import type { GpuBuffer } from './memory.ts';
 import { GpuMemory, USAGE } from './memory.ts';
 import { BlockCombine } from './combine.ts';
@@ -38,6 +39,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly name = 'webgpu';
   readonly countsOnDevice = true;
   launches = 0;
+  /** Compute dispatches of those launches: two for a split kernel (its fallback half), none for an empty one. */
+  dispatches = 0;
   readonly adapter: string;
   readonly subgroupMinSize: number;
   /** Groups a block of a step with reductions holds at most (WebGpuOptions.reductionBlockGroups; default: blocks.ts blockGroupsFor the arena). */
@@ -51,6 +54,11 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
    */
   readonly kernelTimes: number[] = [];
   readonly noRows: GPUBuffer;
+  private readonly flagBuffers: WorkgroupFlags;
+  /** The split kernels' workgroup flags (flags.ts), at least `words` of them (encode.ts Context). */
+  flags(words: number): GPUBuffer {
+    return this.flagBuffers.get(words);
+  }
   private upload: GPUBuffer | null = null;
   private readonly bindGroups = new BindGroups();
   /** Runs of copies as gather dispatches (gather.ts); its `gathered` counts them. */
@@ -93,6 +101,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       ...(diagnostics.length ? { diagnostics } : {}),
     };
     this.noRows = this.device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    this.flagBuffers = new WorkgroupFlags(this.device);
     this.gatherer = new Gatherer(this.device);
   }
 
@@ -142,33 +151,41 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     } catch (e) {
       throw new BackendError(`webgpu.compile ${kernel.name}: ${(e as Error).message}`);
     }
-    // The shader is checked now (WGSL errors name their lines); pipelines come per binding plan.
-    const module = await this.scopes.awaited(`compile ${kernel.name} (shader module)`, () =>
-      this.device.createShaderModule({ code: wgsl.source, label: kernel.name }),
-    );
-    const info = await this.wait(module.getCompilationInfo());
-    const errors = info.messages.filter((m) => m.type === 'error');
-    if (errors.length)
-      throw new BackendError(
-        `webgpu.compile ${kernel.name}: WGSL errors: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`,
+    // The shaders are checked now (WGSL errors name their lines); pipelines come per binding plan.
+    for (const [w, what] of [
+      [wgsl, ''],
+      ...(wgsl.fallback ? [[wgsl.fallback, ' (fallback)'] as const] : []),
+    ] as const) {
+      const module = await this.scopes.awaited(`compile ${kernel.name}${what} (shader module)`, () =>
+        this.device.createShaderModule({ code: w.source, label: kernel.name + what }),
       );
-    this.alive('compile');
+      const info = await this.wait(module.getCompilationInfo());
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length)
+        throw new BackendError(
+          `webgpu.compile ${kernel.name}${what}: WGSL errors: ${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}`,
+        );
+      this.alive('compile');
+    }
     let tables: GPUBuffer | null = null;
     if (wgsl.tables) {
       tables = this.device.createBuffer({ size: wgsl.tables.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
       this.device.queue.writeBuffer(tables, 0, wgsl.tables);
     }
-    const variants = new Map<string, { wgsl: WgslKernel; pipeline: GPUComputePipeline }>();
+    type Variant = { wgsl: WgslKernel; pipeline: GPUComputePipeline; fallback: GPUComputePipeline | null };
+    const variants = new Map<string, Variant>();
     const variant = (plan: BindingPlan) => {
       const key = planKey(plan);
       let v = variants.get(key);
       if (!v) {
         const w = renderWgsl(p, this.render, plan);
-        let pipeline!: GPUComputePipeline;
+        let pipeline!: GPUComputePipeline,
+          fallback: GPUComputePipeline | null = null;
         this.scopes.deferred(`compile ${kernel.name} (pipeline for bindings ${key})`, () => {
           pipeline = computePipeline(this.device, kernel.name, w);
+          if (w.fallback) fallback = computePipeline(this.device, `${kernel.name} (fallback)`, w.fallback);
         });
-        variants.set(key, (v = { wgsl: w, pipeline }));
+        variants.set(key, (v = { wgsl: w, pipeline, fallback }));
       }
       return v;
     };
@@ -270,6 +287,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       return new Uint32Array(out.slice(stampBytes, stampBytes + words * 4));
     } finally {
       this.launches += launches.length;
+      for (const l of launches) this.dispatches += l.x === 0 ? 0 : l.fallback ? 2 : 1;
       query?.destroy();
       resolved?.destroy();
       staging?.destroy();
@@ -329,6 +347,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     this.pipelines.clear();
     this.upload?.destroy();
     this.noRows.destroy();
+    this.flagBuffers.dispose();
     this.gatherer.dispose();
     if (!this.borrowedDevice) this.device.destroy();
   }
