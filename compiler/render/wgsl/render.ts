@@ -199,8 +199,18 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
         case 'unary':
         case 'binary':
           return arith.render(e, c, (b) => rcps.get(b) ?? null);
-        case 'cast':
-          return arith.render(e, c, (b) => rcps.get(b) ?? null);
+        case 'cast': {
+          const v = arith.render(e, c, (b) => rcps.get(b) ?? null);
+          if (e.x.type !== 'bool') return v;
+          // A 0 or 1 from a bool: the driver reasons about it (lavapipe turned eq(−1, f32(b)) into
+          // false, then 0 · −2^−149 into +0; the oracle stores −0). Or-ing P.never (0 at run
+          // time) leaves it nothing to reason with.
+          return e.type === 'f32'
+            ? `bitcast<f32>(bitcast<u32>(${v}) | P.never)`
+            : e.type === 'u32'
+              ? `(${v} | P.never)`
+              : `(${v} | bitcast<i32>(P.never))`;
+        }
         case 'select':
           return `select(${hideZero(e.cond, c[2]!)}, ${hideZero(e.cond, c[1]!)}, ${c[0]})`;
         case 'bitcast': {
