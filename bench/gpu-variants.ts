@@ -98,27 +98,27 @@ export function variantRows(
     ['loads and stores only, workgroupSize 64 [not a step]', diag(['arithmetic'], { workgroupSize: 64 })],
   ];
   // VARIANTS=ceiling: what exact mode's remaining stages cost together (issue 14): the guards and
-  // fallback branches a guard-free body would drop, then the exact ÷ and √ themselves; each of
-  // those rows is one kernel, as exact mode was before it split.
+  // fallback branches a guard-free body would drop, then the exact ÷ and √ themselves; and the
+  // split kernels (splitKernels) that drop them for real.
   const ceiling: Row[] = [
-    ['default (split: fast kernel + fallback kernel)', () => backend()],
-    ['exact, one kernel (as shipped before the split)', diag(['split'])],
+    ['default', () => backend()],
+    ['splitKernels: true (fast kernel + fallback kernel)', () => backend({ splitKernels: true })],
     // Zero gradients keep every group's states and scales 0, which fails the fast half's checks
-    // (1/scale past 2^40): the worst case of the split, every workgroup redone by its fallback.
-    ['default, zero gradients (every workgroup falls back)', () => backend(), undefined, 'zeros'],
-    ['exact, one kernel, zero gradients', diag(['split']), undefined, 'zeros'],
-    ['exact, no NaN guards, no fallback branches [not safe]', diag(['split', 'nanGuards', 'fallbackBranches'])],
+    // (1/scale past 2^40): the split's worst case, every workgroup redone by its fallback.
+    ['default, zero gradients', () => backend(), undefined, 'zeros'],
+    ['splitKernels: true, zero gradients (all fall back)', () => backend({ splitKernels: true }), undefined, 'zeros'],
+    ['exact, no NaN guards, no fallback branches [not safe]', diag(['nanGuards', 'fallbackBranches'])],
     [
       'exact, no NaN guards, no fallback branches, driver ÷ [not exact]',
-      diag(['split', 'nanGuards', 'fallbackBranches', 'exactDiv']),
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv']),
     ],
     [
       'exact, no NaN guards, no fallback branches, driver ÷ and √ [not exact]',
-      diag(['split', 'nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt']),
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt']),
     ],
     [
       'exact, no NaN guards, driver ÷ and √, no contraction guards [not exact]',
-      diag(['split', 'nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
     ],
     ['exact: false [not exact]', () => backend({ exact: false })],
     // The guard-free exact body a fallback outside it would allow: the fast path's body alone.

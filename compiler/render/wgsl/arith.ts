@@ -26,8 +26,6 @@ import { Ranges } from '../../ir/range.ts';
  *   second body (the same function), to measure whether it pays there.
  * - 'fastBodyOnly': the fast path's body alone, on its facts, with no general body after it
  *   (wrong where a check fails): what a guard-free body whose fallback runs elsewhere costs.
- * - 'split': exact mode's kernel as it was before it split (one general body, every guard and
- *   fallback branch inline; render.ts); the same function.
  */
 export type Ablation =
   | 'exactDiv'
@@ -39,8 +37,7 @@ export type Ablation =
   | 'tables'
   | 'fastPath'
   | 'exactOneBody'
-  | 'fastBodyOnly'
-  | 'split';
+  | 'fastBodyOnly';
 export const ablations: readonly Ablation[] = [
   'exactDiv',
   'exactSqrt',
@@ -52,7 +49,6 @@ export const ablations: readonly Ablation[] = [
   'fastPath',
   'exactOneBody',
   'fastBodyOnly',
-  'split',
 ];
 
 export interface ArithOptions {

@@ -42,20 +42,15 @@ fn div_cr_core(a: f32, b: f32) -> Qn {
   let ae = abs(e1); let an = abs(en);
   return Qn(select(q1, qn, an < ae || (an == ae && (u & 1u) == 1u)), u);
 }
-// ±0 / b for such a b is ±0, the sign of a xor b's (the residuals would lose the sign of a −0): a
-// zero dividend, common where a gradient is 0 (m = 0), needs no fallback.
-fn zero_quotient(a: f32, b: f32) -> f32 { return bitcast<f32>((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u); }
 fn div_cr_ok(a: f32, b: f32) -> Fq {
   let c = div_cr_core(a, b);
-  // |a| in [2^-77, max] or 0, |b| in [2^-125, 2^125], |q| in [2^-100, 2^126].
+  // |a| in [2^-77, max], |b| in [2^-125, 2^125], |q| in [2^-100, 2^126].
   let ea = extractBits(bitcast<u32>(a), 23u, 8u); let eb = extractBits(bitcast<u32>(b), 23u, 8u); let eq = extractBits(c.q1u, 23u, 8u);
-  let az = (bitcast<u32>(a) << 1u) == 0u;
-  return Fq(select(c.q, zero_quotient(a, b), az), eb - 2u <= 250u && (az || (ea - 50u <= 204u && eq - 27u <= 226u)));
+  return Fq(c.q, ea - 50u <= 204u && eb - 2u <= 250u && eq - 27u <= 226u);
 }
 // The same where the range analysis bounds b to [2^-60, 2^60] and |a| to 2^60: only a is checked.
 fn div_cr_a_ok(a: f32, b: f32) -> Fq {
-  let az = (bitcast<u32>(a) << 1u) == 0u;
-  return Fq(select(div_cr_core(a, b).q, zero_quotient(a, b), az), az || extractBits(bitcast<u32>(a), 23u, 8u) - 50u <= 204u);
+  return Fq(div_cr_core(a, b).q, extractBits(bitcast<u32>(a), 23u, 8u) - 50u <= 204u);
 }
 struct Rcp { r: f32, lo: u32, span: u32, ok: bool }
 fn rcp_of(b: f32) -> Rcp {
@@ -79,16 +74,28 @@ fn sqrt_cr_ok(x: f32) -> Fq {
   let e = fma(-s, s, x);
   let u = bitcast<u32>(s);
   let sn = bitcast<f32>(select(u - 1u, u + 1u, e > 0.0f));
-  // x in [2^-80, 2^127): s and both residuals normal; √±0 is ±0 (v = 0 where a gradient is 0).
-  let z = (bitcast<u32>(x) << 1u) == 0u;
-  return Fq(select(select(s, sn, abs(fma(-sn, sn, x)) < abs(e)), x, z), z || bitcast<u32>(x) - 0x17800000u < 0x67800000u);
+  // x in [2^-80, 2^127): s and both residuals normal.
+  return Fq(select(s, sn, abs(fma(-sn, sn, x)) < abs(e)), bitcast<u32>(x) - 0x17800000u < 0x67800000u);
 }
 // The split kernel's fast half (render.ts): no fallback branch; a result that is not the correctly
-// rounded one clears *ok, and its workgroup is redone by the fallback kernel.
-fn div_cr_f(a: f32, b: f32, ok: ptr<function, bool>) -> f32 { let f = div_cr_ok(a, b); *ok = *ok && f.ok; return f.q; }
-fn div_cr_a_f(a: f32, b: f32, ok: ptr<function, bool>) -> f32 { let f = div_cr_a_ok(a, b); *ok = *ok && f.ok; return f.q; }
+// rounded one clears *ok, and its workgroup is redone by the fallback kernel. A zero dividend
+// (m = 0 where a gradient is 0) and √±0 are exact too: ±0, the sign of a xor b's (the residuals
+// would lose a −0's sign).
+fn is_zero(x: f32) -> bool { return (bitcast<u32>(x) << 1u) == 0u; }
+fn zero_quotient(a: f32, b: f32) -> f32 { return bitcast<f32>((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u); }
+fn div_cr_f(a: f32, b: f32, ok: ptr<function, bool>) -> f32 {
+  let f = div_cr_ok(a, b); let z = is_zero(a) && extractBits(bitcast<u32>(b), 23u, 8u) - 2u <= 250u;
+  *ok = *ok && (f.ok || z); return select(f.q, zero_quotient(a, b), z);
+}
+fn div_cr_a_f(a: f32, b: f32, ok: ptr<function, bool>) -> f32 {
+  let f = div_cr_a_ok(a, b); let z = is_zero(a);
+  *ok = *ok && (f.ok || z); return select(f.q, zero_quotient(a, b), z);
+}
 fn div_rcp_f(a: f32, b: f32, R: Rcp, ok: ptr<function, bool>) -> f32 { let f = div_rcp_ok(a, b, R); *ok = *ok && f.ok; return f.q; }
-fn sqrt_cr_f(x: f32, ok: ptr<function, bool>) -> f32 { let f = sqrt_cr_ok(x); *ok = *ok && f.ok; return f.q; }
+fn sqrt_cr_f(x: f32, ok: ptr<function, bool>) -> f32 {
+  let f = sqrt_cr_ok(x); let z = is_zero(x);
+  *ok = *ok && (f.ok || z); return select(f.q, x, z);
+}
 fn rcp_of_f(b: f32, ok: ptr<function, bool>) -> Rcp {
   let eb = extractBits(bitcast<u32>(b), 23u, 8u);
   let lo = max(50u, max(eb, 99u) - 99u); let hi = min(254u, eb + 125u);

@@ -44,6 +44,11 @@ export interface WgslOptions extends ShapeOptions {
   readonly exact?: boolean;
   /** The device's fma is fused (Vulkan allows an unfused one, as lavapipe has): ÷ and √ rounding fixes need it. */
   readonly fusedFma?: boolean;
+  /**
+   * Exact mode: split each kernel without reductions into a fast half and a fallback half
+   * (`WgslKernel.fallback`; runtime/backends/webgpu/options.ts `splitKernels`). Default false.
+   */
+  readonly split?: boolean;
   /** Diagnostics only (arith.ts `Ablation`): parts of the kernel left out to measure their cost. */
   readonly diagnostics?: readonly Ablation[];
 }
@@ -303,10 +308,10 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
   // The second body pays for itself inline in the driver's arithmetic only. On the H200 (AdamW,
   // 2^28, bench/gpu.ts VARIANTS=path, docs/bench-gpu.md) exact: false ran 2.64 ms with it and
   // 3.02 without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
-  // Exact mode splits instead: the fast body, with no fallback branch in its ÷ and √, is the whole
-  // kernel, and a second kernel (`fallback`) redoes the workgroups where a check failed.
+  // Exact mode may split instead (`split`): the fast body, with no fallback branch in its ÷ and √,
+  // is the whole kernel, and a second kernel (`fallback`) redoes the workgroups where a check failed.
   const splitting =
-    exact && !reductions && !role && !off.has('split') && !off.has('exactOneBody') && !off.has('fastBodyOnly');
+    o.split === true && exact && !reductions && !role && !off.has('exactOneBody') && !off.has('fastBodyOnly');
   const assumed =
     role === 'fallback'
       ? new Map()

@@ -25,7 +25,7 @@ export type Diagnostic = Ablation | 'arithmetic' | 'gradientGuard' | 'counters';
 const kernelChanges = ['arithmetic', 'gradientGuard', 'counters'] as const;
 export const diagnostics: readonly Diagnostic[] = [...ablations, ...kernelChanges];
 /** Diagnostics whose kernels still store exactly what the JS backend stores. */
-export const exactDiagnostics: readonly Diagnostic[] = ['rangeAnalysis', 'tables', 'exactOneBody', 'split'];
+export const exactDiagnostics: readonly Diagnostic[] = ['rangeAnalysis', 'tables', 'exactOneBody'];
 
 class DiagnosticBackend extends WebGpuBackend {
   constructor(

@@ -31,6 +31,13 @@ export interface WebGpuOptions {
    */
   readonly exact?: boolean;
   /**
+   * Exact mode only; false (default) until it is timed on a GPU: each kernel of a step without
+   * reductions runs as two dispatches, a fast one whose body has no NaN guards and no fallback
+   * branches and stores nothing in a workgroup where a check failed, then one that redoes those
+   * workgroups with the general body (compiler/render/wgsl/render.ts). Bit-identical either way.
+   */
+  readonly splitKernels?: boolean;
+  /**
    * Record each launch's GPU time in `backend.kernelTimes` (ms), from timestamp queries written at
    * the start and end of its compute pass. Needs the device feature 'timestamp-query' (creation
    * fails without it). Each launch then waits for the GPU to finish before it resolves.
@@ -56,6 +63,7 @@ const names = [
   'elementsPerThread',
   'workgroupSize',
   'exact',
+  'splitKernels',
   'timestamps',
   'maxBindingSize',
   'reductionBlockGroups',
@@ -74,7 +82,8 @@ export function checkOptions(o: WebGpuOptions): void {
       new BackendError(`${who}: ${k} must be ${want}, got ${JSON.stringify(v) ?? String(v)}`);
     if (k === 'device' && !(typeof v === 'object' && v !== null && 'queue' in v && 'createBuffer' in v))
       throw new BackendError(`${who}: device must be a GPUDevice, got ${String(v)}`);
-    if ((k === 'exact' || k === 'timestamps') && typeof v !== 'boolean') throw bad('true or false');
+    if ((k === 'exact' || k === 'timestamps' || k === 'splitKernels') && typeof v !== 'boolean')
+      throw bad('true or false');
     if ((k === 'elementsPerThread' || k === 'workgroupSize') && !(Number.isInteger(v) && (v as number) >= 1))
       throw bad('a positive integer');
     if (k === 'maxBindingSize' && !(Number.isInteger(v) && (v as number) >= 256 && (v as number) % 256 === 0))

@@ -1,4 +1,5 @@
-// Exact mode's split kernels (compiler/render/wgsl/render.ts): the fast kernel stores nothing in a
+// Exact mode's split kernels (WebGpuOptions.splitKernels; compiler/render/wgsl/render.ts): the fast
+// kernel stores nothing in a
 // workgroup where a check failed and flags it; the fallback kernel redoes exactly those. A step
 // stores what the JS backend stores either way. Ordinary data needs no fallback (the last,
 // partial workgroup may: its lanes past the end check garbage), a non-finite gradient flags its
@@ -50,15 +51,18 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
   ] as const)(
     '%s: what the JS backend stores; the fallback redoes the flagged workgroups',
     async (_l, grad, flagged) => {
-      const gpu = await WebGpuBackend.create();
+      const gpu = await WebGpuBackend.create({ splitKernels: true });
       const def = adamw({ lr: 1e-2, weightDecay: 0.1 }) as OptimizerDef;
       const p = { w: uniformF32(N, 1) };
       const dev = await createOptimizer(def, p, { backend: gpu });
       const js = await createOptimizer(def, p, { backend: new JsBackend() });
       for (let s = 0; s < 2; s++) {
         const g = { w: grad() };
+        const before = gpu.dispatches;
         await dev.step(g);
         await js.step(g);
+        // Two dispatches: the fast half, then its fallback over the same grid.
+        expect(gpu.dispatches - before).toBe(2);
         const n = Math.ceil(N / PER_WG),
           tail = n - 1;
         const f = await flags(gpu, n);

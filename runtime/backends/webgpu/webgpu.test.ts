@@ -77,14 +77,17 @@ describe('WGSL renderer', () => {
     const p = prepare(fusedKernel(adamw()));
     const main = (s: string) => s.slice(s.indexOf('@compute'));
     const body = (o: Parameters<typeof renderWgsl>[1]) => main(renderWgsl(p, { subgroupMinSize: 32, ...o }).source);
-    const split = renderWgsl(p, { subgroupMinSize: 32, fusedFma: true });
-    const exact = main(split.source),
+    const split = renderWgsl(p, { subgroupMinSize: 32, fusedFma: true, split: true });
+    const exact = body({ fusedFma: true }),
+      fast = main(split.source),
       fallback = main(split.fallback!.source),
       driver = body({ fusedFma: true, exact: false }),
       unfused = body({ fusedFma: false });
-    // The split kernel's fast half reports a result that is not the correctly rounded one (`_f`,
-    // no branch); its fallback half has the branches.
-    for (const h of ['div_rcp_f(', 'div_cr', 'sqrt_cr_f(', 'keep(']) expect(exact, h).toContain(h);
+    for (const h of ['div_rcp(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(exact, h).toContain(h);
+    expect(renderWgsl(p, { subgroupMinSize: 32, fusedFma: true }).fallback).toBeNull();
+    // split: true, the fast half reports a result that is not the correctly rounded one (`_f`, no
+    // branch); its fallback half has the branches.
+    for (const h of ['div_rcp_f(', 'div_cr', 'sqrt_cr_f(', 'keep(']) expect(fast, h).toContain(h);
     for (const h of ['div_rcp(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(fallback, h).toContain(h);
     for (const h of ['div_rcp', 'div_cr', 'sqrt_cr', 'keep(']) expect(driver, h).not.toContain(h);
     // Without a fused fma the residuals are not exact: the driver's ÷ and √, products still kept.
@@ -160,13 +163,14 @@ describe.runIf(hasAdapter)('WebGPU backend', () => {
   test('options: unknown names and wrong values are refused, naming them', async () => {
     const create = (o: unknown) => WebGpuBackend.create(o as WebGpuOptions);
     await expect(create({ legacy: true })).rejects.toThrow(
-      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, timestamps, maxBindingSize, reductionBlockGroups\)/,
+      /unknown option legacy \(the options are device, elementsPerThread, workgroupSize, exact, splitKernels, timestamps, maxBindingSize, reductionBlockGroups\)/,
     );
     await expect(create({ twoPass: true })).rejects.toThrow(/unknown option twoPass/);
     await expect(create({ maxBindingSize: 1000 })).rejects.toThrow(
       /maxBindingSize must be a positive multiple of 256 bytes, got 1000/,
     );
     await expect(create({ exact: 'yes' })).rejects.toThrow(/exact must be true or false, got "yes"/);
+    await expect(create({ splitKernels: 1 })).rejects.toThrow(/splitKernels must be true or false, got 1/);
     for (const v of [1000, 32, 131072])
       await expect(create({ reductionBlockGroups: v })).rejects.toThrow(
         new RegExp(`reductionBlockGroups must be a power of two from 64 to 65536, got ${v}`),
