@@ -119,6 +119,9 @@ describe('compile', () => {
     // about 130 lines; runtime's two combine shaders, about 90, went), so a WebGPU step with
     // reductions is a dispatch per level plus the update's and stores no per-group partial; and
     // render.ts's module header moved to wgsl/header.ts (about 45 lines of interface).
-    expect(lines).toBeLessThan(5400);
+    // 5400 → 5500 (2026-11-29): exact mode's split kernels (render.ts's fast half and its flags,
+    // header.ts's fallback exit, exact.ts's `_f` helpers; WebGpuOptions.splitKernels, about 70
+    // lines) and bool casts as run-time values (CI's lavapipe counterexamples), about 10.
+    expect(lines).toBeLessThan(5500);
   });
 });
