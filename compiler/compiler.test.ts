@@ -122,6 +122,9 @@ describe('compile', () => {
     // 5400 → 5500 (2026-11-29): exact mode's split kernels (render.ts's fast half and its flags,
     // header.ts's fallback exit, exact.ts's `_f` helpers; WebGpuOptions.splitKernels, about 70
     // lines) and bool casts as run-time values (CI's lavapipe counterexamples), about 10.
-    expect(lines).toBeLessThan(5500);
+    // 5500 → 5600 (2026-11-29): gpu.js's lane passes (render/gpujs pass.ts, render.ts, plan.ts,
+    // about 110 lines; runtime's blocks kernel, about 35, went), so a gpu.js webgpu step with
+    // reductions is a launch per level plus the update's and stores no per-group partial.
+    expect(lines).toBeLessThan(5600);
   });
 });

@@ -5,7 +5,9 @@ import { adamw, lamb, lars, sgd } from '../optim/index.ts';
 import type { OptimizerDef } from '../optim/define.ts';
 import { agreement, Reference } from '../optim/reference.ts';
 import { toBf16, fromBf16 } from './codecs.ts';
+import type { Item } from './backends/backend.ts';
 import { BackendError } from './backends/backend.ts';
+import { passOf } from './reductions.ts';
 import { JsBackend } from './backends/js/js.ts';
 import { createOptimizer, loadOptimizer } from './optimizer.ts';
 import { CheckpointError } from './safetensors.ts';
@@ -229,6 +231,23 @@ describe('launches per step', () => {
     const before = backend.launches;
     await opt.step({ w: uniformF32(200, 3), b: uniformF32(9, 4) });
     expect(backend.launches - before).toBe(want);
+  });
+});
+
+describe('a level in chunks where the launches combine (passOf)', () => {
+  it('every launch carries the level and the step’s groups; only the last ends with the combine', () => {
+    const program = { prepared: null, source: '' } as never;
+    const launch = (groups: readonly [number, number]) => ({ program, launch: { groups } }) as unknown as Item;
+    const copy = { copy: {}, length: 1 } as unknown as Item;
+    const chunks = [launch([0, 10]), launch([0, 10]), copy, launch([0, 4])];
+    const marked = passOf(chunks, 2, [5, 34]);
+    expect(marked.map((it) => ('program' in it ? it.launch.pass : 'copy'))).toEqual([
+      { level: 2, groups: [5, 34], last: false },
+      { level: 2, groups: [5, 34], last: false },
+      'copy',
+      { level: 2, groups: [5, 34], last: true },
+    ]);
+    expect(marked.map((it) => ('program' in it ? it.launch.groups : null))).toEqual([[0, 10], [0, 10], null, [0, 4]]);
   });
 });
 

@@ -1,17 +1,21 @@
 // A step with reductions (compiler/ir/phases.ts): per level, one launch of the reduction pass
-// (per-group partials into f32 scratch buffers), then the combine of those partials into one
-// scalar per tensor row, which the next level and the update read as columns `$red<i>`.
+// (per-group partials), then the combine of those partials into one scalar per tensor row, which
+// the next level and the update read as columns `$red<i>`.
 //
-// Two places combine:
+// Three places combine:
 // - the host, where the backend's buffers are host memory (`Backend.hostMemory`: the JS engines
-//   and threads), so reading the partials is a copy within one memory, not a transfer: a
-//   tensor's groups in group order, a global one the tensors in layout order, f32 throughout;
-//   the results become uniform columns;
-// - the device (`Backend.combiner`: WebGPU, gpu.js in webgpu mode): the partials of every chunk
-//   land in one buffer per reduction, each level's passes are followed by a combine item in the
-//   same submission, and the kernels read the results from the combine's buffer. A step is then
-//   one submission that reads no partial back; `gradNorm()` reads its one value when asked.
-// A backend with neither refuses such a kernel (refuseReductions) rather than compute anything else.
+//   and threads, gpu.js in cpu and webasm modes), so reading the partials is a copy within one
+//   memory, not a transfer: a tensor's groups in group order, a global one the tensors in layout
+//   order, f32 throughout; the results become uniform columns;
+// - the device, in the kernels (`Backend.combinesInKernels`: WebGPU): a pass adds its blocks'
+//   sums, the next level's kernels and the update add the blocks themselves;
+// - the device, in the passes' launches (`Backend.combinesInLaunches`: gpu.js in webgpu mode):
+//   each launch of a level's pass adds its groups into the combine's buffers, and the level's last
+//   launch (the runtime marks it, `Launch.pass`: only here is it known which one that is) ends with
+//   the combine, whose results the next level and the update read on the device.
+// On the device a step is one submission of a launch per level and chunk plus the update's that
+// reads nothing back; `gradNorm()` reads its value when asked. A backend with none of these
+// refuses such a kernel (refuseReductions) rather than compute anything else.
 
 import type { Phases } from '../compiler/ir/phases.ts';
 import { splitPhases } from '../compiler/ir/phases.ts';
@@ -31,7 +35,7 @@ export interface Reductions {
   readonly passes: readonly Program[];
   /**
    * Per chunk, one f32 buffer of per-group partials per reduction (bound as the pass's group
-   * outputs): a buffer of its own, or with a device combine a view of one buffer for the arena.
+   * outputs) where the host combines; none (an empty record) with a device combine.
    */
   readonly scratch: ReadonlyMap<Chunk, Readonly<Record<string, DeviceBuffer>>>;
   /** What it allocated: freed with the optimizer (with `device`). */
@@ -86,22 +90,12 @@ export function* prepareReductions(
     tensors: layout.tensors.map((t) => ({ row: t.row, groups: t.groups })),
     cuts,
   };
-  if (b.combiner && !b.hostMemory && b.combinesInKernels) {
-    // The kernels combine (blocked): no partial is stored anywhere.
+  if (b.combiner && !b.hostMemory) {
+    // The kernels or the passes' launches combine: no partial is stored anywhere.
+    if (!b.combinesInKernels && !b.combinesInLaunches)
+      throw new BackendError(`backend ${b.name}: a combiner must combine in its kernels or in its launches`);
     for (const c of chunks) scratch.set(c, {});
     device = b.combiner({ ...plan, partials: [] });
-  } else if (b.combiner && !b.hostMemory) {
-    // One buffer per reduction over the arena's groups (the combine reads a tensor across chunks);
-    // each chunk's pass writes its own groups through a view.
-    const whole = phases.reductions.map(() => alloc(layout.groups));
-    const part = (buf: DeviceBuffer, [g0, g1]: readonly [number, number]) => {
-      if (g0 === 0 && g1 === layout.groups) return buf;
-      if (!b.view) throw new BackendError(`backend ${b.name}: a device combine over chunks needs views of buffers`);
-      return b.view(buf, 'f32', g0 * 4, g1 - g0);
-    };
-    for (const c of chunks)
-      scratch.set(c, Object.fromEntries(phases.reductions.map((r, i) => [r.name, part(whole[i]!, c.groups)])));
-    device = b.combiner({ ...plan, partials: whole });
   } else
     for (const c of chunks)
       scratch.set(c, Object.fromEntries(phases.reductions.map((r) => [r.name, alloc(c.groups[1] - c.groups[0])])));
@@ -164,12 +158,23 @@ function onDevice(
   });
   const items: Item[] = [];
   red.passes.forEach((program, i) => {
-    items.push(...s.launches(program, uniformTable(program.prepared, cur), range, (c) => red.scratch.get(c)!));
-    // A combine in the kernels needs no item: the next level's kernels add the blocks' sums.
-    if (!combine.inKernels) items.push({ combine, level: i + 1, groups: range });
+    const launches = s.launches(program, uniformTable(program.prepared, cur), range, (c) => red.scratch.get(c)!);
+    // A combine in the kernels needs nothing more: the next level's kernels add the blocks' sums.
+    items.push(...(combine.inKernels ? launches : passOf(launches, i + 1, range)));
   });
   red.ran = true;
   return { rows: cur, items };
+}
+
+/**
+ * A level's launches (a chunk's share each, in arena order) marked as its pass over the step's
+ * groups, the last one as the one that ends with the combine (`Backend.combinesInLaunches`).
+ */
+export function passOf(launches: readonly Item[], level: number, groups: readonly [number, number]): Item[] {
+  const last = launches.findLastIndex((it) => 'program' in it);
+  return launches.map((it, j) =>
+    'program' in it ? { program: it.program, launch: { ...it.launch, pass: { level, groups, last: j === last } } } : it,
+  );
 }
 
 function* onHost(

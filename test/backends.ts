@@ -138,8 +138,8 @@ export const conformanceBackends: ConformanceBackend[] = [
     approximate: TRANSCENDENTAL,
     kernelRuns: 30,
     optimizerElements: 4096,
-    // Its arrays stay on the GPU and gpu.js kernels combine the partials there, in WebGPU's order;
-    // a group's elements are added in element order (one lane).
+    // Its arrays stay on the GPU and its reduction passes' launches combine there, in WebGPU's
+    // order; a group's elements are added in element order (one lane).
     reductionOrder: () => new DeviceOrderOracle(gpujsOrder),
   },
 ];

@@ -5,10 +5,11 @@
 // - WebGPU combines in its kernels (runtime/backends/webgpu/blocks.ts): over the same blocks, a
 //   block's groups strided over S = 256/T slots and the slots added pairwise; a value's blocks
 //   strided over 256 lanes (those outside the step's groups left out) and the lanes pairwise;
-// - gpu.js in webgpu mode combines in two kernels a level (runtime/backends/gpujs/combine.ts): the
-//   blocks of gpujs/blocks.ts, each block's groups strided over 256 threads and the threads added
-//   pairwise, each row's blocks in order, the rows strided over 256 threads and added pairwise for
-//   a global one.
+// - gpu.js in webgpu mode combines in its passes' launches (runtime/backends/gpujs/combine.ts): the
+//   blocks of gpujs/blocks.ts, each block's groups strided over 256 lanes and the lanes added
+//   pairwise, each row's blocks in order, the rows strided over 256 lanes and added pairwise for
+//   a global one. Here each launch of a pass stores its groups' partials, and the level's last
+//   launch adds them in that order (gpu.js adds as its lanes go, carrying them across chunks).
 // A backend that combines on the device must store exactly what this stores
 // (test/conformance-optimizers.test.ts); the JS engines' order (runtime/reductions.ts) differs in
 // the last bits of each reduction.
@@ -36,6 +37,8 @@ export interface DeviceOrder {
   sumLanes(k: Kernel): number;
   /** The kernels combine (WebGPU): blocked kernels of at most this many groups, no partials, no combine items. */
   readonly inKernels?: { readonly blockGroups: number | undefined };
+  /** The passes' launches combine (gpu.js in webgpu mode): the level's last launch ends with the combine. */
+  readonly inLaunches?: boolean;
 
   /** What the combine's blocks depend on (the backend's binding size and offset alignment). */
   readonly maxBindingBytes: number;
@@ -55,13 +58,15 @@ export const webgpuOrder = (b: WebGpuBackend): DeviceOrder => ({
  * the combine in WebGPU's order (runtime/backends/gpujs/combine.ts) with blocks of the largest size,
  * gpu.js having no binding limit.
  */
-export const gpujsOrder: DeviceOrder = { sumLanes: () => 1, ...GPUJS_COMBINE_LIMITS };
+export const gpujsOrder: DeviceOrder = { sumLanes: () => 1, inLaunches: true, ...GPUJS_COMBINE_LIMITS };
 
 interface OracleCombine extends Combine<OracleBuffer> {
   readonly plan: CombinePlan<OracleBuffer>;
   readonly layout: Blocks;
   /** Per block, per reduction (blocks × reductions). */
   readonly sums: Float32Array;
+  /** Per reduction, each arena group's partial, as the step's pass launches computed them. */
+  readonly partials: readonly Float32Array[];
 }
 
 const add = (fn: CombinedReduction['fn']) => (fn === 'sum' ? (a: number, b: number) => Math.fround(a + b) : fmax);
@@ -78,10 +83,12 @@ export class DeviceOrderOracle extends OracleBackend {
   override readonly hostMemory = false;
 
   readonly combinesInKernels: boolean;
+  readonly combinesInLaunches: boolean;
 
   constructor(private readonly order: DeviceOrder) {
     super();
     this.combinesInKernels = order.inKernels !== undefined;
+    this.combinesInLaunches = order.inLaunches === true;
   }
 
   override async compile(kernel: Kernel): Promise<Program> {
@@ -110,13 +117,25 @@ export class DeviceOrderOracle extends OracleBackend {
           }),
         ),
       );
-    return this.interpreted(
-      p,
-      l,
-      rows,
-      Object.fromEntries(Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data])),
-      l.rowOf ? this.own(l.rowOf, 'rowOf').data : null,
+    const fields: Record<string, FieldArray> = Object.fromEntries(
+      Object.entries(l.bindings).map(([f, b]) => [f, this.own(b, `field ${f}`).data]),
     );
+    if (!l.pass) return this.interpreted(p, l, rows, fields, l.rowOf ? this.own(l.rowOf, 'rowOf').data : null);
+    // A pass's launch where the launches combine: its partials into the combine's, at their arena
+    // groups; the level's last launch combines them over the step's groups.
+    if (!this.combinesInLaunches) throw new BackendError('oracle: a pass launch (Launch.pass) here');
+    const c = l.reductions as OracleCombine,
+      origin = l.origin ?? 0;
+    const n = Math.ceil(l.length / p.prepared.kernel.groupSize);
+    const outs = p.prepared.kernel.outputs.filter((o) => o.field.startsWith(REDUCTION_PREFIX));
+    for (const o of outs) fields[o.field] = new Float32Array(n);
+    const counts = this.interpreted(p, l, rows, fields, l.rowOf ? this.own(l.rowOf, 'rowOf').data : null);
+    for (const o of outs) {
+      const to = c.partials[Number(o.field.slice(REDUCTION_PREFIX.length))]!;
+      for (let g = l.groups[0]; g < l.groups[1]; g++) to[origin + g] = fields[o.field]![g]!;
+    }
+    if (l.pass.last) this.combine(c, l.pass.level, l.pass.groups);
+    return counts;
   }
 
   /** The kernel run by `interpret` in this order, its counts added into the launch's counters. */
@@ -187,6 +206,7 @@ export class DeviceOrderOracle extends OracleBackend {
     const R = plan.reductions.length;
     const layout = combineBlocks(plan.tensors, plan.rows, this.order.maxBindingBytes, this.order.alignBytes);
     const values = this.alloc('f32', plan.rows * R);
+    const groups = Math.max(0, ...plan.tensors.map((t) => t.groups[1]));
     return {
       values,
       owned: [values],
@@ -194,16 +214,15 @@ export class DeviceOrderOracle extends OracleBackend {
       plan,
       layout,
       sums: new Float32Array((layout.blocks.length / 2) * R),
+      partials: plan.reductions.map(() => new Float32Array(groups)),
       free() {},
     };
   }
 
   async submit(items: readonly Item<OracleBuffer, Program>[]): Promise<void> {
     for (const it of items) {
-      if ('combine' in it) {
-        if (this.combinesInKernels) throw new BackendError('oracle: a combine item where the kernels combine');
-        this.combine(it.combine as OracleCombine, it.level, it.groups);
-      } else if ('copy' in it) {
+      if ('combine' in it) throw new BackendError('oracle: a combine item (the kernels or the launches combine)');
+      else if ('copy' in it) {
         const { from, fromAt, to, toAt } = it.copy;
         this.own(to, 'copy target').data.set(
           this.own(from, 'copy source').data.subarray(fromAt, fromAt + it.length) as never,
@@ -213,7 +232,7 @@ export class DeviceOrderOracle extends OracleBackend {
     }
   }
 
-  /** combine.ts's blocks and rows dispatches, one thread at a time. */
+  /** gpu.js's combine (runtime/backends/gpujs/combine.ts): a block's lanes, then the rows, one thread at a time. */
   private combine(c: OracleCombine, level: number, [g0, g1]: readonly [number, number]): void {
     const { blocks, rowBlocks } = c.layout,
       R = c.reductions.length,
@@ -223,7 +242,7 @@ export class DeviceOrderOracle extends OracleBackend {
       if (r.level !== level) return;
       const op = add(r.fn),
         none = empty(r.fn);
-      const X = this.own(c.plan.partials[i], 'partials').data;
+      const X = c.partials[i]!;
       for (let b = 0; b < blocks.length / 2; b++) {
         const first = blocks[2 * b]!,
           n = blocks[2 * b + 1]!;
@@ -248,43 +267,3 @@ export class DeviceOrderOracle extends OracleBackend {
     });
   }
 }
-
-/**
- * A combine fixture of 300 rows (some empty) with one tensor of `bigGroups` groups at row 5, and
- * four reductions over two levels (tensor and global, sum and max): the layout both device
- * combines' tests check against this oracle.
- */
-export function combineFixture(bigGroups: number): {
-  readonly tensors: readonly { readonly row: number; readonly groups: readonly [number, number] }[];
-  readonly groups: number;
-  readonly reductions: readonly CombinedReduction[];
-} {
-  const sizes = Array.from({ length: 300 }, (_, i) => ((i * 37) % 11 === 0 ? 0 : (i * 7919) % 61));
-  sizes[5] = bigGroups;
-  let g0 = 0;
-  const tensors = sizes.map((n, row) => {
-    const groups = [g0, g0 + n] as const;
-    g0 += n;
-    return { row, groups };
-  });
-  const reductions: CombinedReduction[] = [
-    { fn: 'sum', scope: 'tensor', level: 1 },
-    { fn: 'max', scope: 'global', level: 1 },
-    { fn: 'sum', scope: 'global', level: 1 },
-    { fn: 'max', scope: 'tensor', level: 2 },
-  ];
-  return { tensors, groups: g0, reductions };
-}
-
-/** Each array of `data` written into a new f32 buffer of `on` (a combine's partials). */
-export const uploadPartials = <B extends { readonly length: number }>(
-  on: { alloc(s: 'f32', n: number): B; write(x: B, d: Float32Array): Promise<void> },
-  data: readonly Float32Array[],
-): Promise<B[]> =>
-  Promise.all(
-    data.map(async (x) => {
-      const buf = on.alloc('f32', x.length);
-      await on.write(buf, x);
-      return buf;
-    }),
-  );

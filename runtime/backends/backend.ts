@@ -41,11 +41,29 @@ export interface Launch<B extends DeviceBuffer = DeviceBuffer> {
    * Where a kernel compiled by a backend with `combiner` reads its reduction columns (`$red<i>`,
    * compiler/ir/phases.ts): value i of its row's entries in `values`, or, where the kernels
    * combine (`combinesInKernels`), the blocks' sums the kernel adds itself. The uniform table's
-   * `$red` columns are placeholders then. Absent or null for a kernel without such columns.
+   * `$red` columns are placeholders then. Where the passes' launches combine
+   * (`combinesInLaunches`), a pass's launch adds its groups into it (`pass`). Absent or null for a
+   * kernel without such columns.
    */
   readonly reductions?: Combine<B> | null;
-  /** With a combine in the kernels (`Backend.combinesInKernels`): the arena group of the launch's group 0 (its chunk's first). */
+  /** With a combine in the kernels or the launches (`Backend.combinesInKernels`, `combinesInLaunches`): the arena group of the launch's group 0 (its chunk's first). */
   readonly origin?: number;
+  /**
+   * Where the passes' launches combine (`Backend.combinesInLaunches`): this launch is a share (a
+   * chunk's) of the reduction pass of `level` over the step's arena groups `groups`, and the
+   * level's `last` launch ends with the combine over all of them. The runtime marks it
+   * (runtime/reductions.ts), since only it knows which launch is a level's last.
+   */
+  readonly pass?: ReductionPass | null;
+}
+
+/** A launch's place in a step's reductions (`Launch.pass`). */
+export interface ReductionPass {
+  readonly level: number;
+  /** The step's arena groups [start, end): groups outside count nothing. */
+  readonly groups: readonly [number, number];
+  /** The level's last launch: the combine runs at its end. */
+  readonly last: boolean;
 }
 
 /** One reduction of a step as a device combine sees it (compiler/ir/phases.ts `Reduction`). */
@@ -63,8 +81,9 @@ export interface CombinePlan<B extends DeviceBuffer = DeviceBuffer> {
   /** Each tensor's row and groups [start, end) in the arena, in arena order. */
   readonly tensors: readonly { readonly row: number; readonly groups: readonly [number, number] }[];
   /**
-   * Per reduction, an f32 buffer with every group's partial at its arena group index (the passes
-   * write it); none where the kernels combine (`Backend.combinesInKernels`).
+   * Per reduction, an f32 buffer with every group's partial at its arena group index. Always empty
+   * now: every device combine runs in the kernels (`combinesInKernels`) or at the end of the
+   * passes' launches (`combinesInLaunches`), and no per-group partial is stored.
    */
   readonly partials: readonly B[];
   /** The arena group where each chunk begins (a launch covers one chunk at most). */
@@ -105,8 +124,8 @@ export type Item<B extends DeviceBuffer = DeviceBuffer, P extends Program = Prog
   | { readonly program: P; readonly launch: Launch<B> }
   /**
    * The device-side combine of the partials of reductions at `level`, over arena groups
-   * [start, end) (groups outside count nothing): each tensor's value, and a global one's, into
-   * `combine.values`. Only for a backend with `combiner`, in a submission.
+   * [start, end). The runtime sends none now (the kernels or the passes' launches combine:
+   * `Backend.combinesInKernels`, `combinesInLaunches`); a backend refuses one.
    */
   | { readonly combine: Combine<B>; readonly level: number; readonly groups: readonly [number, number] };
 
@@ -128,8 +147,8 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
   /** Copies of any length are cheap here (WebGPU gathers them into a few dispatches): send copies, not copy kernels. */
   readonly gathersCopies?: boolean;
   /**
-   * Kernel launches so far, a device combine's dispatches included: an optimizer step without
-   * reductions is exactly one per chunk.
+   * Kernel launches so far: an optimizer step without reductions is exactly one per chunk, with
+   * reductions one more per level and chunk (the combine is part of the launches).
    */
   readonly launches: number;
   free(buf: B): void;
@@ -155,14 +174,11 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    */
   readonly hostMemory?: boolean;
   /**
-   * Reduction results stay on the device (WebGPU, gpu.js in webgpu mode). Unless the kernels
-   * combine (`combinesInKernels`), the runtime allocates the partials, and each level's passes are
-   * followed, in the same submission, by a `{ combine }` item that adds (or maxes) them per tensor
-   * and over tensors in a fixed order into `values`,
-   * where the next level's pass and the update read them (`Launch.reductions`); nothing is read
-   * back for the step. Its kernels keep what reads a reduction in the kernel
-   * (compiler/ir/pipeline.ts `reductionsOnDevice`). `plan.partials` must stay allocated while the
-   * combine lives.
+   * Reduction results stay on the device (WebGPU, gpu.js in webgpu mode), combined there in a
+   * fixed order per tensor and over tensors, where the next level's pass and the update read them
+   * (`Launch.reductions`); nothing is read back for the step. Its kernels keep what reads a
+   * reduction in the kernel (compiler/ir/pipeline.ts `reductionsOnDevice`). It must have
+   * `combinesInKernels` or `combinesInLaunches` (the runtime refuses it otherwise).
    */
   combiner?(plan: CombinePlan<B>): Combine<B>;
   /**
@@ -170,6 +186,14 @@ export interface Backend<B extends DeviceBuffer = DeviceBuffer, P extends Progra
    * no partials, no `{ combine }` items; a step is a launch per level and chunk plus the update's.
    */
   readonly combinesInKernels?: boolean;
+  /**
+   * Its combiner's combine runs in the passes' launches (gpu.js in webgpu mode,
+   * runtime/backends/gpujs/combine.ts): each launch of a level's pass carries `Launch.pass`, adds
+   * its groups into the combine's own buffers, and the level's last launch ends with the combine
+   * into `values`. No partials, no `{ combine }` items; a step is a launch per level and chunk
+   * plus the update's.
+   */
+  readonly combinesInLaunches?: boolean;
   /** `run` honours `launch.counters` itself (on the device); otherwise runtime/io.ts adds the counts. */
   readonly countsOnDevice?: boolean;
   /**

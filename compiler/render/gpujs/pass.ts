@@ -1,5 +1,6 @@
 // One pass of the gpu.js renderer (render.ts): the walk that writes a root's value in the gpu.js
-// subset, inside the thread's guard and, for a group pass, the loop over the group's elements.
+// subset, inside the thread's guard and, for a group pass, the loop over the group's elements; a
+// lane pass (plan.ts LANES) wraps that group loop in a loop over the lane's groups of its block.
 
 import type { Expr } from '../../ir/ir.ts';
 import * as ir from '../../ir/ir.ts';
@@ -8,7 +9,18 @@ import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import { Emit } from './emit.ts';
 import { pairFromSmall } from './ints.ts';
 import type { GpujsPass, PassTarget, RenderOptions } from './plan.ts';
-import { REDUCTIONS_ARRAY, arrayName, reductionName, sharedName, split } from './plan.ts';
+import {
+  BLOCKS_ARRAY,
+  LANES,
+  LANE_STEPS,
+  REDUCTIONS_ARRAY,
+  STEP_ARRAY,
+  arrayName,
+  lanesName,
+  reductionName,
+  sharedName,
+  split,
+} from './plan.ts';
 import type { Value } from './values.ts';
 import { asF, asP, binary, bitcast, cast, constBits, unary } from './values.ts';
 
@@ -35,7 +47,7 @@ export function passRenderer(cx: PassContext) {
   const G = k.groupSize;
   return (
     name: string,
-    over: 'element' | 'group',
+    over: 'element' | 'group' | 'lane',
     target: PassTarget,
     root: Expr,
     finish: (e: Emit, v: Value) => string,
@@ -81,6 +93,42 @@ export function passRenderer(cx: PassContext) {
     };
     const idx = (axis: 'element' | 'group') => (axis === 'group' ? 'g' : 'i');
     const readShared = (e: Emit, si: number): Value => e.let(`${arg(sharedName(si))}[i]`);
+    const sum = (a: string, b: string) => (opts.fround ? `Math.fround(${a} + ${b})` : `${a} + ${b}`);
+
+    // A thread per lane t of block b of the combine (BLOCKS_ARRAY, arena groups): `lane` adds the
+    // block's groups t, t + LANES, … that lie in this launch and in the step, in order, each
+    // group's value computed by `group` (which sets `acc`) in element order, as a group pass does.
+    // It starts from the value the step's earlier launches left (a chunk before this one held some
+    // of the block's groups), else from +0 (−∞ for a max); a block outside the step is +0 (−∞),
+    // one the launch misses keeps its lanes. So the lanes never depend on how the step is chunked.
+    const laneLoop = (reduction: number, fn: 'max' | 'sum', group: string[], acc: string): string[] => {
+      const [B, L, P] = [arg(BLOCKS_ARRAY), arg(lanesName(reduction)), arg(STEP_ARRAY)];
+      const empty = fn === 'sum' ? konst(0) : konst(-Infinity);
+      const add =
+        fn === 'sum' ? `lane = ${sum('lane', acc)};` : `if (${pre.nan('lane')} || ${acc} > lane) { lane = ${acc}; }`;
+      return [
+        'let x0 = this.thread.x;',
+        `let lb = Math.floor(x0 / ${LANES});`,
+        `let lt = x0 - lb * ${LANES};`,
+        `let old = ${L}[x0];`,
+        `let bf = ${B}[2 * lb];`,
+        `let bn = ${B}[2 * lb + 1];`,
+        `let la = ${P}[0] + aux[1];`,
+        `let lz = ${P}[0] + aux[2];`,
+        `if (bf + bn <= ${P}[1] || bf >= ${P}[2]) { return ${empty}; }`,
+        'if (bf + bn <= la || bf >= lz) { return old; }',
+        `let lane = ${empty};`,
+        `if ((bf > ${P}[1] ? bf : ${P}[1]) < la) { lane = old; }`,
+        `for (let m = 0; m < ${LANE_STEPS}; m++) {`,
+        `  let ga = bf + lt + m * ${LANES};`,
+        `  if (ga < bf + bn && ga >= la && ga < lz && ga >= ${P}[1] && ga < ${P}[2]) {`,
+        `    let g = ga - ${P}[0];`,
+        ...group.map((l) => '    ' + l),
+        `    ${add}`,
+        '  }',
+        '}',
+      ];
+    };
     const node = (e: Emit, x: Expr): Value => {
       switch (x.op) {
         case 'const':
@@ -128,14 +176,14 @@ export function passRenderer(cx: PassContext) {
 
     const body: string[] = [];
     const oldRead = old ? `${arg(old)}[${over === 'element' ? 'i' : 'g'}]` : '0';
+    const rowOf = ['let row = aux[aux[3] + g * aux[4]];', `let r = row * ${S} + @UNIFORMS@;`];
     if (over === 'element') {
       body.push('let i = this.thread.x;', `let g = Math.floor(i / ${G});`, `let old = ${oldRead};`);
-      body.push('if (i >= aux[0] || g < aux[1] || g >= aux[2]) { return old; }');
-    } else {
+      body.push('if (i >= aux[0] || g < aux[1] || g >= aux[2]) { return old; }', ...rowOf);
+    } else if (over === 'group') {
       body.push('let g = this.thread.x;', `let old = ${oldRead};`);
-      body.push('if (g < aux[1] || g >= aux[2]) { return old; }');
+      body.push('if (g < aux[1] || g >= aux[2]) { return old; }', ...rowOf);
     }
-    body.push('let row = aux[aux[3] + g * aux[4]];', `let r = row * ${S} + @UNIFORMS@;`);
     let result: string;
     if (reduce) {
       const x = own ? (own as ir.GroupMax | ir.GroupSum).x : root;
@@ -145,10 +193,9 @@ export function passRenderer(cx: PassContext) {
       const v = valueDeep(x);
       const fin = finish(loop, v);
       if (reduce === 'max') loop.line(`if (${loop.nan(acc)} || ${fin} > ${acc}) { ${acc} = ${fin}; }`);
-      else if (reduce === 'sum')
-        loop.line(`${acc} = ${loop.fround ? `Math.fround(${acc} + ${fin})` : `${acc} + ${fin}`};`);
+      else if (reduce === 'sum') loop.line(`${acc} = ${sum(acc, fin)};`);
       else loop.line(`${acc} = ${acc} + ${fin};`);
-      body.push(
+      const group = [
         ...pre.lines,
         `for (let j = 0; j < ${G}; j++) {`,
         `  let i = g * ${G} + j;`,
@@ -156,8 +203,16 @@ export function passRenderer(cx: PassContext) {
         ...loop.lines.map((l) => '    ' + l),
         '  }',
         '}',
-      );
-      result = acc;
+      ];
+      if (over === 'lane') {
+        if (reduce === 'count' || target.kind !== 'lanes')
+          throw new Error(`renderGpujs: lane pass ${name} adds no group reduction`);
+        body.push(...laneLoop(target.reduction, reduce, [...rowOf, ...group], acc));
+        result = 'lane';
+      } else {
+        body.push(...group);
+        result = acc;
+      }
     } else {
       const v = valueDeep(root);
       result = finish(over === 'element' ? loop : pre, v);

@@ -9,7 +9,7 @@ import { interpret } from '../../ir/interpret.ts';
 import { kernel } from '../../ir/kernel.ts';
 import { prepare } from '../../ir/pipeline.ts';
 import type { GpujsPass, GpujsPlan } from './plan.ts';
-import { HEAD, reductionName } from './plan.ts';
+import { BLOCKS_ARRAY, HEAD, LANES, STEP_ARRAY, lanesName, reductionName } from './plan.ts';
 import { renderGpujs } from './render.ts';
 
 const x = d.field('x', 'f32'),
@@ -79,5 +79,60 @@ describe('gpu.js groupSum', () => {
     }
     expect([...arrays.s!]).toEqual([...want.s]);
     expect([...arrays.e!]).toEqual([...want.e]);
+  });
+});
+
+describe('gpu.js lane passes (a reduction pass with the combine on the device)', () => {
+  // A reduction pass as compiler/ir/phases.ts makes it: `$red0` holds each group's sum.
+  const n = 700;
+  const Z = Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? 1e8 : i % 3 === 0 ? -1e8 : 0.3 + i));
+  const k = kernel({
+    name: 'pass',
+    groupSize: 1,
+    outputs: [{ field: '$red0', storage: 'f32', axis: 'group', value: d.groupSum(d.mul(x, 1.5)) }],
+  });
+  const opts = { fround: true, signedZeros: true, reductionsOnDevice: true };
+  const plan = renderGpujs(prepare(k, { reductionsOnDevice: true }), opts);
+  const pass = plan.passes[0]!;
+  /** One launch over groups [g0, g1) of a step over [s0, s1): the lanes after it (one block of all n groups). */
+  const launch = (lanes: Float32Array, [g0, g1]: readonly [number, number], [s0, s1]: readonly [number, number]) => {
+    const aux = new Float32Array(plan.uniformBase + 1);
+    aux.set([n, g0, g1, plan.uniformBase, 0]);
+    aux.set(plan.constants, HEAD);
+    const arrays: Record<string, Float32Array> = {
+      x: Z,
+      aux,
+      [BLOCKS_ARRAY]: Float32Array.of(0, n),
+      [STEP_ARRAY]: Float32Array.of(0, s0, s1),
+      [lanesName(0)]: lanes,
+    };
+    const fn = new Function(`return ${pass.source}`)() as (...a: Float32Array[]) => number;
+    const args = pass.arrays.map((a) => arrays[a]!);
+    return Float32Array.from({ length: LANES }, (_, i) => fn.apply({ thread: { x: i } }, args));
+  };
+  // Lane t: groups t, t + 256, … of [s0, s1) in order, each group's sum from +0 (one element here).
+  const want = ([s0, s1]: readonly [number, number]) =>
+    Float32Array.from({ length: LANES }, (_, t) => {
+      let v = 0;
+      for (let g = t; g < n; g += LANES)
+        if (g >= s0 && g < s1) v = Math.fround(v + Math.fround(0 + Math.fround(Z[g]! * 1.5)));
+      return v;
+    });
+
+  it('renders one lane pass for the output, and no group sum or partial field pass', () => {
+    expect(plan.passes.map((p) => [p.name, p.over, p.target.kind])).toEqual([['pass.lanes0', 'lane', 'lanes']]);
+  });
+
+  it('lane t adds its groups t, t + 256, … in order; a step in two launches carries the lanes (the same bits as one)', () => {
+    const stale = new Float32Array(LANES).fill(7);
+    for (const step of [[0, n] as const, [100, 650] as const]) {
+      const whole = launch(stale, step, step);
+      expect([...whole]).toEqual([...want(step)]);
+      // The second launch starts inside the block: it carries the first's lanes on.
+      const first = launch(stale, [step[0], 300], step);
+      expect([...launch(first, [300, step[1]], step)]).toEqual([...whole]);
+    }
+    // A block outside the step counts nothing: +0 in every lane, whatever was there.
+    expect([...launch(stale, [0, 0], [n, n])]).toEqual([...new Float32Array(LANES)]);
   });
 });

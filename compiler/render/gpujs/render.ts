@@ -9,7 +9,12 @@
 //   2. one pass per element value that several outputs share and that is costly (gpujs/share.ts),
 //      so the output passes read it instead of recomputing it;
 //   3. one pass per output array: element fields thread per element, group fields thread per
-//      group; an i32/u32 field is two arrays (high and low 16-bit halves), so two passes;
+//      group; an i32/u32 field is two arrays (high and low 16-bit halves), so two passes. With
+//      `reductionsOnDevice` (webgpu mode) a reduction pass's `$red<i>` outputs are lane passes
+//      instead (pass.ts, plan.ts LANES): a thread per lane of a block of the device combine, adding
+//      its groups' sums or maxima (each computed as in 1.) in the combine's order, so neither the
+//      group reduction of 1. nor a per-group array is made for them; the backend's combine then
+//      adds the lanes (runtime/backends/gpujs/combine.ts), at the end of the same launch;
 //   4. one pass per counter array: a thread per group sums the group's counts (≤ groupSize, exact),
 //      the host sums the groups.
 // Every pass reads the fields as they were before the launch; the runtime swaps the new arrays in
@@ -19,8 +24,10 @@
 // (for what step 2 does not share) recomputation.
 
 import type { Expr, Storage } from '../../ir/ir.ts';
+import * as ir from '../../ir/ir.ts';
 import type { Kernel } from '../../ir/kernel.ts';
 import { elementwise, groupLevels, kernel, roots } from '../../ir/kernel.ts';
+import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import type { Prepared } from '../../ir/pipeline.ts';
 import { rewrite } from '../../ir/rewrite.ts';
 import type { Emit } from './emit.ts';
@@ -74,9 +81,30 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
   const sharedIndex = new Map(shared.map((e, i) => [e, i]));
   const render = passRenderer({ kernel: k, opts, konst, isElem, column, columns: S, reductionIndex, sharedIndex });
   const pass = (...a: Parameters<typeof render>) => void passes.push(render(...a));
+  // With the combine on the device, a reduction pass's outputs `$red<i>` are lanes of the combine.
+  const lanes = k.outputs.filter(
+    (o) =>
+      opts.reductionsOnDevice &&
+      o.axis === 'group' &&
+      o.field.startsWith(REDUCTION_PREFIX) &&
+      ir.isGroupReduction(o.value) &&
+      o.storage === 'f32',
+  );
+  const rest = k.outputs.filter((o) => !lanes.includes(o));
+  // The group reductions something other than a lane pass's own root reads.
+  const read = new Set<Expr>(
+    ir
+      .topo([
+        ...rest.map((o) => o.value),
+        ...k.counters.map((c) => c.value),
+        ...lanes.map((o) => (o.value as ir.GroupMax | ir.GroupSum).x),
+      ])
+      .filter(ir.isGroupReduction),
+  );
 
   // 1. Group maxima and sums, level by level (a later level reads the arrays of earlier ones).
   reductions.forEach((m, i) => {
+    if (!read.has(m)) return;
     const fn = m.op === 'groupSum' ? 'sum' : 'max';
     pass(`${k.name}.${fn}${i}`, 'group', { kind: 'reduction', index: i }, m, (_e, v) => asF(v), fn);
   });
@@ -93,7 +121,14 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       true,
     ),
   );
-  // 3. Outputs: the value, narrowed to what its storage holds.
+  // 3. Outputs: a lane pass per `$red<i>` (its groups' sums or maxima in the combine's order), then
+  // the others, each value narrowed to what its storage holds.
+  for (const o of lanes) {
+    const fn = o.value.op === 'groupSum' ? 'sum' : 'max';
+    const reduction = Number(o.field.slice(REDUCTION_PREFIX.length));
+    const target = { kind: 'lanes', reduction, field: o.field } as const;
+    pass(`${k.name}.lanes${reduction}`, 'lane', target, o.value, (_e, v) => asF(v), fn);
+  }
   const store =
     (s: Storage, half?: 'h' | 'l') =>
     (e: Emit, v: Value): string => {
@@ -102,7 +137,7 @@ export function renderGpujs(p: Prepared, opts: RenderOptions): GpujsPlan {
       if (half) return half === 'h' ? p.h : p.l;
       return pairToSmall(e, p, s === 'u8' || s === 'i8' ? 8 : 16, s === 'i8' || s === 'i16');
     };
-  for (const o of k.outputs) {
+  for (const o of rest) {
     const halves = split(o.storage) ? (['h', 'l'] as const) : [undefined];
     for (const h of halves) {
       pass(

@@ -1,15 +1,16 @@
-// The blocks of gpu.js's two-kernel combine (combine.ts, which documents its order;
-// test/device-oracle.ts follows it), in blocks of up to 256 × 64 groups from each tensor's start.
-// WebGPU's kernels combine themselves instead (runtime/backends/webgpu/blocks.ts), with workgroup
-// memory gpu.js does not have.
+// The blocks of gpu.js's combine (combine.ts, which documents its order; test/device-oracle.ts
+// follows it), of up to 256 × 64 groups from each tensor's start: a block is what a lane pass's
+// 256 lanes share (compiler/render/gpujs/pass.ts, LANES and LANE_STEPS), and what the rows kernel
+// adds as one value. WebGPU's kernels combine themselves instead (runtime/backends/webgpu/blocks.ts),
+// with workgroup memory gpu.js does not have.
 
+import { LANES, LANE_STEPS } from '../../../compiler/render/gpujs/plan.ts';
 import type { CombinePlan } from '../backend.ts';
 
-/** Threads of a combine workgroup. */
-export const COMBINE_THREADS = 256;
-const WG = COMBINE_THREADS;
-/** Groups a block holds at most: 64 a thread (bounded further by the binding size). */
-const MAX_BLOCK = 64 * WG;
+/** Threads of a combine workgroup: the lanes a block is added in. */
+export const COMBINE_THREADS = LANES;
+/** Groups a block holds at most: LANE_STEPS a lane (bounded further by the binding size). */
+export const MAX_BLOCK = LANE_STEPS * LANES;
 
 /** The blocks of a combine: what its arithmetic's order depends on (test/device-oracle.ts follows it). */
 export interface Blocks {

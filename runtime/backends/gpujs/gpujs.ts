@@ -2,12 +2,13 @@
 // held as f32 arrays on the gpu.js side (an i32/u32 field as two arrays of 16-bit halves, see
 // compiler/render/gpujs/render.ts), so a narrow field costs 4 bytes per value on the device whatever its
 // storage. In `webgpu` mode arrays stay on the GPU between launches (pipeline results), and
-// reduction partials are combined there (`combiner`, gpujs/combine.ts; `submit` runs a step's
-// launches and combine items in order); in the other modes they are host Float32Arrays, so the
-// backend declares `hostMemory` there and the runtime combines reduction partials on the host
-// (runtime/reductions.ts) as for the JS engines.
+// reductions are combined there, within the reduction passes' launches (`combiner`,
+// `combinesInLaunches`, gpujs/combine.ts; `submit` runs a step's launches in order); in the other
+// modes they are host Float32Arrays, so the backend declares `hostMemory` there and the runtime
+// combines reduction partials on the host (runtime/reductions.ts) as for the JS engines.
 // One `run` is one launch as the runtime counts them, but several gpu.js kernel calls underneath
-// (one per group maximum or sum, output array and counter): gpujs/launch.ts makes them.
+// (one per group maximum or sum, output array and counter, and a reduction level's combine):
+// gpujs/launch.ts makes them.
 
 import type { Storage } from '../../../compiler/ir/ir.ts';
 import type { FieldArray, Kernel } from '../../../compiler/ir/kernel.ts';
@@ -43,15 +44,23 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
   peakBytes = 0;
   /**
    * Arrays are host Float32Arrays in every mode but webgpu, so reading a reduction partial is a
-   * copy within host memory. webgpu keeps them on the GPU and combines them there (`combiner`),
-   * running each step's launches and combines in order (`submit`).
+   * copy within host memory. webgpu keeps them on the GPU and combines them there, in the passes'
+   * launches (`combiner`, `combinesInLaunches`), running each step's launches in order (`submit`).
    */
   readonly hostMemory: boolean;
   readonly combiner?: (plan: CombinePlan<GpujsBuffer>) => GpujsCombine<GpujsBuffer>;
+  readonly combinesInLaunches?: boolean;
   readonly submit?: (items: readonly Item<GpujsBuffer, GpujsProgram>[]) => Promise<void>;
   private readonly buffers = new Set<GpujsBuffer>();
   private readonly launchHost: GpujsLaunchHost<GpujsBuffer> = {
     check: (b, op) => this.check(b, op),
+    combine: (c, op) => {
+      if (!(c instanceof GpujsCombine) || c.host.owner !== this)
+        throw new BackendError(
+          `gpujs.${op}: a reduction pass's launch needs a combine of this backend (Launch.reductions)`,
+        );
+      return c as GpujsCombine<GpujsBuffer>;
+    },
     read: (b, offset, length) => this.read(b, offset, length),
     upload: (b) => this.upload(b),
     kernel: (source, length) => this.gpu.kernel(source, length),
@@ -74,12 +83,12 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
     this.hostMemory = !arraysOnDevice(mode);
     if (arraysOnDevice(mode)) {
       this.combiner = (plan) => this.combineOf(plan);
+      this.combinesInLaunches = true;
       this.submit = (items) => submitItems(this, items);
     }
   }
 
   private combineOf(plan: CombinePlan<GpujsBuffer>): GpujsCombine<GpujsBuffer> {
-    for (const p of plan.partials) this.check(p, 'combiner');
     return new GpujsCombine(
       {
         owner: this,
@@ -87,9 +96,9 @@ export class GpujsBackend implements Backend<GpujsBuffer, GpujsProgram> {
         free: (b) => this.free(b),
         kernel: (source, length) => this.gpu.kernel(source, length),
         onDevice: async (b) => (await this.upload(this.check(b, 'combine')), b.parts[0]!),
+        // Its kernel is part of the launch that ends with it: a call, not a launch.
         called: () => {
           this.calls++;
-          this.launches++;
         },
       },
       plan,

@@ -2,7 +2,8 @@
 // store the oracle's bits in every mode, and a step with reductions stores what its oracle stores:
 // - cpu, webasm (`hostMemory`): the runtime combines on the host, in group order: the oracle
 //   backend (test/oracle.ts);
-// - webgpu: arrays stay on the GPU and gpu.js kernels combine there (gpujs/combine.ts), in
+// - webgpu: arrays stay on the GPU and the reduction passes' launches combine there
+//   (gpujs/combine.ts: lane passes, then a rows kernel at the end of a level's last launch), in
 //   WebGPU's order: the device-order oracle with one lane a group (gpu.js adds a group's elements
 //   in element order) and gpu.js's blocks (test/device-oracle.ts `gpujsOrder`).
 
@@ -14,9 +15,12 @@ import type { OptimizerDef } from '../../../optim/index.ts';
 import { uniformF32 } from '../../../props/prng.ts';
 import { onBackend, onOracle } from '../../../test/harness.ts';
 import { testModes } from '../../../test/gpujs-harness.ts';
-import { combineFixture, DeviceOrderOracle, gpujsOrder, uploadPartials } from '../../../test/device-oracle.ts';
+import { DeviceOrderOracle, gpujsOrder } from '../../../test/device-oracle.ts';
+import { combineFixture, fixturePasses, uploadArrays } from '../../../test/combine-fixture.ts';
+import { stored } from '../../../test/problems.ts';
+import { uniformTable } from '../../../compiler/ir/pipeline.ts';
 import { OracleBackend } from '../../../test/oracle.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend, Item } from '../backend.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import type { OptimizerOptions } from '../../options.ts';
 import { GpujsBackend } from './gpujs.ts';
@@ -104,7 +108,7 @@ describe.each(modes)('gpu.js %s mode, steps with reductions', (mode) => {
 });
 
 describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine', () => {
-  it('blocks, ranges, sum and max (NaN partials), tensor and global, two levels, 300 rows: the device-order oracle’s bits', async () => {
+  it('blocks, ranges, sum and max (NaN partials), tensor and global, two levels, 300 rows, a level in two launches: the device-order oracle’s bits', async () => {
     const b = await GpujsBackend.create('webgpu');
     const oracle = new DeviceOrderOracle(gpujsOrder);
     // Row 5 holds three blocks of at most 16384 groups.
@@ -115,55 +119,129 @@ describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine
       for (let g = i; g < groups; g += 997) x[g] = i % 2 ? NaN : 1e8;
       return x;
     });
-    const plan = { reductions, rows: tensors.length, tensors, cuts: [0] };
-    const dev = b.combiner!({ ...plan, partials: await uploadPartials(b, data) });
-    const ora = oracle.combiner({ ...plan, partials: await uploadPartials(oracle, data) });
+    // Each group's partial is its one element (fixturePasses): the passes' launches combine `data`.
+    const plan = { reductions, rows: tensors.length, tensors, cuts: [0], partials: [] };
+    const setUp = async (on: Backend) => {
+      const xs = await uploadArrays(on, data);
+      const programs = await Promise.all(fixturePasses(reductions).map((k) => on.compile(k)));
+      return { bindings: Object.fromEntries(xs.map((x, i) => [`x${i}`, x])), combine: on.combiner!(plan), programs };
+    };
+    const dev = await setUp(b),
+      ora = await setUp(oracle);
+    // A level in two launches as two chunks would send it, the second starting inside the big
+    // tensor's second block: its lanes carry over, and only the second launch combines.
+    const mid = tensors[5]!.groups[0] + 20_000;
+    const launches = (on: typeof dev, level: number, range: readonly [number, number]): Item[] =>
+      [[range[0], mid] as const, [mid, range[1]] as const].map((piece, j) => {
+        const program = on.programs[level - 1]!;
+        return {
+          program,
+          launch: {
+            bindings: on.bindings,
+            uniforms: uniformTable(program.prepared, [{}]),
+            rowOf: null,
+            groups: piece,
+            length: groups,
+            reductions: on.combine,
+            origin: 0,
+            pass: { level, groups: range, last: j === 1 },
+          },
+        };
+      });
     for (const range of [[0, groups] as const, [700, 45_000] as const]) {
       for (const level of [1, 2]) {
-        const calls = b.calls;
-        await b.submit!([{ combine: dev, level, groups: range }]);
-        expect(b.calls - calls, `level ${level}: blocks, rows`).toBe(2);
-        await oracle.submit([{ combine: ora, level, groups: range }]);
+        const [calls, launched] = [b.calls, b.launches];
+        await (b as Backend).submit!(launches(dev, level, range));
+        const here = reductions.filter((r) => r.level === level).length;
+        expect(b.calls - calls, `level ${level}: a lane pass per reduction and launch, then rows`).toBe(2 * here + 1);
+        expect(b.launches - launched).toBe(2);
+        await (oracle as Backend).submit!(launches(ora, level, range));
       }
-      expect([...(await b.read(dev.values))]).toEqual([...(await oracle.read(ora.values))]);
+      const values = (on: Backend, c: typeof dev) => on.read(c.combine.values);
+      expect([...(await values(b, dev))]).toEqual([...(await values(oracle, ora))]);
     }
     // Not the host's order (runtime/reductions.ts): the big tensor's partials in group order give other bits.
     const t5 = tensors[5]!.groups;
     const inOrder = data[0]!.subarray(Math.max(700, t5[0]), t5[1]).reduce((a, x) => Math.fround(a + x), 0);
-    expect((await b.read(dev.values))[5 * reductions.length]).not.toBe(inOrder);
-    dev.free();
+    expect((await (b as Backend).read(dev.combine.values))[5 * reductions.length]).not.toBe(inOrder);
+    dev.combine.free();
     b.dispose();
   });
 
-  it('a LAMB + clipGradNorm step reads back no partial and no result; the combine is 2 kernel calls a level', async () => {
-    const b = await GpujsBackend.create('webgpu');
+  // A step is a launch per level (its lane passes, then the combine's rows kernel) and the update,
+  // as on WebGPU (runtime/backends/webgpu/combine.test.ts). Before the combine moved into the
+  // launches it was 4 launches (8 calls) for AdamW + clipGradNorm and 7 (14 calls) for LAMB +
+  // clipGradNorm: each level's pass then stored its partials (a group sum and a copy into the
+  // partial field per reduction) and two combine kernels (blocks, rows) followed it.
+  it.each([
+    // Level 1: ‖g‖²'s lane pass, the rows kernel; the update: p, m, v, the non-finite counter.
+    { name: 'adamw', def: adamw({ lr: 1e-2 }), launchCount: 2, callCount: 1 + 1 + 4 },
+    // Level 1: ‖θ‖² and the clip's ‖g‖², 2 lane passes, the rows kernel; level 2: ‖u‖²'s lane
+    // pass, the rows kernel; the update: p, m, v, the non-finite counter.
+    { name: 'lamb', def: lamb({ lr: 1e-2 }), launchCount: 3, callCount: 2 + 1 + (1 + 1) + 4 },
+  ])(
+    '$name + clipGradNorm: $launchCount launches a step, $callCount gpu.js calls, reading back no partial and no result',
+    async ({ def, launchCount, callCount }) => {
+      const b = await GpujsBackend.create('webgpu');
+      try {
+        const params = { w: uniformF32(1000, 1, 2), b: uniformF32(40, 2) };
+        const opt = await createOptimizer(def as OptimizerDef, params, { ...f32, clipGradNorm: 0.5, backend: b });
+        const grads = { w: uniformF32(1000, 10, 0.5), b: uniformF32(40, 20, 0.5) };
+        await opt.step(grads);
+        const reads: string[] = [];
+        const read = b.read.bind(b);
+        b.read = (buf, offset, length) => (reads.push(`${buf.storage}[${buf.length}]`), read(buf, offset, length));
+        const calls = b.calls,
+          launches = b.launches;
+        await opt.step(grads);
+        expect(b.calls - calls).toBe(callCount);
+        expect(b.launches - launches).toBe(launchCount);
+        // Read back: each launch's group → row table (u32, one a group: gpu.js builds each kernel's
+        // scalars on the host) and the non-finite counter; no partial and no result (both f32).
+        expect(reads).toEqual([...Array<string>(launchCount).fill('u32[34]'), 'u32[1]']);
+        b.read = read;
+        expect(await opt.gradNorm()).toBeGreaterThan(0);
+      } finally {
+        b.dispose();
+      }
+    },
+  );
+
+  it('LAMB + clipGradNorm in chunks stores the device-order oracle’s bits; each level combines once, after its last chunk', async () => {
+    const one = new DeviceOrderOracle(gpujsOrder);
+    // Bindings of 4 KiB: chunks of at most 32 groups, so w's one block spans several chunks.
+    const many = Object.assign(await GpujsBackend.create('webgpu'), {
+      limits: { maxBufferBytes: 1 << 20, maxBindingBytes: 4096 },
+    });
     try {
-      const params = { w: uniformF32(1000, 1, 2), b: uniformF32(40, 2) };
-      const opt = await createOptimizer(lamb({ lr: 1e-2 }) as OptimizerDef, params, {
-        ...f32,
-        clipGradNorm: 0.5,
-        backend: b,
+      const params = () => ({ w: uniformF32(3000, 1), b: uniformF32(1500, 2), c: uniformF32(40, 3) });
+      const grads = (s: number) => ({
+        w: uniformF32(3000, 10 + s, 0.5),
+        b: uniformF32(1500, 20 + s, 0.5),
+        c: uniformF32(40, 30 + s, 0.5),
       });
-      const grads = { w: uniformF32(1000, 10, 0.5), b: uniformF32(40, 20, 0.5) };
-      await opt.step(grads);
-      const reads: string[] = [];
-      const read = b.read.bind(b);
-      b.read = (buf, offset, length) => (reads.push(`${buf.storage}[${buf.length}]`), read(buf, offset, length));
-      const calls = b.calls,
-        launches = b.launches;
-      await opt.step(grads);
-      // Level 1 (‖θ‖² and the clip's ‖g‖²: 2 group sums, 2 partials arrays), its combine (blocks,
-      // rows), level 2 (‖u‖²: 1 + 1), its combine, the update (p, m, v, the non-finite counter).
-      expect(b.calls - calls).toBe(4 + 2 + 2 + 2 + 4);
-      // As WebGPU counts them (docs/compiler.md §6): 2 passes, 2 × 2 combine kernels, the update.
-      expect(b.launches - launches).toBe(7);
-      // Read back: each launch's group → row table (u32, one a group: gpu.js builds each kernel's
-      // scalars on the host) and the non-finite counter; no partial and no result (both f32).
-      expect(reads).toEqual(['u32[34]', 'u32[34]', 'u32[34]', 'u32[1]']);
-      b.read = read;
-      expect(await opt.gradNorm()).toBeGreaterThan(0);
+      const runs = [];
+      for (const backend of [one, many] as Backend[]) {
+        const opt = await createOptimizer(lamb() as OptimizerDef, params(), { ...f32, backend, clipGradNorm: 1 });
+        const calls = many.calls;
+        for (let s = 0; s < 3; s++) await opt.step(grads(s));
+        runs.push({
+          chunks: opt.chunks,
+          calls: many.calls - calls,
+          norm: await opt.gradNorm(),
+          fields: await stored(opt),
+        });
+      }
+      const C = runs[1]!.chunks;
+      expect(runs[0]!.chunks).toBe(1);
+      expect(C).toBeGreaterThan(4);
+      // Per step and chunk: 2 lane passes (level 1), 1 (level 2), 4 update calls; per level ONE rows kernel.
+      expect(runs[1]!.calls).toBe(3 * (7 * C + 2));
+      expect(runs[1]!.norm).toBe(runs[0]!.norm);
+      for (const f of Object.keys(runs[0]!.fields))
+        expect([...runs[1]!.fields[f]!], f).toEqual([...runs[0]!.fields[f]!]);
     } finally {
-      b.dispose();
+      many.dispose();
     }
   });
 });
