@@ -11,7 +11,7 @@ import { passOf } from './reductions.ts';
 import { JsBackend } from './backends/js/js.ts';
 import { createOptimizer, loadOptimizer } from './optimizer.ts';
 import { CheckpointError } from './safetensors.ts';
-import { leastSquares, stored } from '../test/problems.ts';
+import { chunkedGrads, chunkedParams, leastSquares, stored } from '../test/problems.ts';
 import { uniformF32 } from '../props/prng.ts';
 
 /** The global norm of the gradients as the step sees them: bf16-rounded, non-finite left out. */
@@ -191,12 +191,7 @@ describe('an arena in chunks', () => {
     class Small extends JsBackend {
       readonly limits = { maxBufferBytes: 1 << 20, maxBindingBytes: 4096 };
     }
-    const params = () => ({ w: uniformF32(3000, 1), b: uniformF32(1500, 2), c: uniformF32(40, 3) });
-    const grads = (s: number) => ({
-      w: uniformF32(3000, 10 + s, 0.5),
-      b: uniformF32(1500, 20 + s, 0.5),
-      c: uniformF32(40, 30 + s, 0.5),
-    });
+    const [params, grads] = [chunkedParams, chunkedGrads];
     const runs = [];
     for (const backend of [new JsBackend(), new Small()]) {
       const opt = await createOptimizer(lamb(), params(), { backend, clipGradNorm: 1 });

@@ -6,7 +6,7 @@ import { adabelief, adagrad, adam, adamw, ademamix, lamb, lars, lion, rmsprop, s
 import type { RefHyper, RefName } from '../optim/reference.ts';
 import { Reference } from '../optim/reference.ts';
 import { createOptimizer } from '../runtime/optimizer.ts';
-import { prng } from '../props/prng.ts';
+import { prng, uniformF32 } from '../props/prng.ts';
 import type { FieldArray } from '../compiler/ir/kernel.ts';
 import type { Hyper } from '../optim/define.ts';
 import type { Session } from '../runtime/session.ts';
@@ -162,3 +162,14 @@ export async function stored(opt: Session<Hyper>): Promise<Record<string, FieldA
   for (const f of opt.fields) out[f.name] = await opt.readField(f.name);
   return out;
 }
+
+/**
+ * Three tensors that an arena with 4 KiB bindings splits into many chunks (3000 elements, one of
+ * them spanning several): the chunked-reduction tests' parameters and step s's gradients.
+ */
+export const chunkedParams = () => ({ w: uniformF32(3000, 1), b: uniformF32(1500, 2), c: uniformF32(40, 3) });
+export const chunkedGrads = (s: number) => ({
+  w: uniformF32(3000, 10 + s, 0.5),
+  b: uniformF32(1500, 20 + s, 0.5),
+  c: uniformF32(40, 30 + s, 0.5),
+});

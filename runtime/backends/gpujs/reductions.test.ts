@@ -17,7 +17,7 @@ import { onBackend, onOracle } from '../../../test/harness.ts';
 import { testModes } from '../../../test/gpujs-harness.ts';
 import { DeviceOrderOracle, gpujsOrder } from '../../../test/device-oracle.ts';
 import { combineFixture, fixturePasses, uploadArrays } from '../../../test/combine-fixture.ts';
-import { stored } from '../../../test/problems.ts';
+import { chunkedGrads, chunkedParams, stored } from '../../../test/problems.ts';
 import { uniformTable } from '../../../compiler/ir/pipeline.ts';
 import { OracleBackend } from '../../../test/oracle.ts';
 import type { Backend, Item } from '../backend.ts';
@@ -214,12 +214,7 @@ describe.runIf(modes.includes('webgpu'))('gpu.js webgpu mode, the device combine
       limits: { maxBufferBytes: 1 << 20, maxBindingBytes: 4096 },
     });
     try {
-      const params = () => ({ w: uniformF32(3000, 1), b: uniformF32(1500, 2), c: uniformF32(40, 3) });
-      const grads = (s: number) => ({
-        w: uniformF32(3000, 10 + s, 0.5),
-        b: uniformF32(1500, 20 + s, 0.5),
-        c: uniformF32(40, 30 + s, 0.5),
-      });
+      const [params, grads] = [chunkedParams, chunkedGrads];
       const runs = [];
       for (const backend of [one, many] as Backend[]) {
         const opt = await createOptimizer(lamb() as OptimizerDef, params(), { ...f32, backend, clipGradNorm: 1 });
