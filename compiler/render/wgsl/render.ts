@@ -271,7 +271,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
       } else {
         needRcp(e);
         const vs = (isElem(e) ? J : [0]).map((j) => build(e, j));
-        if (vs.every((v) => LITERAL.test(v)) || (children(e).length > 0 && children(e).every(known))) {
+        // A cast from bool is a run-time value already (build), so nothing built on it is known.
+        const runtime = e.op === 'cast' && e.x.type === 'bool';
+        if (!runtime && (vs.every((v) => LITERAL.test(v)) || (children(e).length > 0 && children(e).every(known)))) {
           fixed.add(e);
           // An f32 the driver computes at compile time reaches products and sums it then folds as
           // if no −0, Inf or NaN existed: lavapipe folded f32(u32(false)) · −2^−149 to +0 (the
@@ -310,16 +312,11 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
   // 3.02 without; exact mode, whose ÷ and √ helpers the second body inlines again, 8.40 and 5.75.
   // Exact mode may split instead (`split`): the fast body, with no fallback branch in its ÷ and √,
   // is the whole kernel, and a second kernel (`fallback`) redoes the workgroups where a check failed.
-  const splitting =
-    o.split === true && exact && !reductions && !role && !off.has('exactOneBody') && !off.has('fastBodyOnly');
-  const assumed =
-    role === 'fallback'
-      ? new Map()
-      : splitting
-        ? assumptions(order, tableFact)
-        : (exact && !off.has('exactOneBody') && !off.has('fastBodyOnly')) || off.has('fastPath')
-          ? new Map()
-          : assumptions(order, tableFact);
+  // The fast path inline (exact: false, or an exact-mode diagnostic), or the split; the fallback
+  // half, like exact mode by default, is one general body.
+  const inlinePath = !off.has('fastPath') && (!exact || off.has('exactOneBody') || off.has('fastBodyOnly'));
+  const splitting = o.split === true && exact && !reductions && !role && !inlinePath;
+  const assumed = role !== 'fallback' && (inlinePath || splitting) ? assumptions(order, tableFact) : new Map();
   const split = splitting && assumed.size > 0;
   if (assumed.size === 0) {
     ref = renderBody(general, order, new Map(), body);
