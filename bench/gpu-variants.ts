@@ -107,6 +107,8 @@ export function variantRows(
     // (1/scale past 2^40): the split's worst case, every workgroup redone by its fallback.
     ['default, zero gradients', () => backend(), undefined, 'zeros'],
     ['splitKernels: true, zero gradients (all fall back)', () => backend({ splitKernels: true }), undefined, 'zeros'],
+    ['splitKernels: true, workgroupSize 128', () => backend({ splitKernels: true, workgroupSize: 128 })],
+    ['splitKernels: true, workgroupSize 64', () => backend({ splitKernels: true, workgroupSize: 64 })],
     ['exact, no NaN guards, no fallback branches [not safe]', diag(['nanGuards', 'fallbackBranches'])],
     [
       'exact, no NaN guards, no fallback branches, driver ÷ [not exact]',
@@ -120,10 +122,21 @@ export function variantRows(
       'exact, no NaN guards, driver ÷ and √, no contraction guards [not exact]',
       diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
     ],
+    // What the master-weight correction codec costs once the guards and exact arithmetic are gone.
+    [
+      'exact, no NaN guards, driver ÷ and √, no contraction guards, bf16 params without correction [not exact]',
+      diag(['nanGuards', 'fallbackBranches', 'exactDiv', 'exactSqrt', 'contractionGuards']),
+      { masterWeightBits: null },
+    ],
     ['exact: false [not exact]', () => backend({ exact: false })],
     // The guard-free exact body a fallback outside it would allow: the fast path's body alone.
     ['exact, the fast path body alone (no fallback) [not safe]', diag(['fastBodyOnly'])],
     ['loads and stores only [not a step]', diag(['arithmetic'])],
+    [
+      'loads and stores only, bf16 params without correction [not a step]',
+      diag(['arithmetic']),
+      { masterWeightBits: null },
+    ],
   ];
   return kind === 'fast' ? fast : kind === 'path' ? path : kind === 'ceiling' ? ceiling : variants;
 }

@@ -87,10 +87,12 @@ const optimizers: [string, OptimizerDef][] = [
 // 1. Correctness first, on the same device.
 console.log(`\n## Check: WebGPU against the JS backend, ${CHECK_N} params, 3 steps from the JS state each\n`);
 let failed = 0;
+// BACKEND: WebGpuOptions as JSON for every checked and timed row (e.g. {"splitKernels":true}).
+const timedWith = JSON.parse(env.BACKEND ?? '{}') as WebGpuOptions;
 for (const exact of env.CHECK === '0' ? [] : [false, true]) {
   // Both arithmetic modes must stay within the bounds; exact mode is also bit-identical.
-  console.log(`\n### exact: ${exact}\n`);
-  const gpu = await WebGpuBackend.create({ exact });
+  console.log(`\n### exact: ${exact}${env.BACKEND ? `, ${env.BACKEND}` : ''}\n`);
+  const gpu = await WebGpuBackend.create({ ...timedWith, exact });
   let over = 0,
     identical = 0;
   for (const c of configs) {
@@ -129,8 +131,6 @@ for (const exact of env.CHECK === '0' ? [] : [false, true]) {
 }
 
 // 2. Timing (bench/gpu-timing.ts): one row of the steps table (bench/gpu-table.ts) per optimizer and shape.
-// BACKEND: WebGpuOptions as JSON for every timed row (e.g. {"exact":false,"workgroupSize":64}).
-const timedWith = JSON.parse(env.BACKEND ?? '{}') as WebGpuOptions;
 const timing: Timing = { steps: STEPS, hostSteps: HOST_STEPS, timestamps, timedWith };
 
 console.log(
