@@ -26,9 +26,14 @@ const stored = async (o: Session<Hyper>) =>
     await Promise.all(o.fields.map(async (f) => [f.name, await o.readField(f.name)] as const)),
   ) as Record<string, FieldArray>;
 
-/** Step s's bf16 gradients for tensors w (n − 37) and b (37); step 1's carry NaN and ±Inf, skipped alike on both. */
+/**
+ * Step s's bf16 gradients for tensors w (n − 37) and b (37); step 1's carry NaN and ±Inf, skipped
+ * alike on both. w's last quarter is 0 at every step: all-zero groups (states 0, scale 2^-126),
+ * which a fast path must take as ordinary data (docs/bench-gpu.md §9).
+ */
 function grads(n: number, s: number): Record<string, Uint16Array> {
   const g = { w: toBf16(uniformF32(n - 37, 10 + s, 0.02)), b: toBf16(uniformF32(37, 20 + s, 0.02)) };
+  g.w.fill(0, ((n - 37) * 3) >> 2);
   if (s === 1) {
     g.w[3] = 0x7fc0;
     g.w[100] = 0x7f80;

@@ -101,14 +101,14 @@ export function variantRows(
   // fallback branches a guard-free body would drop, then the exact ÷ and √ themselves; and the
   // split kernels (splitKernels) that drop them for real.
   const ceiling: Row[] = [
-    ['default', () => backend()],
-    ['splitKernels: true (fast kernel + fallback kernel)', () => backend({ splitKernels: true })],
-    // Zero gradients keep every group's states and scales 0, which fails the fast half's checks
-    // (1/scale past 2^40): the split's worst case, every workgroup redone by its fallback.
+    ['default (split kernels: fast kernel + fallback kernel)', () => backend()],
+    ['splitKernels: false (one kernel, the general body)', () => backend({ splitKernels: false })],
+    // Zero gradients keep every group's states 0 and scales 2^-126: the fast kernel must take
+    // them as ordinary data (they once sent every workgroup to the fallback).
     ['default, zero gradients', () => backend(), undefined, 'zeros'],
-    ['splitKernels: true, zero gradients (all fall back)', () => backend({ splitKernels: true }), undefined, 'zeros'],
-    ['splitKernels: true, workgroupSize 128', () => backend({ splitKernels: true, workgroupSize: 128 })],
-    ['splitKernels: true, workgroupSize 64', () => backend({ splitKernels: true, workgroupSize: 64 })],
+    ['splitKernels: false, zero gradients', () => backend({ splitKernels: false }), undefined, 'zeros'],
+    ['default, workgroupSize 128', () => backend({ workgroupSize: 128 })],
+    ['default, workgroupSize 64', () => backend({ workgroupSize: 64 })],
     ['exact, no NaN guards, no fallback branches [not safe]', diag(['nanGuards', 'fallbackBranches'])],
     [
       'exact, no NaN guards, no fallback branches, driver ÷ [not exact]',

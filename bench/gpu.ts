@@ -200,9 +200,11 @@ if (env.VARIANTS) {
   const rows = variantRows(
     env.VARIANTS,
     (o = {}) => WebGpuBackend.create({ ...timedWith, ...o, timestamps: stamped && timestamps }),
+    // A diagnostic build leaves its parts out of one kernel (the general body), as the tables of
+    // docs/bench-gpu.md §3–§8 measured them: splitKernels off unless the row asks for it.
     (off, o = {}) =>
       () =>
-        createDiagnosticBackend({ ...o, timestamps: stamped && timestamps }, off),
+        createDiagnosticBackend({ splitKernels: false, ...o, timestamps: stamped && timestamps }, off),
   );
   console.log(
     `\n## Where the time goes: AdamW, ${shape.name}: the in-arena step (wall) and the kernel alone (timestamps, back to back)\n\n| variant | step ms, in the arena | Gparam/s (step) | kernel ms | Gparam/s (kernel) | GB/s (kernel) |\n|---|---|---|---|---|---|`,

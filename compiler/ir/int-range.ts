@@ -87,6 +87,9 @@ export function intFact(e: Expr, of: (x: Expr) => Fact): Fact {
         case 'max':
           return fit(t, Math.max(a.lo, b.lo), Math.max(a.hi, b.hi));
         case 'and':
+          // x & (2^k − 1) with x already in [0, 2^k − 1] is x (a bf16 scale's 16 bits, masked
+          // again as they are widened): keeping its lower bound keeps 1/scale finite.
+          if (k !== undefined && k === ones(k) && a.lo >= 0 && a.hi <= k) return a;
           // A non-negative operand bounds the result: x & m is in [0, m].
           if (a.lo >= 0 && b.lo >= 0) return fit(t, 0, Math.min(a.hi, b.hi));
           if (b.lo >= 0) return fit(t, 0, b.hi);

@@ -7,10 +7,10 @@
 //
 // What is assumed, each checked on the value's bits (a float compare may be folded as if NaN did
 // not exist):
-// - every uniform: u in [0, 2^40]; a uniform in a divisor: u in [2^-40, 2^40];
-// - then, repeatedly, the first node in topological order that could still be NaN or unbounded
-//   although its operands cannot (a value decoded from stored bits, a quotient whose divisor
-//   could be 0, a float built from computed bits): |x| ≤ 2^40.
+// - every uniform: u in [0, 2^40]; where that keeps a divisor from 0: u in [2^-40, 2^40];
+// - then, repeatedly, the first node in topological order that could still be NaN although its
+//   operands cannot (a value decoded from stored bits, a quotient whose divisor could be 0, a
+//   float built from computed bits): |x| ≤ 2^40.
 // A NaN or Inf input, a zero or negative divisor uniform, or a value beyond 2^40 where one was
 // assumed fails a check, and its subgroup takes the general body.
 
@@ -49,7 +49,12 @@ const positive: Assumed = {
   fact: { nan: false, lo: 2 ** -40, hi: BOUND },
   test: (x) => `(bitcast<u32>(${x}) - ${hex(bitsOf(2 ** -40))} <= ${hex(bitsOf(BOUND) - bitsOf(2 ** -40))})`,
 };
-const bad = (f: Fact) => f.nan || !Number.isFinite(f.lo) || !Number.isFinite(f.hi);
+// Only NaN needs a fact: an unbounded value that cannot be NaN (m·(1/scale) where the scale may
+// be 2^-126, a decoded v squared) is harmless, as range.ts follows ±Inf into what it can make NaN
+// (Inf − Inf, 0·Inf, a quotient of two unbounded values), and that node is then the one assumed.
+const bad = (f: Fact) => f.nan;
+// Whether a divisor's non-NaN values may include 0 (its NaN, if any, is some other node's to assume).
+const zeroIn = (f: Fact) => f.lo <= 0 && f.hi >= 0;
 /** Enough for the kernels here (a handful each); a bound so a pathological one cannot loop long. */
 const MAX_ASSUMED = 64;
 
@@ -58,11 +63,18 @@ const MAX_ASSUMED = 64;
  * known without assuming anything (tables). Empty when the general body is already guard-free.
  */
 export function assumptions(order: readonly Expr[], base: (e: Expr) => Fact | undefined): Map<Expr, Assumed> {
-  const inDivisor = new Set<Expr>();
-  for (const e of order)
-    if (e.op === 'binary' && e.fn === 'div' && e.type === 'f32') for (const x of topo([e.b])) inDivisor.add(x);
   const out = new Map<Expr, Assumed>();
-  for (const e of order) if (e.op === 'uniform') out.set(e, inDivisor.has(e) ? positive : nonNegative);
+  for (const e of order) if (e.op === 'uniform') out.set(e, nonNegative);
+  // A uniform is assumed positive only where that keeps a divisor from 0 (Adam's ε̂ in √v + ε̂):
+  // SGD's weight decay reaches its momentum's scale too, but a 0 there is an ordinary setting.
+  const facts = () => new Ranges((e) => out.get(e)?.fact ?? base(e));
+  for (const d of order) {
+    if (d.op !== 'binary' || d.fn !== 'div' || d.type !== 'f32' || !zeroIn(facts().of(d.b))) continue;
+    const us = topo([d.b]).filter((x) => x.op === 'uniform' && out.get(x) === nonNegative);
+    for (const x of us) out.set(x, positive);
+    if (zeroIn(facts().of(d.b))) for (const x of us) out.set(x, nonNegative);
+    else for (const x of us) if ((out.set(x, nonNegative), zeroIn(facts().of(d.b)))) out.set(x, positive);
+  }
   for (let n = 0; n < MAX_ASSUMED; n++) {
     const r = new Ranges((e) => out.get(e)?.fact ?? base(e));
     const source = order.find(

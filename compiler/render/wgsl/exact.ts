@@ -98,6 +98,12 @@ fn sqrt_cr_f(x: f32, ok: ptr<function, bool>) -> f32 {
 }
 fn rcp_of_f(b: f32, ok: ptr<function, bool>) -> Rcp {
   let eb = extractBits(bitcast<u32>(b), 23u, 8u);
+  // ±2^k (a zero group's scale is 2^-126): 1/b is exact, the residuals are 0, and a·(1/b) is
+  // exact wherever it is normal: ea in [max(1, eb − 126), min(254, eb + 127)].
+  if ((bitcast<u32>(b) & 0x7fffffu) == 0u && eb - 1u <= 252u) {
+    let lo = max(eb, 127u) - 126u;
+    return Rcp(bitcast<f32>((bitcast<u32>(b) & 0x80000000u) | ((254u - eb) << 23u)), lo, min(254u, eb + 127u) - lo, true);
+  }
   let lo = max(50u, max(eb, 99u) - 99u); let hi = min(254u, eb + 125u);
   return Rcp(div_cr_f(1.0f, b, ok), lo, hi - min(hi, lo), eb >= 2u && eb <= 252u && hi >= lo);
 }

@@ -117,9 +117,10 @@ describe.runIf(adapter !== null)('reductions on WebGPU', () => {
   });
 
   // What a step sends to the device: compute dispatches, copies gathered into dispatches (none:
-  // host gradients are written), submissions and reads.
+  // host gradients are written), submissions and reads. A step without reductions runs its update
+  // as exact mode's split kernels (the fast kernel, then the fallback over the same grid).
   test.each([
-    ['adamw: 1 (the update)', adamw(), undefined, 1],
+    ['adamw: 2 (the update: its fast kernel and its fallback)', adamw(), undefined, 2],
     ['adamw + clipGradNorm: 2 (the reduction pass, the update)', adamw(), 1, 2],
     ['lamb: 2', lamb(), undefined, 2],
     ['lars: 2', lars(), undefined, 2],

@@ -31,10 +31,11 @@ export interface WebGpuOptions {
    */
   readonly exact?: boolean;
   /**
-   * Exact mode only; false (default) until it is timed on a GPU: each kernel of a step without
-   * reductions runs as two dispatches, a fast one whose body has no NaN guards and no fallback
-   * branches and stores nothing in a workgroup where a check failed, then one that redoes those
-   * workgroups with the general body (compiler/render/wgsl/render.ts). Bit-identical either way.
+   * Exact mode only; true (default): each kernel of a step without reductions runs as two
+   * dispatches, a fast one whose body has no NaN guards and no fallback branches and stores
+   * nothing in a workgroup where a check failed, then one that redoes those workgroups with the
+   * general body (compiler/render/wgsl/render.ts). Bit-identical either way; false runs the
+   * general body alone, one dispatch (H200, AdamW at 2^28: 3.5 against 4.3 ms; docs/bench-gpu.md §9).
    */
   readonly splitKernels?: boolean;
   /**

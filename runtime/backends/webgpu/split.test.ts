@@ -2,12 +2,13 @@
 // kernel stores nothing in a
 // workgroup where a check failed and flags it; the fallback kernel redoes exactly those. A step
 // stores what the JS backend stores either way. Ordinary data needs no fallback (the last,
-// partial workgroup may: its lanes past the end check garbage), a non-finite gradient flags its
-// workgroup only, and all-zero groups flag theirs: a zero scale's reciprocal is past the fast
-// path's 2^40 (a known cost, measured in docs/bench-gpu.md).
+// partial workgroup may: its lanes past the end check garbage), and a non-finite gradient flags
+// its workgroup only. All-zero groups (scale 2^-126, its reciprocal 2^126) and a hyperparameter
+// of 0 (SGD's default weight decay) are ordinary data too: both once sent every workgroup to the
+// fallback.
 import { describe, expect, test } from 'vitest';
 import type { OptimizerDef } from '../../../optim/define.ts';
-import { adamw } from '../../../optim/index.ts';
+import { adamw, lion, sgd } from '../../../optim/index.ts';
 import { uniformF32 } from '../../../props/prng.ts';
 import { stored } from '../../../test/problems.ts';
 import { JsBackend } from '../js/js.ts';
@@ -35,11 +36,20 @@ async function flags(gpu: WebGpuBackend, n: number): Promise<number[]> {
 }
 
 describe.runIf(adapter !== null)('exact mode, split kernels', () => {
+  const adam = () => adamw({ lr: 1e-2, weightDecay: 0.1 }) as OptimizerDef;
   test.each([
-    ['random gradients', () => uniformF32(N, 7, 0.5), []],
-    ['zero gradients (m = v = 0, scales 0)', () => new Float32Array(N), [0, 1, 2, 3, 4, 5, 6, 7, 8]],
+    ['adamw, random gradients', adam, () => uniformF32(N, 7, 0.5), []],
+    ['adamw, zero gradients (m = v = 0, scales 2^-126)', adam, () => new Float32Array(N), []],
     [
-      'a NaN and an Inf gradient: their workgroups only',
+      'sgd (momentum 0.9, weight decay 0)',
+      () => sgd({ lr: 1e-2, momentum: 0.9 }) as OptimizerDef,
+      () => uniformF32(N, 7, 0.5),
+      [],
+    ],
+    ['lion', () => lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef, () => uniformF32(N, 7, 0.5), []],
+    [
+      'adamw, a NaN and an Inf gradient: their workgroups only',
+      adam,
       () => {
         const g = uniformF32(N, 8, 0.5);
         g[5] = NaN;
@@ -50,9 +60,9 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     ],
   ] as const)(
     '%s: what the JS backend stores; the fallback redoes the flagged workgroups',
-    async (_l, grad, flagged) => {
+    async (_l, optimizer, grad, flagged) => {
       const gpu = await WebGpuBackend.create({ splitKernels: true });
-      const def = adamw({ lr: 1e-2, weightDecay: 0.1 }) as OptimizerDef;
+      const def = optimizer();
       const p = { w: uniformF32(N, 1) };
       const dev = await createOptimizer(def, p, { backend: gpu });
       const js = await createOptimizer(def, p, { backend: new JsBackend() });
@@ -63,6 +73,7 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
         await js.step(g);
         // Two dispatches: the fast half, then its fallback over the same grid.
         expect(gpu.dispatches - before).toBe(2);
+        console.log('FLAGS', _l, s, (await flags(gpu, Math.ceil(N / PER_WG))).join(','));
         const n = Math.ceil(N / PER_WG),
           tail = n - 1;
         const f = await flags(gpu, n);

@@ -96,7 +96,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       elementsPerThread,
       workgroupSize,
       exact,
-      ...(options.splitKernels ? { split: true } : {}),
+      ...(options.splitKernels !== false ? { split: true } : {}),
       subgroupMinSize: info.subgroupMinSize,
       fusedFma: info.fusedFma,
       ...(diagnostics.length ? { diagnostics } : {}),
