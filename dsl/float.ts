@@ -18,12 +18,6 @@ export function pow2(k: Like): Expr {
   return asF32(shl(add(lift(k, 'i32'), 127), 23));
 }
 
-/** x · 2^k for an i32 k in [−252, 254]: two exact half-steps so no power of two leaves f32. */
-export function scaleByPow2(x: Expr, k: Expr): Expr {
-  const h = shr(k, 1); // floor(k / 2): arithmetic shift of an i32
-  return mul(mul(x, pow2(h)), pow2(sub(k, h)));
-}
-
 /** f32 → bf16 bits (u32 in [0, 0xFFFF]), round to nearest even; overflow gives ±Inf. */
 export function toBf16Bits(x: Expr): Expr {
   const b = asU32(x);

@@ -5,9 +5,31 @@
 
 import type { Codec } from './codec.ts';
 import type { Expr } from './ops.ts';
-import { abs, add, and, clamp, div, f32, floor, i32, isNan, le, min, mul, neg, select, shr, sign, sub } from './ops.ts';
+import {
+  abs,
+  add,
+  and,
+  asF32,
+  clamp,
+  div,
+  f32,
+  floor,
+  i32,
+  isNan,
+  le,
+  lt,
+  max,
+  min,
+  mul,
+  neg,
+  or,
+  select,
+  shl,
+  sign,
+  sub,
+} from './ops.ts';
 import type { Narrow } from './float.ts';
-import { fromNarrowBits, narrowExponent, narrowOf, pow2, scaleByPow2, toNarrowBits } from './float.ts';
+import { fromNarrowBits, narrowExponent, narrowOf, pow2, toNarrowBits } from './float.ts';
 
 export interface MasterOptions {
   readonly narrow: 'bf16' | 'fp16';
@@ -23,15 +45,25 @@ export function halfUlpExponent(n: Narrow, h: Expr): Expr {
   return sub(narrowExponent(n, h), n.mantissa + 1);
 }
 
-/** x · 2^k; bf16 needs the split into two halves (k reaches ±134), fp16 never leaves f32 range. */
-function scale(n: Narrow, x: Expr, k: Expr): Expr {
-  return n.name === 'bf16' ? scaleByPow2(x, k) : mul(x, pow2(k));
+/**
+ * e / 2^L, exactly. fp16: one power of two (L never leaves f32 range). bf16 (−L reaches 134): with
+ * F = h's exponent bits in place, e · 2^(127 − F′) · 2^8, F′ = F clamped to [1, 253] so the first
+ * factor is a normal f32; F = 0 has F = 1's L, and F ≥ 254 takes 2^7 for its 2^8 (L = 119; ±Inf's
+ * e is ∓Inf or NaN, which any positive scale keeps). Each product is exact: e is a multiple of
+ * θ's f32 ulp and at most 2^L. Nine integer and float operations where two exponent-built powers of
+ * two took about twenty (the GPU kernels' integer work, docs/bench-gpu.md).
+ */
+function halfUlps(n: Narrow, e: Expr, h: Expr): Expr {
+  if (n.name === 'fp16') return mul(e, pow2(neg(halfUlpExponent(n, h))));
+  const F = and(h, 0x7f80);
+  const first = asF32(shl(sub(0x7f00, min(max(F, 0x80), 0x7e80)), 16));
+  return mul(mul(e, first), select(lt(F, 0x7f00), 256, 128));
 }
 
 /** The correction q (i32 in [−Q, Q]) for θ against its stored narrow bits h (spec §1 steps 2–7). */
 export function correctionOf(n: Narrow, Q: number, theta: Expr, h: Expr): Expr {
   const e = sub(theta, fromNarrowBits(n.name, h)); // exact (Sterbenz); e = θ when h is zero
-  const r = scale(n, e, neg(halfUlpExponent(n, h)));
+  const r = halfUlps(n, e, h);
   // The clamp only acts when h is ±Inf (e = ∓Inf). fmin/fmax would map a NaN r to −1, so NaN
   // (θ NaN, or θ = ±Inf where e = Inf − Inf) stores 0 explicitly.
   const rc = clamp(r, -1, 1);
@@ -46,19 +78,22 @@ export function correctionOf(n: Narrow, Q: number, theta: Expr, h: Expr): Expr {
  * For bf16 values below 2^−118 the correction c = fl32(q/Q)·2^L is an f32 subnormal, so computing
  * c first and then n + c rounds twice. The reference's Triton kernel fuses that last multiply-add
  * into an FMA (one rounding); measured over all 2^23 mantissas, two roundings break invariants #3,
- * #4 and #7 at exponents −125…−119 (8192 exceptions where 32 are allowed). So for bf16 the sum is
- * formed at 2^−k times its size, where c is normal, and scaled back exactly: k = min(0, F − 24) from
- * the exponent field F. k = 0 (the plain formula, already one rounding) for F ≤ 1, where the
- * result lies on the f32 subnormal grid, and everywhere above 2^−103.
+ * #4 and #7 at exponents −125…−119 (8192 exceptions where 32 are allowed). So for a bf16 exponent
+ * field F in [2, 254] the sum is formed on n's binade moved to [1, 2) (n's sign and mantissa under
+ * exponent field 127), where c is frac·2^−8 and normal, and scaled back by 2^(F − 127) exactly: one
+ * rounding, and every value is normal (θ̂ ≥ 2^−125·(1 − 2^−8)). F ≤ 1 (the result lies on the f32
+ * subnormal grid, where the plain formula rounds once) and F = 255 (±Inf, NaN: kept) take
+ * n + frac·2^−134, their L.
  */
 export function correctedValue(n: Narrow, Q: number, h: Expr, q: Expr): Expr {
-  const L = halfUlpExponent(n, h),
-    value = fromNarrowBits(n.name, h),
+  const value = fromNarrowBits(n.name, h),
     frac = div(f32(q), Q);
-  if (n.name === 'fp16') return add(value, mul(frac, pow2(L))); // c is always an f32 normal
-  const F = i32(shr(and(h, 0x7fff), n.mantissa));
-  const k = select(le(F, 1), 0, min(0, sub(F, 24)));
-  return mul(add(mul(value, pow2(neg(k))), scaleByPow2(frac, sub(L, k))), pow2(k));
+  if (n.name === 'fp16') return add(value, mul(frac, pow2(halfUlpExponent(n, h)))); // c is always an f32 normal
+  const F = and(h, 0x7f80);
+  const unit = asF32(shl(or(and(h, 0x807f), 0x3f80), 16));
+  const inBinade = mul(add(unit, mul(frac, 2 ** -8)), asF32(shl(F, 16)));
+  const edge = add(value, mul(mul(frac, 2 ** -67), 2 ** -67));
+  return select(and(le(0x100, F), le(F, 0x7f00)), inBinade, edge);
 }
 
 export function masterCodec(opts: MasterOptions): Codec {
