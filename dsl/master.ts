@@ -82,17 +82,21 @@ export function correctionOf(n: Narrow, Q: number, theta: Expr, h: Expr): Expr {
  * field F in [2, 254] the sum is formed on n's binade moved to [1, 2) (n's sign and mantissa under
  * exponent field 127), where c is frac·2^−8 and normal, and scaled back by 2^(F − 127) exactly: one
  * rounding, and every value is normal (θ̂ ≥ 2^−125·(1 − 2^−8)). F ≤ 1 (the result lies on the f32
- * subnormal grid, where the plain formula rounds once) and F = 255 (±Inf, NaN: kept) take
- * n + frac·2^−134, their L.
+ * subnormal grid, where the plain formula rounds once) takes n + (frac·2^−8)·2^−126, its c rounded
+ * once; F = 255 (±Inf, NaN) adds a finite c·2^127 and keeps them.
  */
 export function correctedValue(n: Narrow, Q: number, h: Expr, q: Expr): Expr {
   const value = fromNarrowBits(n.name, h),
     frac = div(f32(q), Q);
   if (n.name === 'fp16') return add(value, mul(frac, pow2(halfUlpExponent(n, h)))); // c is always an f32 normal
   const F = and(h, 0x7f80);
+  // 2^(F − 127) with F clamped to [1, 254]: a normal power of two, so the range analysis needs no
+  // run-time check on it, and one table (c, a function of the code alone) serves both forms.
+  const binade = asF32(shl(min(max(F, 0x80), 0x7f00), 16));
+  const c = mul(frac, 2 ** -8);
   const unit = asF32(shl(or(and(h, 0x807f), 0x3f80), 16));
-  const inBinade = mul(add(unit, mul(frac, 2 ** -8)), asF32(shl(F, 16)));
-  const edge = add(value, mul(mul(frac, 2 ** -67), 2 ** -67));
+  const inBinade = mul(add(unit, c), binade);
+  const edge = add(value, mul(c, binade));
   return select(and(le(0x100, F), le(F, 0x7f00)), inBinade, edge);
 }
 

@@ -52,7 +52,8 @@ describe.each(backends)('backend $name', (cb) => {
           want.counters.map((x, i) => (cb.exact ? x : (got.counters[i] ?? x))),
         );
       }),
-      { numRuns: runs },
+      // FC_SEED replays a failing run (its "seed" line), e.g. -t "backend 'webgpu-driver' .*random kernels".
+      { numRuns: runs, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
     console.log(
       `${cb.name} ${family}: ${same} of ${total} stored values bit-identical to the oracle (${((100 * same) / total).toFixed(3)}%) over ${runs} kernels`,
