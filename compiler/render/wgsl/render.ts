@@ -220,7 +220,12 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
           return `select(${hideZero(e.cond, c[2]!)}, ${hideZero(e.cond, c[1]!)}, ${c[0]})`;
         case 'bitcast': {
           // The bits of any f32 NaN read as 0x7fc00000 (semantics.ts): payloads differ between GPUs.
-          const b = `bitcast<${wgslType[e.type]}>(${c[0]})`;
+          // A select of the bits of ±0 made a float the driver moved an add into: lavapipe folded
+          // abs(bitcast(select(c, K, −0 bits))) + (−0) to −0 (the oracle: +0); | P.never hides them.
+          const zeroArm = (x: Expr) => x.op === 'const' && (x.value | 0) << 1 === 0;
+          const z = e.type === 'f32' && e.x.op === 'select' && (zeroArm(e.x.a) || zeroArm(e.x.b));
+          const x = z ? `(${c[0]} | ${e.x.type === 'u32' ? 'P.never' : 'bitcast<i32>(P.never)'})` : c[0];
+          const b = `bitcast<${wgslType[e.type]}>(${x})`;
           return e.x.type !== 'f32' || arith.safe(e.x)
             ? b
             : `select(${b}, ${wgslLiteral(0x7fc00000, e.type)}, is_nan(${c[0]}))`;
