@@ -73,7 +73,6 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
         await js.step(g);
         // Two dispatches: the fast half, then its fallback over the same grid.
         expect(gpu.dispatches - before).toBe(2);
-        console.log('FLAGS', _l, s, (await flags(gpu, Math.ceil(N / PER_WG))).join(','));
         const n = Math.ceil(N / PER_WG),
           tail = n - 1;
         const f = await flags(gpu, n);
@@ -89,4 +88,33 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
       gpu.dispose();
     },
   );
+
+  // The split is the default: every thread shape and a chunked arena (a launch per chunk, each
+  // with its fallback) store what the JS backend stores, a non-finite gradient included; so does
+  // gradient release (a launch per tensor).
+  test.each([
+    [{ elementsPerThread: 4 }, {}],
+    [{ elementsPerThread: 16, workgroupSize: 64 }, {}],
+    [{ workgroupSize: 1024 }, {}],
+    [{ maxBindingSize: 4096 }, {}],
+    [{}, { gradientRelease: true }],
+  ] as const)('backend %j, optimizer %j: what the JS backend stores', async (options, extra) => {
+    const gpu = await WebGpuBackend.create(options);
+    const def = adam();
+    const p = { w: uniformF32(N, 1), b: uniformF32(37, 2) };
+    const dev = await createOptimizer(def, p, { backend: gpu, ...extra });
+    const js = await createOptimizer(def, p, { backend: new JsBackend(), ...extra });
+    for (let s = 0; s < 2; s++) {
+      const g = { w: uniformF32(N, 7 + s, 0.5), b: uniformF32(37, 9 + s, 0.5) };
+      g.w[N - 100] = s === 0 ? NaN : -Infinity;
+      g.w.fill(0, N >> 1, (N >> 1) + 3000);
+      await dev.step(g);
+      await js.step(g);
+      const [a, b] = [await stored(dev), await stored(js)];
+      for (const k of Object.keys(b)) expect([...a[k]!], k).toEqual([...b[k]!]);
+    }
+    expect(await dev.nonFinite()).toBe(await js.nonFinite());
+    await dev.dispose();
+    gpu.dispose();
+  });
 });
