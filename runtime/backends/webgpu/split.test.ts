@@ -89,9 +89,9 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     },
   );
 
-  // The split is the default: every thread shape and a chunked arena (a launch per chunk, each
-  // with its fallback) store what the JS backend stores, a non-finite gradient included; so does
-  // gradient release (a launch per tensor).
+  // Every thread shape and a chunked arena (a launch per chunk, each with its fallback; shared
+  // bindings, split only when asked) store what the JS backend stores, a non-finite gradient
+  // included; so does gradient release (a launch per tensor).
   test.each([
     [{ elementsPerThread: 4 }, {}],
     [{ elementsPerThread: 16, workgroupSize: 64 }, {}],
@@ -99,7 +99,7 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     [{ maxBindingSize: 4096 }, {}],
     [{}, { gradientRelease: true }],
   ] as const)('backend %j, optimizer %j: what the JS backend stores', async (options, extra) => {
-    const gpu = await WebGpuBackend.create(options);
+    const gpu = await WebGpuBackend.create({ ...options, splitKernels: true });
     const def = adam();
     const p = { w: uniformF32(N, 1), b: uniformF32(37, 2) };
     const dev = await createOptimizer(def, p, { backend: gpu, ...extra });

@@ -47,6 +47,10 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly blockGroups: number | undefined;
   /** Whether WGSL fma is fused here (Vulkan lets a driver compute it as a rounded a·b + c); probed at creation. */
   readonly fusedFma: boolean;
+  /** Exact mode's kernels run split (WebGpuOptions.splitKernels; by default where fma is fused). */
+  readonly splitKernels: boolean;
+  /** Split also where fields share bindings (only when asked: not measured on a GPU; 400× on a busy lavapipe). */
+  private readonly splitShared: boolean;
   /**
    * With `timestamps: true`: the GPU time of each launch (ms, from timestamp queries around its
    * compute pass), in launch order. Grows by one per launch; empty it (`kernelTimes.length = 0`)
@@ -86,6 +90,10 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
     this.subgroupMinSize = info.subgroupMinSize;
     this.blockGroups = options.reductionBlockGroups;
     this.fusedFma = info.fusedFma;
+    // Split where it was measured to pay (H200: the exact ÷ and √ drop their fallback branches,
+    // which exist only with a fused fma); on a busy CPU lavapipe's emulated barrier made it 5× slower.
+    this.splitKernels = options.splitKernels ?? info.fusedFma;
+    this.splitShared = options.splitKernels === true;
     this.borrowedDevice = options.device !== undefined;
     checkOnDevice(options, info);
     const { elementsPerThread, exact } = options;
@@ -96,7 +104,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       elementsPerThread,
       workgroupSize,
       exact,
-      ...(options.splitKernels !== false ? { split: true } : {}),
+      ...(this.splitKernels ? { split: true } : {}),
       subgroupMinSize: info.subgroupMinSize,
       fusedFma: info.fusedFma,
       ...(diagnostics.length ? { diagnostics } : {}),
@@ -179,7 +187,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       const key = planKey(plan);
       let v = variants.get(key);
       if (!v) {
-        const w = renderWgsl(p, this.render, plan);
+        const shared = plan.slots.some((x) => x.fields.length > 1);
+        const w = renderWgsl(p, shared && !this.splitShared ? { ...this.render, split: false } : this.render, plan);
         let pipeline!: GPUComputePipeline,
           fallback: GPUComputePipeline | null = null;
         this.scopes.deferred(`compile ${kernel.name} (pipeline for bindings ${key})`, () => {
