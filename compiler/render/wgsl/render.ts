@@ -46,7 +46,7 @@ export interface WgslOptions extends ShapeOptions {
   readonly fusedFma?: boolean;
   /**
    * Exact mode: split each kernel without reductions into a fast half and a fallback half
-   * (`WgslKernel.fallback`; runtime/backends/webgpu/options.ts `splitKernels`, on by default there).
+   * (`WgslKernel.fallback`; runtime/backends/webgpu/options.ts `splitKernels`, by default where fma is fused).
    */
   readonly split?: boolean;
   /** Diagnostics only (arith.ts `Ablation`): parts of the kernel left out to measure their cost. */
