@@ -109,6 +109,19 @@ export const conformanceBackends: ConformanceBackend[] = [
     sumLanes: wgslLanes,
     reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
   },
+  // Exact mode's split kernels (a fast kernel, then a fallback for the workgroups whose checks
+  // failed): the default where fma is fused, forced here where it is not (lavapipe).
+  {
+    name: 'webgpu-split',
+    available: gpu,
+    create: () => WebGpuBackend.create({ splitKernels: true }),
+    exact: true,
+    approximate: TRANSCENDENTAL,
+    kernelRuns: 30,
+    optimizerElements: 4096,
+    sumLanes: wgslLanes,
+    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
+  },
   {
     name: 'gpujs-cpu',
     available: async () => true,
