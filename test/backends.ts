@@ -9,6 +9,7 @@ import { JsBackend } from '../runtime/backends/js/js.ts';
 import { JsThreadsBackend } from '../runtime/backends/js/threads.ts';
 import { simdSupported } from '../runtime/backends/js/wasm-module.ts';
 import { findAdapter } from '../runtime/backends/webgpu/device.ts';
+import type { WebGpuOptions } from '../runtime/backends/webgpu/webgpu.ts';
 import { WebGpuBackend } from '../runtime/backends/webgpu/webgpu.ts';
 import { DeviceOrderOracle, gpujsOrder, webgpuOrder } from './device-oracle.ts';
 
@@ -52,6 +53,20 @@ const wgslLanes = (b: Backend, k: Kernel) => webgpuOrder(b as WebGpuBackend).sum
 // GPU drivers compute exp2, log2 and inverseSqrt approximately (WGSL allows it); gpu.js likewise.
 const TRANSCENDENTAL = ['exp2', 'log2', 'rsqrt'];
 
+/** A WebGPU backend with `options`: exact, reductions in the device's order. */
+const webgpu = (name: string, options: WebGpuOptions, kernelRuns: number, optimizerElements: number) =>
+  ({
+    name,
+    available: gpu,
+    create: () => WebGpuBackend.create(options),
+    exact: true,
+    approximate: TRANSCENDENTAL,
+    kernelRuns,
+    optimizerElements,
+    sumLanes: wgslLanes,
+    reductionOrder: (b: Backend) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
+  }) satisfies ConformanceBackend;
+
 export const conformanceBackends: ConformanceBackend[] = [
   // Generated JavaScript: the JS backend where WebAssembly SIMD is missing.
   {
@@ -84,44 +99,14 @@ export const conformanceBackends: ConformanceBackend[] = [
     optimizerElements: 8192,
   },
   // lavapipe in CI (Vulkan on the CPU): each random kernel compiles a pipeline, so fewer of them.
-  {
-    name: 'webgpu',
-    available: gpu,
-    create: () => WebGpuBackend.create(),
-    exact: true,
-    approximate: TRANSCENDENTAL,
-    kernelRuns: 60,
-    optimizerElements: 8192,
-    sumLanes: wgslLanes,
-    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
-  },
+  webgpu('webgpu', {}, 60, 8192),
   // The driver's arithmetic (exact: false, 64 invocations a workgroup). lavapipe's ÷ rounds
   // correctly and its fma is not fused, so here it must store what the oracle stores; on the H200
   // it does not (docs/bench-gpu.md §4), which is why it is not the default.
-  {
-    name: 'webgpu-driver',
-    available: gpu,
-    create: () => WebGpuBackend.create({ exact: false }),
-    exact: true,
-    approximate: TRANSCENDENTAL,
-    kernelRuns: 30,
-    optimizerElements: 4096,
-    sumLanes: wgslLanes,
-    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
-  },
+  webgpu('webgpu-driver', { exact: false }, 30, 4096),
   // Exact mode's split kernels (a fast kernel, then a fallback for the workgroups whose checks
   // failed): the default where fma is fused, forced here where it is not (lavapipe).
-  {
-    name: 'webgpu-split',
-    available: gpu,
-    create: () => WebGpuBackend.create({ splitKernels: true }),
-    exact: true,
-    approximate: TRANSCENDENTAL,
-    kernelRuns: 30,
-    optimizerElements: 4096,
-    sumLanes: wgslLanes,
-    reductionOrder: (b) => new DeviceOrderOracle(webgpuOrder(b as WebGpuBackend)),
-  },
+  webgpu('webgpu-split', { splitKernels: true }, 30, 4096),
   {
     name: 'gpujs-cpu',
     available: async () => true,
