@@ -37,10 +37,23 @@ export interface Header {
   readonly blockOuts: readonly BlockOutput[];
   /** The fast path's second body is rendered (its branch is uniform per subgroup). */
   readonly twoBodies: boolean;
-  /** A half of a split kernel (render.ts): the fast one writes the workgroup flags, the fallback reads them. */
+  /** A half of a split kernel (render.ts): the fast one writes the group flags, the fallback reads them. */
   readonly split?: 'fast' | 'fallback';
   readonly off: ReadonlySet<Ablation>;
 }
+
+// The split's fast kernel: a bit a group in FL (1: redo it), set or cleared for the n groups of a
+// subgroup from group lg (lg a multiple of n, a power of two: whole words from 32 on). A word is
+// written only when a bit changes; subgroups of one word write it by atomics.
+const FLAG_GROUPS = `fn flag_groups(lg: u32, n: u32, ok: bool) {
+  if (n >= 32u) {
+    for (var w = lg / 32u; w < (lg + n) / 32u; w++) { atomicStore(&FL[w], select(0xffffffffu, 0u, ok)); }
+    return;
+  }
+  let w = lg / 32u; let m = ((1u << n) - 1u) << (lg % 32u); let cur = atomicLoad(&FL[w]) & m;
+  if (ok && cur != 0u) { atomicAnd(&FL[w], ~m); }
+  if (!ok && cur != m) { atomicOr(&FL[w], m); }
+}`;
 
 export function kernelHeader(h: Header): string[] {
   const { k, columns, red, T, E, WG, layouts, slotOf, plan: bp, reductions } = h;
@@ -49,7 +62,7 @@ export function kernelHeader(h: Header): string[] {
   return [
     ...(T > 1 ? ['enable subgroups;'] : []),
     // The fast path's branch is uniform per subgroup (subgroupAll), which the analysis cannot see.
-    // So is the fallback kernel's exit (FL[wg], the same for the whole workgroup).
+    // The fallback kernel's exit is per group, and its stores need no other group's lanes (stores.ts).
     ...(T > 1 && (h.twoBodies || h.split) ? ['diagnostic(off, subgroup_uniformity);'] : []),
     `// kernel ${k.name}: groupSize ${G}, ${T} invocation(s) per group, ${E} elements each; ` +
       `fields ${layouts.map((f) => `${f.field}(${f.storage}/${f.axis}/${f.access})@S${slotOf[f.index]}`).join(' ')}; ` +
@@ -64,12 +77,11 @@ export function kernelHeader(h: Header): string[] {
       ? [`@group(0) @binding(${BIND.counters}) var<storage, read_write> C: array<atomic<u32>>;`]
       : []),
     ...(h.tables ? [`@group(0) @binding(${BIND.tables}) var<storage, read> TB: array<f32>;`] : []),
-    ...(h.split
-      ? [
-          `@group(0) @binding(${BIND.flags}) var<storage, ${h.split === 'fast' ? 'read_write' : 'read'}> FL: array<u32>;`,
-        ]
-      : []),
-    ...(h.split === 'fast' ? ['var<workgroup> wfail: u32;'] : []),
+    ...(h.split === 'fallback'
+      ? [`@group(0) @binding(${BIND.flags}) var<storage, read> FL: array<u32>;`]
+      : h.split === 'fast'
+        ? [`@group(0) @binding(${BIND.flags}) var<storage, read_write> FL: array<atomic<u32>>;`, FLAG_GROUPS]
+        : []),
     ...bp.slots.map(declareSlot),
     WGSL_PRELUDE,
     ...(reductions ? blockedDecls(BIND.reductions, h.blockOuts.length > 0) : []),
@@ -94,11 +106,13 @@ export function kernelHeader(h: Header): string[] {
       : [
           // A 2-D grid may hold a few workgroups past the end: they leave at once (uniformly per workgroup).
           `  if (wg * ${WG}u >= (P.g1 - P.g0) * ${T}u) { return; }`,
-          // The fallback kernel redoes only the workgroups whose checks failed in the fast one.
-          ...(h.split === 'fallback' ? ['  if (FL[wg] == 0u) { return; }'] : []),
           `  let gi = wg * ${WG}u + lid;`,
           `  let g = P.g0 + gi / ${T}u;`,
           `  let t = gi % ${T}u;`,
+          // The fallback kernel redoes only the groups whose subgroup's checks failed in the fast one.
+          ...(h.split === 'fallback'
+            ? [`  if (((FL[gi / ${32 * T}u] >> ((gi / ${T}u) % 32u)) & 1u) == 0u) { return; }`]
+            : []),
           '  let live = g < P.g1;',
         ]),
     `  let e0 = g * ${G}u + t * ${E}u;`,

@@ -26,6 +26,8 @@ export interface StoreContext {
   emit(s: string): void;
   /** The live groups [lo, hi): the launch's (default), or a blocked kernel's piece of its block. */
   readonly live?: readonly [string, string];
+  /** Each group's stores are its own (a split's fallback: other groups' lanes may have left). */
+  readonly ownGroup?: boolean;
 }
 
 /** The stores' lines (shuffles they need go to `emit` first, run by every invocation). */
@@ -43,7 +45,7 @@ export function storeBlock(c: StoreContext): string[] {
     if (f.axis === 'group') {
       const bits = storedBits(f.storage, out.value.type, ref(out.value, 0));
       if (sb === 4) groupStores.push(a === 'atomic' ? `atomicStore(&${at('g')}, ${bits});` : `${at('g')} = ${bits};`);
-      else if (T > 1) groupStores.push(...gatheredStore(f, at, bits, T, `b${f.index}`, c.emit, c.live));
+      else if (T > 1 && !c.ownGroup) groupStores.push(...gatheredStore(f, at, bits, T, `b${f.index}`, c.emit, c.live));
       else {
         const sh = `(((g * ${sb}u) % 4u) * 8u)`;
         groupStores.push(`atomicAnd(&${at(`g * ${sb}u / 4u`)}, ~(${elemMask(f.storage)} << ${sh}));`);

@@ -42,7 +42,7 @@ export interface Context {
   readonly device: GPUDevice;
   own(b: GpuBuffer | null | undefined, what: string, op: string): GpuBuffer;
   readonly noRows: GPUBuffer;
-  /** The split kernels' workgroup flags (flags.ts): a buffer of at least `words` u32s. */
+  /** The split kernels' group flags (flags.ts): a buffer of at least `words` u32s. */
   flags(words: number): GPUBuffer;
 }
 
@@ -54,7 +54,7 @@ export interface PlannedLaunch {
   readonly counters: GpuBuffer | null;
   /** The RED buffer of a blocked kernel (binding BIND.reductions, combine.ts), or null. */
   readonly reductions: GPUBufferBinding | null;
-  /** A split kernel's fallback half and the workgroup flags both halves bind (BIND.flags), or null. */
+  /** A split kernel's fallback half and the group flags both halves bind (BIND.flags), or null. */
   readonly fallback: { readonly pipeline: GPUComputePipeline; readonly flags: GPUBuffer } | null;
   readonly params: Uint32Array;
   readonly uniforms: Float32Array;
@@ -171,7 +171,9 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
   params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds, ...blocked]);
   params.set(sp.bases, head);
   const v = prog.variant(plan);
-  const fallback = v.fallback ? { pipeline: v.fallback, flags: ctx.flags(x * y) } : null;
+  // A flag bit a group of the grid (render.ts `flag_groups`).
+  const flagWords = Math.ceil((x * y * w.workgroupSize) / w.threadsPerGroup / 32);
+  const fallback = v.fallback ? { pipeline: v.fallback, flags: ctx.flags(flagWords) } : null;
   return {
     prog,
     pipeline: v.pipeline,

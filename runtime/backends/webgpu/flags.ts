@@ -1,13 +1,13 @@
 /// <reference types="@webgpu/types" />
-// The workgroup flags of split kernels (compiler/render/wgsl/render.ts): the fast kernel writes
-// one u32 a workgroup (1 where a check failed), the fallback kernel dispatched right after it
-// reads them. Every launch writes all of its workgroups' words before its fallback reads any, so
-// one buffer serves every launch in turn and is never cleared. 4 bytes a workgroup of 256
-// invocations: 512 KiB for a launch of 2^28 AdamW elements.
+// The group flags of split kernels (compiler/render/wgsl/render.ts): the fast kernel sets or clears
+// a bit a group of its launch (1 where its subgroup's checks failed), the fallback kernel
+// dispatched right after it reads them. Every launch writes all of its groups' bits before its
+// fallback reads any, so one buffer serves every launch in turn and is never cleared. A bit a
+// group of 32 elements: 1 MiB for a launch of 2^28 elements.
 
 import { USAGE } from './memory.ts';
 
-export class WorkgroupFlags {
+export class GroupFlags {
   private buffer: GPUBuffer | null = null;
   /** Buffers outgrown while a submission may still bind them: destroyed with the backend. */
   private readonly old: GPUBuffer[] = [];
@@ -22,7 +22,7 @@ export class WorkgroupFlags {
       // Grown to a power of two, so a run of growing launches reallocates a few times at most.
       const size = 2 ** Math.ceil(Math.log2(bytes));
       // COPY_SRC: tests and diagnostics read them back (split.test.ts).
-      this.buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC, label: 'workgroup flags' });
+      this.buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC, label: 'group flags' });
     }
     return this.buffer;
   }

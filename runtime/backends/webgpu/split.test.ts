@@ -1,11 +1,10 @@
 // Exact mode's split kernels (WebGpuOptions.splitKernels; compiler/render/wgsl/render.ts): the fast
-// kernel stores nothing in a
-// workgroup where a check failed and flags it; the fallback kernel redoes exactly those. A step
-// stores what the JS backend stores either way. Ordinary data needs no fallback (the last,
-// partial workgroup may: its lanes past the end check garbage), and a non-finite gradient flags
-// its workgroup only. All-zero groups (scale 2^-126, its reciprocal 2^126) and a hyperparameter
-// of 0 (SGD's default weight decay) are ordinary data too: both once sent every workgroup to the
-// fallback.
+// kernel stores nothing in a subgroup where a check failed and flags its groups; the fallback
+// kernel redoes exactly those. A step stores what the JS backend stores either way. Ordinary data
+// needs no fallback (the last subgroup may: its lanes past the end check garbage), and a
+// non-finite gradient flags its subgroup's groups only. All-zero groups (scale 2^-126, its
+// reciprocal 2^126) and a hyperparameter of 0 (SGD's default weight decay) are ordinary data too:
+// both once sent every workgroup to the fallback.
 import { describe, expect, test } from 'vitest';
 import type { OptimizerDef } from '../../../optim/define.ts';
 import { adamw, lion, sgd } from '../../../optim/index.ts';
@@ -18,21 +17,23 @@ import { WebGpuBackend } from './webgpu.ts';
 
 const adapter = await findAdapter();
 const N = 20_000;
-/** Elements a workgroup of AdamW's split kernel covers: 256 invocations of 8 elements. */
-const PER_WG = 256 * 8;
+/** Elements a group of AdamW's kernel, and its threads a group (8 elements each). */
+const GROUP = 32,
+  T = 4;
 
-/** The first `n` workgroup flags of `gpu`'s last split launch. */
-async function flags(gpu: WebGpuBackend, n: number): Promise<number[]> {
+/** The groups flagged in `gpu`'s last split launch of `groups` groups (a bit each). */
+async function flagged(gpu: WebGpuBackend, groups: number): Promise<number[]> {
   const d = gpu.device,
-    src = gpu.flags(n);
-  const out = d.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    words = Math.ceil(groups / 32),
+    src = gpu.flags(words);
+  const out = d.createBuffer({ size: words * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = d.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, out, 0, n * 4);
+  enc.copyBufferToBuffer(src, 0, out, 0, words * 4);
   d.queue.submit([enc.finish()]);
   await out.mapAsync(GPUMapMode.READ);
-  const w = [...new Uint32Array(out.getMappedRange().slice(0))];
+  const w = new Uint32Array(out.getMappedRange().slice(0));
   out.destroy();
-  return w;
+  return [...Array(groups).keys()].filter((g) => (w[g >> 5]! >>> (g & 31)) & 1);
 }
 
 describe.runIf(adapter !== null)('exact mode, split kernels', () => {
@@ -48,20 +49,22 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     ],
     ['lion', () => lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef, () => uniformF32(N, 7, 0.5), []],
     [
-      'adamw, a NaN and an Inf gradient: their workgroups only',
+      'adamw, a NaN and an Inf gradient: their subgroups only',
       adam,
       () => {
         const g = uniformF32(N, 8, 0.5);
         g[5] = NaN;
-        g[3 * PER_WG + 17] = Infinity;
+        g[3 * 2048 + 17] = Infinity;
         return g;
       },
-      [0, 3],
+      [5, 3 * 2048 + 17],
     ],
   ] as const)(
-    '%s: what the JS backend stores; the fallback redoes the flagged workgroups',
-    async (_l, optimizer, grad, flagged) => {
+    '%s: what the JS backend stores; the fallback redoes the flagged groups',
+    async (_l, optimizer, grad, bad) => {
       const gpu = await WebGpuBackend.create({ splitKernels: true });
+      // Groups a subgroup, at most: a flagged group shares its subgroup with a bad element's group.
+      const span = (adapter!.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize! / T;
       const def = optimizer();
       const p = { w: uniformF32(N, 1) };
       const dev = await createOptimizer(def, p, { backend: gpu });
@@ -73,13 +76,16 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
         await js.step(g);
         // Two dispatches: the fast half, then its fallback over the same grid.
         expect(gpu.dispatches - before).toBe(2);
-        const n = Math.ceil(N / PER_WG),
-          tail = n - 1;
-        const f = await flags(gpu, n);
+        const groups = Math.ceil(N / GROUP),
+          tail = Math.floor((groups - 1) / span);
+        const f = await flagged(gpu, groups);
+        const badGroups = bad.map((e) => Math.floor(e / GROUP));
+        for (const b of badGroups) expect(f, `step ${s}: group ${b}`).toContain(b);
+        const subgroup = (x: number) => Math.floor(x / span);
         expect(
-          f.flatMap((x, i) => (x && i !== tail ? [i] : [])),
+          f.filter((x) => subgroup(x) !== tail && !badGroups.some((b) => subgroup(b) === subgroup(x))),
           `step ${s}`,
-        ).toEqual([...flagged]);
+        ).toEqual([]);
         const [a, b] = [await stored(dev), await stored(js)];
         for (const k of Object.keys(b)) expect([...a[k]!], k).toEqual([...b[k]!]);
       }

@@ -90,6 +90,11 @@ describe('WGSL renderer', () => {
     // branch); its fallback half has the branches.
     for (const h of ['div_rcp_f(', 'div_cr', 'sqrt_cr_f(', 'keep(']) expect(fast, h).toContain(h);
     for (const h of ['div_rcp(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(fallback, h).toContain(h);
+    // The fast half stores a subgroup's scales together (the shuffles of layout.ts gatheredStore);
+    // the fallback's groups store theirs alone: its unflagged groups' lanes have left, and a driver
+    // may give its pipeline another subgroup size than the fast half's.
+    expect(fast).toContain('subgroupShuffle(');
+    expect(fallback).not.toContain('subgroupShuffle(');
     for (const h of ['div_rcp', 'div_cr', 'sqrt_cr', 'keep(']) expect(driver, h).not.toContain(h);
     // Without a fused fma the residuals are not exact: the driver's ÷ and √, products still kept.
     expect(unfused).not.toContain('div_rcp(');

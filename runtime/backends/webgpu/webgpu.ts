@@ -24,7 +24,7 @@ import { Ids } from '../../ids.ts';
 import type { WebGpuOptions } from './options.ts';
 import { checkOnDevice, checkOptions } from './options.ts';
 import { computePipeline } from './pipeline.ts';
-import { WorkgroupFlags } from './flags.ts';
+import { GroupFlags } from './flags.ts';
 import type { GpuBuffer } from './memory.ts';
 import { GpuMemory, USAGE } from './memory.ts';
 import { BlockCombine } from './combine.ts';
@@ -58,8 +58,8 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
    */
   readonly kernelTimes: number[] = [];
   readonly noRows: GPUBuffer;
-  private readonly flagBuffers: WorkgroupFlags;
-  /** The split kernels' workgroup flags (flags.ts), at least `words` of them (encode.ts Context). */
+  private readonly flagBuffers: GroupFlags;
+  /** The split kernels' group flags (flags.ts), at least `words` of them (encode.ts Context). */
   flags(words: number): GPUBuffer {
     return this.flagBuffers.get(words);
   }
@@ -110,7 +110,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       ...(diagnostics.length ? { diagnostics } : {}),
     };
     this.noRows = this.device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_DST });
-    this.flagBuffers = new WorkgroupFlags(this.device);
+    this.flagBuffers = new GroupFlags(this.device);
     this.gatherer = new Gatherer(this.device);
   }
 
