@@ -23,6 +23,8 @@ export interface Timing {
   readonly timestamps: boolean;
   /** WebGpuOptions for every timed row (BACKEND). */
   readonly timedWith: WebGpuOptions;
+  /** QUICK=1: only the GPU-buffer and in-arena steps. */
+  readonly quick?: boolean;
 }
 
 /**
@@ -112,14 +114,14 @@ export async function time(
     await opt.dispose();
     let releaseMs: number | null = null,
       releaseMemory = NaN;
-    if (!reduces) {
+    if (!reduces && !timing.quick) {
       const rel = await createOptimizer(def, shape.params, { backend: plain, gradientRelease: true });
       releaseMs = await wall(plain, () => rel.step(dg), steps);
       releaseMemory = rel.memory().bytesPerParam;
       await rel.dispose();
     }
     let k: number | null = null;
-    if (timed) {
+    if (timed && !timing.quick) {
       const t = await createOptimizer(def, shape.params, { backend: timed, ...clip });
       // Real gradients first (the timed steps reuse what the arena holds): with zeros every
       // group's states and scales stay 0, the exact kernel's fallback for all of them.

@@ -60,6 +60,8 @@ const envs = [
   'BACKEND',
   'REDUCTIONS',
   'BLOCKS',
+  'OPTIMIZERS',
+  'QUICK',
 ]
   .filter((k) => env[k] !== undefined)
   .map((k) => `${k}=${env[k]} `)
@@ -78,11 +80,14 @@ console.log(
 );
 probe.dispose();
 
-const optimizers: [string, OptimizerDef][] = [
-  ['adamw', adamw({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
-  ['lion', lion({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
-  ['sgd (momentum 0.9)', sgd({ lr: 1e-3, momentum: 0.9 }) as OptimizerDef],
-];
+// OPTIMIZERS=adamw,lion: the timed rows of those only (A/B runs of one kernel on the device).
+const optimizers: [string, OptimizerDef][] = (
+  [
+    ['adamw', adamw({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+    ['lion', lion({ lr: 1e-4, weightDecay: 0.1 }) as OptimizerDef],
+    ['sgd (momentum 0.9)', sgd({ lr: 1e-3, momentum: 0.9 }) as OptimizerDef],
+  ] as [string, OptimizerDef][]
+).filter(([l]) => env.OPTIMIZERS === undefined || env.OPTIMIZERS.split(',').includes(l.split(' ')[0]!));
 
 // 1. Correctness first, on the same device.
 console.log(`\n## Check: WebGPU against the JS backend, ${CHECK_N} params, 3 steps from the JS state each\n`);
@@ -131,7 +136,8 @@ for (const exact of env.CHECK === '0' ? [] : [false, true]) {
 }
 
 // 2. Timing (bench/gpu-timing.ts): one row of the steps table (bench/gpu-table.ts) per optimizer and shape.
-const timing: Timing = { steps: STEPS, hostSteps: HOST_STEPS, timestamps, timedWith };
+// QUICK=1: the GPU-buffer and in-arena steps only (no gradient-release or kernel-time column).
+const timing: Timing = { steps: STEPS, hostSteps: HOST_STEPS, timestamps, timedWith, quick: env.QUICK === '1' };
 
 console.log(
   `\n## Steps: bf16 params + 24-bit masters, 8-bit states, bf16 gradients; ${STEPS} timed steps${timestamps ? '' : ' (no timestamp-query: no kernel times)'}\n`,
