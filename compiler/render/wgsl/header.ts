@@ -42,17 +42,28 @@ export interface Header {
   readonly off: ReadonlySet<Ablation>;
 }
 
-// The split's fast kernel: a bit a group in FL (1: redo it), set or cleared for the n groups of a
-// subgroup from group lg (lg a multiple of n, a power of two: whole words from 32 on). A word is
-// written only when a bit changes; subgroups of one word write it by atomics.
-const FLAG_GROUPS = `fn flag_groups(lg: u32, n: u32, ok: bool) {
+// A split kernel's region of FL (u32 words, cleared before each submission): the fallback's
+// indirect dispatch size x, y, z; how many workgroups failed; W, the fast grid's workgroups; then a
+// marker a workgroup, the list of failed workgroups, and a bit a group (1: redo it). A subgroup
+// whose checks failed sets its groups' bits (n from group lg, lg a multiple of n, a power of two:
+// whole words from 32 on) and, first in its workgroup, lists the workgroup, so the fallback runs
+// one workgroup per failed one (an empty dispatch over the whole grid cost 0.3 ms at 2^28).
+export const FLAG_HEAD = 8;
+const FLAG_GROUPS = `fn fail_groups(lg: u32, n: u32, wg: u32, W: u32) {
+  let b = ${FLAG_HEAD}u + 2u * W;
   if (n >= 32u) {
-    for (var w = lg / 32u; w < (lg + n) / 32u; w++) { atomicStore(&FL[w], select(0xffffffffu, 0u, ok)); }
-    return;
+    for (var w = lg / 32u; w < (lg + n) / 32u; w++) { atomicStore(&FL[b + w], 0xffffffffu); }
+  } else {
+    atomicOr(&FL[b + lg / 32u], ((1u << n) - 1u) << (lg % 32u));
   }
-  let w = lg / 32u; let m = ((1u << n) - 1u) << (lg % 32u); let cur = atomicLoad(&FL[w]) & m;
-  if (ok && cur != 0u) { atomicAnd(&FL[w], ~m); }
-  if (!ok && cur != m) { atomicOr(&FL[w], m); }
+  if (atomicExchange(&FL[${FLAG_HEAD}u + wg], 1u) == 0u) {
+    let i = atomicAdd(&FL[3], 1u);
+    atomicStore(&FL[${FLAG_HEAD}u + W + i], wg);
+    atomicMax(&FL[0], min(i + 1u, 65535u));
+    atomicMax(&FL[1], i / 65535u + 1u);
+    atomicStore(&FL[2], 1u);
+    atomicStore(&FL[4], W);
+  }
 }`;
 
 export function kernelHeader(h: Header): string[] {
@@ -93,7 +104,15 @@ export function kernelHeader(h: Header): string[] {
       : WGSL_EXACT,
     `@compute @workgroup_size(${WG})`,
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${T > 1 ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {`,
-    `  let wg = wid.y * nwg.x + wid.x;`,
+    ...(h.split === 'fallback'
+      ? [
+          // The fallback's grid is the list of the workgroups that failed in the fast kernel.
+          '  let W = FL[4];',
+          '  let listed = wid.y * nwg.x + wid.x;',
+          '  if (listed >= FL[3]) { return; }',
+          `  let wg = FL[${FLAG_HEAD}u + W + listed];`,
+        ]
+      : [`  let wg = wid.y * nwg.x + wid.x;`]),
     ...layouts
       .filter((f) => !h.zero.has(f.index))
       .map((f) => `  let o${f.index} = P.b[${f.index >> 2}].${'xyzw'[f.index & 3]};`),
@@ -111,7 +130,7 @@ export function kernelHeader(h: Header): string[] {
           `  let t = gi % ${T}u;`,
           // The fallback kernel redoes only the groups whose subgroup's checks failed in the fast one.
           ...(h.split === 'fallback'
-            ? [`  if (((FL[gi / ${32 * T}u] >> ((gi / ${T}u) % 32u)) & 1u) == 0u) { return; }`]
+            ? [`  if (((FL[${FLAG_HEAD}u + 2u * W + gi / ${32 * T}u] >> ((gi / ${T}u) % 32u)) & 1u) == 0u) { return; }`]
             : []),
           '  let live = g < P.g1;',
         ]),

@@ -367,10 +367,11 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     emit(`}`);
     if (split) {
       // A subgroup (a group, at one thread a group) stores all of its groups or none and flags
-      // them for the fallback kernel, which redoes them from the same inputs: no workgroup barrier,
-      // no store waiting on other subgroups (a flag a workgroup cost AdamW up to 0.8 ms at 2^28).
+      // them for the fallback kernel (header.ts fail_groups), which redoes them from the same
+      // inputs, dispatched over the listed workgroups only.
       emit(`let ok = ${T > 1 ? 'subgroupAll(fast)' : 'fast'};`);
-      emit(T > 1 ? `if (sgi == 0u) { flag_groups(gi / ${T}u, sgs / ${T}u, ok); }` : 'flag_groups(gi, 1u, ok);');
+      const lead = T > 1 ? 'sgi == 0u && ' : '';
+      emit(`if (${lead}!ok) { fail_groups(gi / ${T}u, ${T > 1 ? `sgs / ${T}u` : '1u'}, wg, nwg.x * nwg.y); }`);
       emit('if (ok) {');
     } else if (!off.has('fastBodyOnly')) {
       emit(`if (!${T > 1 ? 'subgroupAll(fast)' : 'fast'}) {`);

@@ -8,7 +8,7 @@
 import { storageBytes } from '../../../compiler/ir/kernel.ts';
 import { BIND } from '../../../compiler/render/wgsl/layout.ts';
 import type { WgslKernel } from '../../../compiler/render/wgsl/render.ts';
-import { baseVecs } from '../../../compiler/render/wgsl/header.ts';
+import { baseVecs, FLAG_HEAD } from '../../../compiler/render/wgsl/header.ts';
 import type { BindingPlan } from '../../../compiler/render/wgsl/slots.ts';
 import { slotBinding } from '../../../compiler/render/wgsl/slots.ts';
 import type { Item, Launch, Program } from '../backend.ts';
@@ -16,6 +16,7 @@ import { BlockCombine } from './combine.ts';
 import { paramHead } from '../../../compiler/render/wgsl/blocked.ts';
 import { BackendError } from '../backend.ts';
 import type { GpuBuffer } from './memory.ts';
+import type { GroupFlags } from './flags.ts';
 import type { Gatherer, PlannedCopy } from './gather.ts';
 import { Ids } from '../../ids.ts';
 import { USAGE } from './memory.ts';
@@ -42,8 +43,6 @@ export interface Context {
   readonly device: GPUDevice;
   own(b: GpuBuffer | null | undefined, what: string, op: string): GpuBuffer;
   readonly noRows: GPUBuffer;
-  /** The split kernels' group flags (flags.ts): a buffer of at least `words` u32s. */
-  flags(words: number): GPUBuffer;
 }
 
 export interface PlannedLaunch {
@@ -54,8 +53,11 @@ export interface PlannedLaunch {
   readonly counters: GpuBuffer | null;
   /** The RED buffer of a blocked kernel (binding BIND.reductions, combine.ts), or null. */
   readonly reductions: GPUBufferBinding | null;
-  /** A split kernel's fallback half and the group flags both halves bind (BIND.flags), or null. */
-  readonly fallback: { readonly pipeline: GPUComputePipeline; readonly flags: GPUBuffer } | null;
+  /**
+   * A split kernel's fallback half, or null; `words`: the launch's region of the flags buffer both
+   * halves bind (BIND.flags; compiler/render/wgsl/header.ts FLAG_HEAD), its size in u32s.
+   */
+  readonly fallback: { readonly pipeline: GPUComputePipeline; readonly words: number } | null;
   readonly params: Uint32Array;
   readonly uniforms: Float32Array;
   readonly x: number;
@@ -171,9 +173,9 @@ export function planLaunch(ctx: Context, prog: GpuProgram, l: Launch<GpuBuffer>)
   params.set([g0, g1, l.length, l.rowOf ? 1 : 0, prog.prepared.columns.length, 0, reds, ...blocked]);
   params.set(sp.bases, head);
   const v = prog.variant(plan);
-  // A flag bit a group of the grid (render.ts `flag_groups`).
-  const flagWords = Math.ceil((x * y * w.workgroupSize) / w.threadsPerGroup / 32);
-  const fallback = v.fallback ? { pipeline: v.fallback, flags: ctx.flags(flagWords) } : null;
+  // The head, a marker and a list entry a workgroup, a bit a group of the grid (header.ts fail_groups).
+  const words = FLAG_HEAD + 2 * x * y + Math.ceil((x * y * w.workgroupSize) / w.threadsPerGroup / 32);
+  const fallback = v.fallback ? { pipeline: v.fallback, words } : null;
   return {
     prog,
     pipeline: v.pipeline,
@@ -278,7 +280,19 @@ export function encodeItems(
   stamps: GPUQuerySet | null,
   groups: BindGroups,
   gatherer: Gatherer | null = null,
+  flags: GroupFlags | null = null,
 ): void {
+  // Each split launch's region of the flags buffer, all cleared first (header.ts fail_groups).
+  const regions: number[] = [];
+  let flagBytes = 0;
+  for (const it of items)
+    if ('launch' in it && it.launch.fallback) {
+      regions.push(flagBytes);
+      flagBytes += align(it.launch.fallback.words * 4, d.limits.minStorageBufferOffsetAlignment);
+    }
+  const fl = flagBytes > 0 ? flags!.get(flagBytes) : null;
+  if (fl) enc.clearBuffer(fl, 0, flagBytes);
+  let region = 0;
   let pass: GPUComputePassEncoder | null = null,
     li = 0,
     pipeline: GPUComputePipeline | null = null;
@@ -323,18 +337,19 @@ export function encodeItems(
       if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       if (l.reductions) entries.push({ binding: BIND.reductions, resource: l.reductions });
-      if (l.fallback) entries.push({ binding: BIND.flags, resource: { buffer: l.fallback.flags } });
+      const flagged = l.fallback ? { buffer: fl!, offset: regions[region++]!, size: l.fallback.words * 4 } : null;
+      if (flagged) entries.push({ binding: BIND.flags, resource: flagged });
       pass ??= enc.beginComputePass();
       // Per-tensor launches of one program (gradient release) set it once per pass.
       if (pipeline !== l.pipeline) pass.setPipeline((pipeline = l.pipeline));
       const name = l.prog.prepared.kernel.name;
       pass.setBindGroup(0, groups.get(d, l.pipeline, entries, name));
       pass.dispatchWorkgroups(l.x, l.y);
-      if (l.fallback) {
-        // The same grid: its workgroups whose flag the first half left 0 leave at once.
+      if (l.fallback && flagged) {
+        // Over the workgroups the first half listed: none, where every check held.
         pass.setPipeline((pipeline = l.fallback.pipeline));
         pass.setBindGroup(0, groups.get(d, l.fallback.pipeline, entries, `${name} (fallback)`));
-        pass.dispatchWorkgroups(l.x, l.y);
+        pass.dispatchWorkgroupsIndirect(flagged.buffer, flagged.offset);
       }
     }
     if (stamps) end();

@@ -1,9 +1,8 @@
 /// <reference types="@webgpu/types" />
-// The group flags of split kernels (compiler/render/wgsl/render.ts): the fast kernel sets or clears
-// a bit a group of its launch (1 where its subgroup's checks failed), the fallback kernel
-// dispatched right after it reads them. Every launch writes all of its groups' bits before its
-// fallback reads any, so one buffer serves every launch in turn and is never cleared. A bit a
-// group of 32 elements: 1 MiB for a launch of 2^28 elements.
+// The flags buffer of split kernels (compiler/render/wgsl/header.ts fail_groups): a region a split
+// launch of a submission, cleared at its start; the fast kernel writes the groups and workgroups
+// that failed its checks there, and the fallback kernel dispatched right after it is dispatched
+// indirectly from it, over the failed workgroups. Per launch of 2^28 AdamW elements: 2 MiB.
 
 import { USAGE } from './memory.ts';
 
@@ -14,15 +13,19 @@ export class GroupFlags {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** A buffer of at least `words` u32s. */
-  get(words: number): GPUBuffer {
-    const bytes = Math.max(16, words * 4);
+  /** A buffer of at least `bytes` bytes. */
+  get(atLeast: number): GPUBuffer {
+    const bytes = Math.max(16, atLeast);
     if (!this.buffer || this.buffer.size < bytes) {
       if (this.buffer) this.old.push(this.buffer);
       // Grown to a power of two, so a run of growing launches reallocates a few times at most.
       const size = 2 ** Math.ceil(Math.log2(bytes));
-      // COPY_SRC: tests and diagnostics read them back (split.test.ts).
-      this.buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC, label: 'group flags' });
+      // INDIRECT: the fallback's dispatch size; COPY_DST: cleared; COPY_SRC: split.test.ts reads it.
+      this.buffer = this.device.createBuffer({
+        size,
+        usage: USAGE.STORAGE | USAGE.INDIRECT | USAGE.COPY_DST | USAGE.COPY_SRC,
+        label: 'split kernel flags',
+      });
     }
     return this.buffer;
   }

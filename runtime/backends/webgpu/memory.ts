@@ -30,6 +30,7 @@ export const USAGE = {
   COPY_DST: 0x8,
   UNIFORM: 0x40,
   STORAGE: 0x80,
+  INDIRECT: 0x100,
   QUERY_RESOLVE: 0x200,
 } as const;
 

@@ -14,6 +14,7 @@ import { JsBackend } from '../js/js.ts';
 import { createOptimizer } from '../../optimizer.ts';
 import { findAdapter } from './device.ts';
 import { WebGpuBackend } from './webgpu.ts';
+import { FLAG_HEAD } from '../../../compiler/render/wgsl/header.ts';
 
 const adapter = await findAdapter();
 const N = 20_000;
@@ -21,11 +22,15 @@ const N = 20_000;
 const GROUP = 32,
   T = 4;
 
-/** The groups flagged in `gpu`'s last split launch of `groups` groups (a bit each). */
-async function flagged(gpu: WebGpuBackend, groups: number): Promise<number[]> {
+/**
+ * The groups flagged in `gpu`'s last split launch of `groups` groups (a bit each), and the
+ * workgroups it listed for the fallback with their indirect dispatch size (header.ts fail_groups).
+ */
+async function flagged(gpu: WebGpuBackend, groups: number) {
+  const W = Math.ceil((groups * T) / 256),
+    words = FLAG_HEAD + 2 * W + Math.ceil(groups / 32);
   const d = gpu.device,
-    words = Math.ceil(groups / 32),
-    src = gpu.flags(words);
+    src = gpu.flags(words * 4);
   const out = d.createBuffer({ size: words * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = d.createCommandEncoder();
   enc.copyBufferToBuffer(src, 0, out, 0, words * 4);
@@ -33,31 +38,40 @@ async function flagged(gpu: WebGpuBackend, groups: number): Promise<number[]> {
   await out.mapAsync(GPUMapMode.READ);
   const w = new Uint32Array(out.getMappedRange().slice(0));
   out.destroy();
-  return [...Array(groups).keys()].filter((g) => (w[g >> 5]! >>> (g & 31)) & 1);
+  const bits = w.subarray(FLAG_HEAD + 2 * W);
+  return {
+    groups: [...Array(groups).keys()].filter((g) => (bits[g >> 5]! >>> (g & 31)) & 1),
+    listed: [...w.subarray(FLAG_HEAD + W, FLAG_HEAD + W + w[3]!)].sort((a, b) => a - b),
+    dispatch: [...w.subarray(0, 3)],
+  };
 }
+
+/** Elements with a non-finite gradient, by step. */
+const BAD = [[5, 2000, 3 * 2048 + 17], [5 * 2048 + 300]];
 
 describe.runIf(adapter !== null)('exact mode, split kernels', () => {
   const adam = () => adamw({ lr: 1e-2, weightDecay: 0.1 }) as OptimizerDef;
   test.each([
-    ['adamw, random gradients', adam, () => uniformF32(N, 7, 0.5), []],
-    ['adamw, zero gradients (m = v = 0, scales 2^-126)', adam, () => new Float32Array(N), []],
+    ['adamw, random gradients', adam, () => uniformF32(N, 7, 0.5), () => []],
+    ['adamw, zero gradients (m = v = 0, scales 2^-126)', adam, () => new Float32Array(N), () => []],
     [
       'sgd (momentum 0.9, weight decay 0)',
       () => sgd({ lr: 1e-2, momentum: 0.9 }) as OptimizerDef,
       () => uniformF32(N, 7, 0.5),
-      [],
+      () => [],
     ],
-    ['lion', () => lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef, () => uniformF32(N, 7, 0.5), []],
+    ['lion', () => lion({ lr: 1e-3, weightDecay: 0.1 }) as OptimizerDef, () => uniformF32(N, 7, 0.5), () => []],
     [
-      'adamw, a NaN and an Inf gradient: their subgroups only',
+      // Step 0: two subgroups of workgroup 0 (listed once) and one of workgroup 3; step 1: one of
+      // workgroup 5 only (step 0's flags must not carry over).
+      'adamw, NaN and Inf gradients: their subgroups only',
       adam,
-      () => {
-        const g = uniformF32(N, 8, 0.5);
-        g[5] = NaN;
-        g[3 * 2048 + 17] = Infinity;
+      (s: number) => {
+        const g = uniformF32(N, 8 + s, 0.5);
+        for (const e of BAD[s]!) g[e] = e % 2 ? NaN : Infinity;
         return g;
       },
-      [5, 3 * 2048 + 17],
+      (s: number) => BAD[s]!,
     ],
   ] as const)(
     '%s: what the JS backend stores; the fallback redoes the flagged groups',
@@ -70,7 +84,7 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
       const dev = await createOptimizer(def, p, { backend: gpu });
       const js = await createOptimizer(def, p, { backend: new JsBackend() });
       for (let s = 0; s < 2; s++) {
-        const g = { w: grad() };
+        const g = { w: grad(s) };
         const before = gpu.dispatches;
         await dev.step(g);
         await js.step(g);
@@ -78,14 +92,18 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
         expect(gpu.dispatches - before).toBe(2);
         const groups = Math.ceil(N / GROUP),
           tail = Math.floor((groups - 1) / span);
-        const f = await flagged(gpu, groups);
-        const badGroups = bad.map((e) => Math.floor(e / GROUP));
+        const { groups: f, listed, dispatch } = await flagged(gpu, groups);
+        const badGroups = bad(s).map((e) => Math.floor(e / GROUP));
         for (const b of badGroups) expect(f, `step ${s}: group ${b}`).toContain(b);
         const subgroup = (x: number) => Math.floor(x / span);
         expect(
           f.filter((x) => subgroup(x) !== tail && !badGroups.some((b) => subgroup(b) === subgroup(x))),
           `step ${s}`,
         ).toEqual([]);
+        // The fallback runs over exactly the workgroups that hold a flagged group, once each.
+        const workgroups = [...new Set(f.map((x) => Math.floor((x * T) / 256)))];
+        expect(listed, `step ${s}`).toEqual(workgroups);
+        expect(dispatch, `step ${s}`).toEqual(listed.length ? [listed.length, 1, 1] : [0, 0, 0]);
         const [a, b] = [await stored(dev), await stored(js)];
         for (const k of Object.keys(b)) expect([...a[k]!], k).toEqual([...b[k]!]);
       }

@@ -59,9 +59,9 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
   readonly kernelTimes: number[] = [];
   readonly noRows: GPUBuffer;
   private readonly flagBuffers: GroupFlags;
-  /** The split kernels' group flags (flags.ts), at least `words` of them (encode.ts Context). */
-  flags(words: number): GPUBuffer {
-    return this.flagBuffers.get(words);
+  /** The split kernels' flags buffer (flags.ts), at least `bytes` long: split.test.ts reads it. */
+  flags(bytes: number): GPUBuffer {
+    return this.flagBuffers.get(bytes);
   }
   private upload: GPUBuffer | null = null;
   private readonly bindGroups = new BindGroups();
@@ -272,7 +272,7 @@ export class WebGpuBackend extends GpuMemory implements Backend<GpuBuffer, GpuPr
       }
       d.queue.writeBuffer(this.upload, 0, bytes);
       const enc = d.createCommandEncoder({ label: what });
-      encodeItems(d, enc, planned, this.upload, at, query, this.bindGroups, this.gatherer);
+      encodeItems(d, enc, planned, this.upload, at, query, this.bindGroups, this.gatherer, this.flagBuffers);
       if (query && resolved && staging) {
         enc.resolveQuerySet(query, 0, 2 * launches.length, resolved, 0);
         enc.copyBufferToBuffer(resolved, 0, staging, 0, stampBytes);
