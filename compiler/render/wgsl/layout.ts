@@ -59,7 +59,7 @@ export function threadShape(k: Kernel, o: ShapeOptions): ThreadShape {
 
 /**
  * Fixed bindings before the fields. reductions: a blocked kernel's RED buffer (blocked.ts); flags:
- * a split kernel's workgroup flags (render.ts), in the same place (no kernel has both).
+ * a split kernel's flags (header.ts fail_groups), in the same place (no kernel has both).
  */
 export const BIND = {
   params: 0,

@@ -76,7 +76,7 @@ export interface WgslKernel extends ThreadShape {
    * redoes those groups with the general body. Null otherwise.
    */
   readonly fallback: WgslKernel | null;
-  /** How it binds the workgroup flags (BIND.flags): the fast half writes them, the fallback reads them. */
+  /** How it binds the flags (BIND.flags): the fast half writes them, the fallback reads them (and its dispatch size). */
   readonly flags: 'write' | 'read' | null;
 }
 
