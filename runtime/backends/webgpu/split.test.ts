@@ -113,6 +113,23 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     },
   );
 
+  test('a hyperparameter past 2^16 (SGD at lr 2^17): every group in the fallback, what the JS backend stores', async () => {
+    const gpu = await WebGpuBackend.create({ splitKernels: true });
+    const def = sgd({ lr: 2 ** 17, momentum: 0.9 }) as OptimizerDef;
+    const p = { w: uniformF32(N, 1) };
+    const dev = await createOptimizer(def, p, { backend: gpu });
+    const js = await createOptimizer(def, p, { backend: new JsBackend() });
+    const g = { w: uniformF32(N, 7, 0.5) };
+    await dev.step(g);
+    await js.step(g);
+    const groups = Math.ceil(N / GROUP);
+    expect((await flagged(gpu, groups)).groups.length).toBe(groups);
+    const [a, b] = [await stored(dev), await stored(js)];
+    for (const k of Object.keys(b)) expect([...a[k]!], k).toEqual([...b[k]!]);
+    await dev.dispose();
+    gpu.dispose();
+  });
+
   // Every thread shape and a chunked arena (a launch per chunk, each with its fallback; shared
   // bindings, split only when asked) store what the JS backend stores, a non-finite gradient
   // included; so does gradient release (a launch per tensor).
