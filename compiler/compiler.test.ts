@@ -125,9 +125,9 @@ describe('compile', () => {
     // 5500 → 5600 (2026-11-29): gpu.js's lane passes (render/gpujs pass.ts, render.ts, plan.ts,
     // about 110 lines; runtime's blocks kernel, about 35, went), so a gpu.js webgpu step with
     // reductions is a launch per level plus the update's and stores no per-group partial.
-    // 5600 → 5700 (2026-11-30): the split kernels flag a subgroup's groups instead of a workgroup
-    // (header.ts flag_groups, stores.ts ownGroup), which drops the fast kernel's workgroup barrier
-    // and deferred stores, about 20 lines.
+    // 5600 → 5700 (2026-11-30): the split kernels flag a subgroup's groups and list the failed
+    // workgroups for an indirect fallback dispatch (header.ts fail_groups, stores.ts ownGroup),
+    // about 25 lines; render.ts's body renderer moved to wgsl/body.ts (about 25 of interface).
     expect(lines).toBeLessThan(5700);
   });
 });
