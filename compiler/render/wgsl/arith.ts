@@ -177,7 +177,8 @@ export class Arith {
         return this.guarded.has(e) ? `keep(${a} * ${b})` : `(${a} * ${b})`;
       if (e.fn === 'div' && this.exactDiv) {
         const r = rcp(e.b);
-        if (r) return this.call('div_rcp', a, r.b, r.r);
+        // 1/b is the reciprocal itself: rcp_of's r is RN(1/b) (its _f form clears the check otherwise).
+        if (r) return e.a.op === 'const' && e.a.value === 1 ? `${r.r}.r` : this.call('div_rcp', a, r.b, r.r);
         const fb = this.ranges.of(e.b),
           fa = this.ranges.of(e.a);
         const small =

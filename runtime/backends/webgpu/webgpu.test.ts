@@ -84,12 +84,15 @@ describe('WGSL renderer', () => {
       fallback = main(split.fallback!.source),
       driver = body({ fusedFma: true, exact: false }),
       unfused = body({ fusedFma: false });
-    for (const h of ['div_rcp(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(exact, h).toContain(h);
+    for (const h of ['rcp_of(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(exact, h).toContain(h);
+    // 1/scale (the 8-bit encodes) is the per-thread reciprocal itself, RN(1/b): no second division.
+    expect(exact).toMatch(/let g\d+ = rc\d+\.r;/);
+    expect(exact).not.toMatch(/div_rcp\(1f,/);
     expect(renderWgsl(p, { subgroupMinSize: 32, fusedFma: true }).fallback).toBeNull();
     // split: true, the fast half reports a result that is not the correctly rounded one (`_f`, no
     // branch); its fallback half has the branches.
-    for (const h of ['div_rcp_f(', 'div_cr', 'sqrt_cr_f(', 'keep(']) expect(fast, h).toContain(h);
-    for (const h of ['div_rcp(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(fallback, h).toContain(h);
+    for (const h of ['rcp_of_f(', 'div_cr', 'sqrt_cr_f(', 'keep(']) expect(fast, h).toContain(h);
+    for (const h of ['rcp_of(', 'div_cr', 'sqrt_cr(', 'keep(']) expect(fallback, h).toContain(h);
     // The fast half stores a subgroup's scales together (the shuffles of layout.ts gatheredStore);
     // the fallback's groups store theirs alone: its unflagged groups' lanes have left, and a driver
     // may give its pipeline another subgroup size than the fast half's.
@@ -97,7 +100,7 @@ describe('WGSL renderer', () => {
     expect(fallback).not.toContain('subgroupShuffle(');
     for (const h of ['div_rcp', 'div_cr', 'sqrt_cr', 'keep(']) expect(driver, h).not.toContain(h);
     // Without a fused fma the residuals are not exact: the driver's ÷ and √, products still kept.
-    expect(unfused).not.toContain('div_rcp(');
+    expect(unfused).not.toContain('rcp_of(');
     expect(unfused).toContain('keep(');
   });
 });
