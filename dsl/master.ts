@@ -6,14 +6,12 @@
 import type { Codec } from './codec.ts';
 import type { Expr } from './ops.ts';
 import {
-  abs,
   add,
   and,
   asF32,
   clamp,
   div,
   f32,
-  floor,
   i32,
   isNan,
   le,
@@ -25,7 +23,6 @@ import {
   or,
   select,
   shl,
-  sign,
   sub,
 } from './ops.ts';
 import type { Narrow } from './float.ts';
@@ -67,8 +64,10 @@ export function correctionOf(n: Narrow, Q: number, theta: Expr, h: Expr): Expr {
   // The clamp only acts when h is ±Inf (e = ∓Inf). fmin/fmax would map a NaN r to −1, so NaN
   // (θ NaN, or θ = ±Inf where e = Inf − Inf) stores 0 explicitly.
   const rc = clamp(r, -1, 1);
-  // Round half away from zero in f32, as the reference computes it: ⌊|r|·Q + ½⌋ with the sign of r.
-  const q = mul(sign(rc), floor(add(mul(abs(rc), Q), 0.5)));
+  // Round half away from zero in f32, as the reference computes it: ⌊|r|·Q + ½⌋ with the sign of r,
+  // which is trunc(r·Q ± ½) (RN is odd: RN(−x) = −RN(x)), the cast's own truncation: six operations
+  // an element where the sign, the |·|, the floor and the product by the sign took ten.
+  const q = add(mul(rc, Q), select(lt(rc, 0), -0.5, 0.5));
   return i32(select(isNan(r), 0, q));
 }
 
