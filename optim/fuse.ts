@@ -89,7 +89,6 @@ export function fuse(spec: FuseSpec): Kernel {
   const next: Values = Object.fromEntries(Object.keys(checked).map((k, i) => [k, masked[i]!]));
   const active = ne(uniform('active'), 0);
   const finite = isFinite(g);
-  const keepElement = and(active, finite);
   const outputs: Output[] = [];
   const emit = (base: string, c: Codec, value: Expr, valueLevel: boolean) => {
     // An element whose gradient is not finite keeps its old value (re-encoded: its group's scale
@@ -100,12 +99,14 @@ export function fuse(spec: FuseSpec): Kernel {
       : c.encode(valueLevel ? select(finite, value, old[base]!) : value);
     c.fields.forEach((f, i) => {
       const prev = stored[base]![i]!;
-      const keep = f.axis === 'group' ? active : valueLevel ? active : keepElement;
+      // Outermost, a row that sits the step out keeps every stored value: the WebGPU kernels store
+      // nothing there instead of selecting (compiler/render/wgsl/render.ts `guards`).
+      const elementKeep = f.axis === 'element' && !valueLevel;
       outputs.push({
         field: storedName(base, f),
         storage: f.storage,
         axis: f.axis,
-        value: select(keep, enc[i]!, prev),
+        value: select(active, elementKeep ? select(finite, enc[i]!, prev) : enc[i]!, prev),
       });
     });
   };

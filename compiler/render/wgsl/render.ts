@@ -26,7 +26,7 @@ import { findTables, tableEntries } from './tables.ts';
 import { extract, fieldLayouts, threadShape } from './layout.ts';
 import type { BindingPlan } from './slots.ts';
 import { defaultPlan, slotsOf } from './slots.ts';
-import { storeBlock } from './stores.ts';
+import { guardedStores, storeBlock } from './stores.ts';
 import { assumptions, MODERATE_BITS } from './assume.ts';
 import { REDUCTION_PREFIX } from '../../ir/phases.ts';
 import type { BlockOutput } from './blocked.ts';
@@ -83,8 +83,10 @@ export interface WgslKernel extends ThreadShape {
 
 /** The kernel for binding plan `plan` (default: one slot per field). */
 export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan, role?: 'fallback'): WgslKernel {
-  const k = p.kernel,
+  const { k, guards } = guardedStores(p.kernel),
     G = k.groupSize;
+  // What the body computes: the outputs, the counters and the stores' guards.
+  const needed = [...roots(k), ...guards.values()];
   const shape = threadShape(k, o);
   const { threadsPerGroup: T, elementsPerThread: E } = shape;
   // A reduction's result (`$red<i>`) is never in the uniform table here, and a reduction pass's
@@ -142,7 +144,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     return extract(as, access(f) === 'atomic' ? `atomicLoad(&${w})` : w, `((${i} * ${sb}u) % 4u) * 8u`);
   };
   const off = new Set(o.diagnostics ?? []);
-  const tables = off.has('tables') ? [] : findTables(roots(k));
+  const tables = off.has('tables') ? [] : findTables(needed);
   const tableOf = new Map(tables.map((t) => [t.expr, t]));
   const entries = tables.length ? tableEntries(tables) : null;
   const tableFact = (e: Expr) => {
@@ -152,14 +154,14 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     const xs = [...entries.subarray(t.offset, t.offset + 256)];
     return xs.some(Number.isNaN) ? undefined : { nan: false, lo: Math.min(...xs), hi: Math.max(...xs) };
   };
-  const general = new Arith(roots(k), { exact, fused, off: [...off] }, tableFact);
+  const general = new Arith(needed, { exact, fused, off: [...off] }, tableFact);
   const loadGroup = (f: FieldLayout): string => {
     const sb = storageBytes[f.storage];
     const w = at(f, `g * ${sb}u / 4u`);
     return extract(f.storage, access(f) === 'atomic' ? `atomicLoad(&${w})` : w, `((g * ${sb}u) % 4u) * 8u`);
   };
   // The nodes the outputs need, not descending into a table's expression.
-  const order = topo(roots(k), (e) => !tableOf.has(e));
+  const order = topo(needed, (e) => !tableOf.has(e));
   const renderBody = bodyRenderer({ J, T, isElem, column, byField, loadGroup, loadElem, tableOf });
   // Counters: per invocation, then one atomicAdd when nonzero.
   const counterSums = (ref: (e: Expr, j: number) => string) =>
@@ -191,7 +193,9 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     atomics();
   } else {
     // Each body leaves the outputs and counts in these.
-    const outs = [...new Set(k.outputs.map((o) => o.value))].filter((e) => e.op !== 'const' && e.op !== 'uniform');
+    const outs = [...new Set([...k.outputs.map((o) => o.value), ...guards.values()])].filter(
+      (e) => e.op !== 'const' && e.op !== 'uniform',
+    );
     const vars = new Map<Expr, string | string[]>(
       outs.map((e) => [e, isElem(e) ? J.map((j) => `o${e.id}_${j}`) : `o${e.id}`]),
     );
@@ -220,7 +224,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     // The fast body for everyone; the general one where a check failed (uniform per subgroup).
     emit('{');
     const fastArith = new Arith(
-      roots(k),
+      needed,
       { exact, fused, off: [...off], ...(split ? { collect: 'fast' } : {}) },
       (e) => facts.get(e) ?? tableFact(e),
     );
@@ -262,6 +266,7 @@ export function renderWgsl(p: Prepared, o: WgslOptions = {}, plan?: BindingPlan,
     emit,
     ...(reductions ? { live: ['glo', 'ghi'] as const } : {}),
     ...(role === 'fallback' ? { ownGroup: true } : {}),
+    guard: (f) => (guards.has(f) ? ref(guards.get(f)!, 0) : undefined),
   }).forEach(emit);
   if (split) emit('}');
   if (reductions) body.push(...tileClose(T, blockOuts, (x) => ref(x.value, 0)));

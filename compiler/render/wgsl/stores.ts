@@ -7,9 +7,27 @@
 
 import type { Expr } from '../../ir/ir.ts';
 import type { Kernel } from '../../ir/kernel.ts';
-import { storageBytes } from '../../ir/kernel.ts';
+import { elementwise, storageBytes } from '../../ir/kernel.ts';
 import type { Access, FieldLayout } from './layout.ts';
 import { elemMask, gatheredStore, storedBits, valuesPerWord } from './layout.ts';
+
+/**
+ * An element output kept where a per-thread condition is false (select(c, v, its own stored
+ * value): a row that sits the step out, optim/fuse.ts) becomes v, stored only where c holds: no
+ * select and no old value an element. Returns the kernel with those outputs and each field's c.
+ */
+export function guardedStores(k: Kernel): { k: Kernel; guards: Map<string, Expr> } {
+  const guards = new Map<string, Expr>(),
+    memo = new Map<Expr, boolean>();
+  const outputs = k.outputs.map((o) => {
+    const v = o.value;
+    if (o.axis !== 'element' || v.op !== 'select' || elementwise(v.cond, memo)) return o;
+    if (v.b.op !== 'load' || v.b.field !== o.field || k.windowed.includes(o.field)) return o;
+    guards.set(o.field, v.cond);
+    return { ...o, value: v.a };
+  });
+  return { k: { ...k, outputs }, guards };
+}
 
 export interface StoreContext {
   readonly k: Kernel;
@@ -28,15 +46,21 @@ export interface StoreContext {
   readonly live?: readonly [string, string];
   /** Each group's stores are its own (a split's fallback: other groups' lanes may have left). */
   readonly ownGroup?: boolean;
+  /** An element field's guard (guardedStores), as WGSL: its stores run where it holds. */
+  readonly guard?: (field: string) => string | undefined;
 }
 
 /** The stores' lines (shuffles they need go to `emit` first, run by every invocation). */
 export function storeBlock(c: StoreContext): string[] {
   const { k, E, T, ref } = c;
   const J = [...Array(E).keys()];
-  const full: string[] = [],
-    partial: string[] = [],
+  const fullAll: string[] = [],
+    partialAll: string[] = [],
     groupStores: string[] = [];
+  // A guarded field's stores (guardedStores): pushed into `to` inside `if (g)`.
+  const guarded = (g: string, to: string[]) => ({
+    push: (...s: string[]) => to.push(...s.map((x) => `if (${g}) { ${x} }`)),
+  });
   for (const out of k.outputs) {
     const f = c.byField.get(out.field)!,
       a = c.access(f),
@@ -54,6 +78,9 @@ export function storeBlock(c: StoreContext): string[] {
       continue;
     }
     const bits = J.map((j) => storedBits(f.storage, out.value.type, ref(out.value, j)));
+    const g = c.guard?.(out.field);
+    const full = g ? guarded(g, fullAll) : fullAll,
+      partial = g ? guarded(g, partialAll) : partialAll;
     if (a === 'atomic') {
       for (const j of J) {
         const i = `(e0 + ${j}u)`,
@@ -90,8 +117,8 @@ export function storeBlock(c: StoreContext): string[] {
       );
     }
   }
-  const out = ['if (live) {', `  if (e0 + ${E}u <= P.n) {`, ...full.map((s) => '    ' + s), '  } else {'];
-  out.push(...partial.map((s) => '    ' + s), '  }');
+  const out = ['if (live) {', `  if (e0 + ${E}u <= P.n) {`, ...fullAll.map((s) => '    ' + s), '  } else {'];
+  out.push(...partialAll.map((s) => '    ' + s), '  }');
   if (groupStores.length) out.push(`  if (t == 0u) {`, ...groupStores.map((s) => '    ' + s), '  }');
   out.push('}');
   return out;

@@ -130,6 +130,29 @@ describe.runIf(adapter !== null)('exact mode, split kernels', () => {
     gpu.dispose();
   });
 
+  // A tensor without a gradient this step sits it out (its row's `active` is 0): the kernels store
+  // nothing there rather than selecting the old value (compiler/render/wgsl/stores.ts guardedStores).
+  test.each([true, false])(
+    'splitKernels %s: a tensor without a gradient keeps its stored bits, as on JS',
+    async (splitKernels) => {
+      const gpu = await WebGpuBackend.create({ splitKernels });
+      const def = adam();
+      const p = { w: uniformF32(N, 1), b: uniformF32(300, 2) };
+      const dev = await createOptimizer(def, p, { backend: gpu });
+      const js = await createOptimizer(def, p, { backend: new JsBackend() });
+      const both = { w: uniformF32(N, 7, 0.5), b: uniformF32(300, 9, 0.5) };
+      await dev.step(both);
+      await js.step(both);
+      const onlyW = { w: uniformF32(N, 8, 0.5) };
+      await dev.step(onlyW);
+      await js.step(onlyW);
+      const [a, b] = [await stored(dev), await stored(js)];
+      for (const k of Object.keys(b)) expect([...a[k]!], k).toEqual([...b[k]!]);
+      await dev.dispose();
+      gpu.dispose();
+    },
+  );
+
   // Every thread shape and a chunked arena (a launch per chunk, each with its fallback; shared
   // bindings, split only when asked) store what the JS backend stores, a non-finite gradient
   // included; so does gradient release (a launch per tensor).
