@@ -2,7 +2,7 @@
 // the oracle and lavapipe once disagreed on, stored by the backend and compared bit for bit
 // (test/harness.ts prints −0 as "-0"). The renderer's defences are in compiler/render/wgsl:
 // f32_bits for literals, | P.never on values the driver could compute (render.ts `fixed`, bool
-// casts, a select of the bits of ±0 made a float).
+// and integer casts to f32, a select of the bits of ±0 made a float).
 import { describe, expect, test } from 'vitest';
 import * as d from '../../../dsl/ops.ts';
 import { kernel } from '../../../compiler/ir/kernel.ts';
@@ -90,6 +90,29 @@ describe.runIf(adapter !== null)('signed zeros, NaN and Inf on WebGPU', () => {
       want = onOracle(c);
     expect(differences(got, want).first).toEqual([]);
     expect(Object.is(got.arrays.y![0], -0)).toBe(true);
+    gpu.dispose();
+  });
+
+  // conformance-kernels (webgpu, seed 45882071): an integer the driver can prove is 0
+  // ((−40 >> 1) / 1199693204), made a float, times a run-time −2^−149: lavapipe folded 0.0 · x
+  // to +0; the oracle stores −0.
+  test('an integer 0 the driver can prove, made a float, times −2^−149 stores −0', async () => {
+    const gpu = await WebGpuBackend.create();
+    const s = d.field('s', 'f32', 'group');
+    // true ≠ (true ∨ b) is false for every b: the IR keeps it, the driver does not.
+    const never = d.ne(d.constant('bool', 1), d.or(d.constant('bool', 1), d.lt(d.groupMax(d.constant('f32', 108)), s)));
+    const k1 = d.select(never, d.constant('u32', 490635256), d.constant('u32', 1));
+    const zero = d.cast('f32', d.div(d.shr(d.constant('i32', -40), k1), d.constant('i32', 1199693204)));
+    const k = kernel({
+      name: 'int-zero',
+      groupSize: 1,
+      outputs: [{ field: 'n', storage: 'f32', axis: 'group', value: d.mul(zero, s) }],
+    });
+    const c = caseOf(k, { s: Float32Array.from([0, -(2 ** -149), 0]), n: new Float32Array(3) }, 3);
+    const got = await onBackend(gpu, c),
+      want = onOracle(c);
+    expect(differences(got, want).first).toEqual([]);
+    expect(Object.is(got.arrays.n![1], -0)).toBe(true);
     gpu.dispose();
   });
 
