@@ -100,7 +100,7 @@ export function fuse(spec: FuseSpec): Kernel {
     c.fields.forEach((f, i) => {
       const prev = stored[base]![i]!;
       // Outermost, a row that sits the step out keeps every stored value: the WebGPU kernels store
-      // nothing there instead of selecting (compiler/render/wgsl/render.ts `guards`).
+      // nothing there instead of selecting (compiler/render/wgsl/stores.ts `guardedStores`).
       const elementKeep = f.axis === 'element' && !valueLevel;
       outputs.push({
         field: storedName(base, f),

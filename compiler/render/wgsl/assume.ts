@@ -41,8 +41,8 @@ const moderate: Assumed = {
 // Hyperparameters are non-negative in every built-in (a negative one takes the general body);
 // one in a divisor is positive. At most 2^16 (not 2^40): then Adam's √v + ε̂ stays within
 // [2^-60, 2^60] and its dividend within 2^60, so the update's exact ÷ checks only the dividend
-// (exact.ts div_cr_a), about 8 integer ops an element fewer. Unsigned wrap-around makes lo ≤ bits ≤ hi one compare, and a
-// set sign bit fails it.
+// (exact.ts div_cr_a), about 8 integer ops an element fewer. Unsigned wrap-around makes
+// lo ≤ bits ≤ hi one compare, and a set sign bit fails it.
 const U_BOUND = 2 ** 16;
 const nonNegative: Assumed = {
   fact: { nan: false, lo: 0, hi: U_BOUND },

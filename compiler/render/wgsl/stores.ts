@@ -50,6 +50,10 @@ export interface StoreContext {
   readonly guard?: (field: string) => string | undefined;
 }
 
+/** Lines `xs` inside `if (g)`, or as they are without a guard. */
+const inside = (g: string | undefined, xs: string[]): string[] =>
+  g ? [`if (${g}) {`, ...xs.map((x) => '  ' + x), '}'] : xs;
+
 /** The stores' lines (shuffles they need go to `emit` first, run by every invocation). */
 export function storeBlock(c: StoreContext): string[] {
   const { k, E, T, ref } = c;
@@ -57,10 +61,6 @@ export function storeBlock(c: StoreContext): string[] {
   const fullAll: string[] = [],
     partialAll: string[] = [],
     groupStores: string[] = [];
-  // A guarded field's stores (guardedStores): pushed into `to` inside `if (g)`.
-  const guarded = (g: string, to: string[]) => ({
-    push: (...s: string[]) => to.push(...s.map((x) => `if (${g}) { ${x} }`)),
-  });
   for (const out of k.outputs) {
     const f = c.byField.get(out.field)!,
       a = c.access(f),
@@ -78,9 +78,14 @@ export function storeBlock(c: StoreContext): string[] {
       continue;
     }
     const bits = J.map((j) => storedBits(f.storage, out.value.type, ref(out.value, j)));
+    // This field's stores, inside `if (guard)` where it has one (guardedStores).
+    const full: string[] = [],
+      partial: string[] = [];
     const g = c.guard?.(out.field);
-    const full = g ? guarded(g, fullAll) : fullAll,
-      partial = g ? guarded(g, partialAll) : partialAll;
+    const flush = () => {
+      fullAll.push(...inside(g, full));
+      partialAll.push(...inside(g, partial));
+    };
     if (a === 'atomic') {
       for (const j of J) {
         const i = `(e0 + ${j}u)`,
@@ -90,6 +95,7 @@ export function storeBlock(c: StoreContext): string[] {
         full.push(s);
         partial.push(s);
       }
+      flush();
       continue;
     }
     const per = valuesPerWord(f.storage);
@@ -116,6 +122,7 @@ export function storeBlock(c: StoreContext): string[] {
         `if (v${w * per}) { let old = ${ix}; ${ix} = ${pack(ws.map((x, q) => `(${x.word} & (${x.mask})) | (old${step === 4 ? `[${q}]` : ''} & ~(${x.mask}))`))}; }`,
       );
     }
+    flush();
   }
   const out = ['if (live) {', `  if (e0 + ${E}u <= P.n) {`, ...fullAll.map((s) => '    ' + s), '  } else {'];
   out.push(...partialAll.map((s) => '    ' + s), '  }');

@@ -279,8 +279,8 @@ export function encodeItems(
   at: readonly { params: number; paramBytes: number; uniforms: number; size: number }[],
   stamps: GPUQuerySet | null,
   groups: BindGroups,
-  gatherer: Gatherer | null = null,
-  flags: GroupFlags | null = null,
+  gatherer: Gatherer | null,
+  flags: GroupFlags,
 ): void {
   // Each split launch's region of the flags buffer, all cleared first (header.ts fail_groups).
   const regions: number[] = [];
@@ -290,7 +290,7 @@ export function encodeItems(
       regions.push(flagBytes);
       flagBytes += align(it.launch.fallback.words * 4, d.limits.minStorageBufferOffsetAlignment);
     }
-  const fl = flagBytes > 0 ? flags!.get(flagBytes) : null;
+  const fl = flagBytes > 0 ? flags.get(flagBytes) : null;
   if (fl) enc.clearBuffer(fl, 0, flagBytes);
   let region = 0;
   let pass: GPUComputePassEncoder | null = null,
@@ -337,7 +337,7 @@ export function encodeItems(
       if (l.counters) entries.push({ binding: BIND.counters, resource: { buffer: l.counters.buffer } });
       if (l.prog.tables) entries.push({ binding: BIND.tables, resource: { buffer: l.prog.tables } });
       if (l.reductions) entries.push({ binding: BIND.reductions, resource: l.reductions });
-      const flagged = l.fallback ? { buffer: fl!, offset: regions[region++]!, size: l.fallback.words * 4 } : null;
+      const flagged = l.fallback && fl ? { buffer: fl, offset: regions[region++]!, size: l.fallback.words * 4 } : null;
       if (flagged) entries.push({ binding: BIND.flags, resource: flagged });
       pass ??= enc.beginComputePass();
       // Per-tensor launches of one program (gradient release) set it once per pass.

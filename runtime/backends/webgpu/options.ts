@@ -32,12 +32,13 @@ export interface WebGpuOptions {
   readonly exact?: boolean;
   /**
    * Exact mode only: each kernel of a step without reductions runs as two dispatches, a fast one
-   * whose body has no NaN guards and no fallback branches and stores nothing in a workgroup where
-   * a check failed, then one that redoes those workgroups with the general body
-   * (compiler/render/wgsl/render.ts). Bit-identical either way. Default: where the device's fma
-   * is fused (H200, AdamW at 2^28: 3.7 against 4.3 ms; docs/bench-gpu.md §9), and not where
-   * fields share bindings (a device at default limits) unless `true` is given: on a busy CPU,
-   * lavapipe (fma not fused) took 5× as long a split step, 400× with shared bindings.
+   * whose body has no NaN guards and no fallback branches and stores nothing in a subgroup where
+   * a check failed, then one, dispatched over the workgroups that hold such groups only, that
+   * redoes them with the general body (compiler/render/wgsl/render.ts, header.ts fail_groups).
+   * Bit-identical either way. Default: where the device's fma is fused (H200, AdamW at 2^28: 3.3
+   * against 4.3 ms; docs/bench-gpu.md §10), and not where fields share bindings (a device at
+   * default limits) unless `true` is given: on a busy CPU, lavapipe (fma not fused) took 5× as
+   * long a split step, 400× with shared bindings (measured with the first, per-workgroup split).
    */
   readonly splitKernels?: boolean;
   /**
